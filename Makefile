@@ -1,0 +1,57 @@
+# « Conteneurisation avec Docker » — the README's commands.
+#   make lab    prepare everything, then open JupyterLab on the course (LAB_ARGS=--no-browser headless)
+#   make test   prepare everything, then run the whole test suite (what CI runs)
+
+PYTHON      ?= python3
+VENV        := .venv
+BIN         := $(CURDIR)/$(VENV)/bin
+STATE       := $(CURDIR)/.state
+LAB_ARGS    ?=
+PYTEST_ARGS ?=
+# nbgrader shells out to alembic: the venv's bin must be on PATH for every call.
+export PATH := $(BIN):$(PATH)
+export DOCKERCOURSE_STATE := $(STATE)
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: setup venv engine kit lab test lint clean-docker outputs clean
+
+setup: venv engine kit
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required (nbgrader 0.9.6): set PYTHON=python3.11 or newer")'
+	@echo "== Python environment ($(VENV))"
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	@touch $@
+
+engine: venv
+	@echo "== Docker engine"
+	$(BIN)/python -m dockercourse engine
+
+kit: engine
+	@echo "== Offline classroom kit (python:3.13-slim)"
+	$(BIN)/python -m dockercourse offline
+
+lab: setup
+	@echo "== JupyterLab: open the URL printed below (Ctrl-C to stop)"
+	$(BIN)/jupyter lab --notebook-dir=$(CURDIR) $(LAB_ARGS)
+
+lint: venv
+	$(BIN)/ruff check src tests
+
+test: setup lint
+	@echo "== Tests (unit, live Docker, notebooks under nbval)"
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Re-execute the lecture notebooks in place to refresh their committed outputs.
+outputs: setup
+	$(BIN)/jupyter nbconvert --to notebook --execute --inplace notebooks/*.ipynb
+	$(BIN)/python -m dockercourse clean
+
+clean-docker: venv
+	$(BIN)/python -m dockercourse clean
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,48 @@
+"""Command line: ``python -m dockercourse {engine,offline,clean,describe}``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import engine, offline
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m dockercourse", description=__doc__)
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("engine", help="make sure a Docker daemon answers (install/start it as root on Debian)")
+    sub.add_parser("describe", help="print the table of what matters to the course about this Docker")
+    p_off = sub.add_parser("offline", help="make python:3.13-slim available without Docker Hub")
+    p_off.add_argument("--from-tar", metavar="FILE", help="load an instructor-provided `docker save` archive")
+    p_off.add_argument("--requirements", "-r", action="append", default=[], metavar="FILE",
+                       help="extra requirement files whose wheels are baked into the stand-in")
+    p_off.add_argument("--force", action="store_true", help="rebuild the stand-in even if it is up to date")
+    p_off.add_argument("--no-pull", action="store_true", help="do not try Docker Hub first")
+    p_clean = sub.add_parser("clean", help="remove every Docker object labelled dockercourse")
+    p_clean.add_argument("--all", action="store_true", help="also remove the course's base image")
+    args = parser.parse_args(argv)
+
+    try:
+        if args.cmd == "engine":
+            done = engine.ensure_engine()
+            print(f"Docker engine: {done}.")
+        elif args.cmd == "describe":
+            table = engine.describe()
+            if table is None:
+                return 1
+            print(table.to_string())
+        elif args.cmd == "offline":
+            offline.ensure(from_tar=args.from_tar, extra_requirements=args.requirements,
+                           force=args.force, pull=not args.no_pull)
+        elif args.cmd == "clean":
+            counts = engine.clean(include_base=args.all)
+            print("Removed: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    except (engine.SetupError, engine.DockerUnavailable, offline.KitError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

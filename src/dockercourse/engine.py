@@ -1,0 +1,444 @@
+"""Find, start and describe the Docker Engine the course talks to.
+
+Everything the course creates goes through this module's conventions: the
+``dockercourse`` label (:func:`labels`) and the ``dockercourse-`` name prefix
+(:func:`name`), so that notebooks can be re-run and :func:`clean` removes only
+what the course made.
+
+Student-facing messages are French; they are raised as :class:`DockerUnavailable`
+and turned into one printed sentence by :func:`needs_docker` in notebooks.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+LABEL = "dockercourse"
+NAME_PREFIX = "dockercourse-"
+BASE_IMAGE = "python:3.13-slim"
+ROLE_LABEL = "dockercourse.role"
+
+#: How long to wait for a freshly started dockerd to answer.
+START_TIMEOUT = 60.0
+
+_client = None
+
+
+class DockerUnavailable(RuntimeError):
+    """No Docker daemon answers; the message is a French sentence for students."""
+
+
+class SetupError(RuntimeError):
+    """The engine could not be installed or started (message for the operator)."""
+
+
+# --------------------------------------------------------------------------- naming
+
+
+def labels(**extra: str) -> dict[str, str]:
+    """Labels for anything the course creates: ``dockercourse=1`` plus ``extra``
+    (keys are prefixed with ``dockercourse.``)."""
+    out = {LABEL: "1"}
+    out.update({f"{LABEL}.{k}": str(v) for k, v in extra.items()})
+    return out
+
+
+def name(*parts: str) -> str:
+    """Predictable object name: ``name("demo", "1") == "dockercourse-demo-1"``."""
+    return NAME_PREFIX + "-".join(p for p in parts if p)
+
+
+def state_dir() -> Path:
+    """Folder for logs and caches: ``$DOCKERCOURSE_STATE`` (the Makefile sets
+    it to the repo's ``.state/``), else ``~/.cache/dockercourse``."""
+    path = Path(os.environ.get("DOCKERCOURSE_STATE") or Path.home() / ".cache" / "dockercourse")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+# --------------------------------------------------------------------------- client
+
+
+def _unreachable_message(err: Exception | None = None) -> str:
+    host = os.environ.get("DOCKER_HOST")
+    if host:
+        return (f"Le démon Docker ne répond pas à l'adresse DOCKER_HOST={host} : "
+                "vérifiez que Docker est démarré ou corrigez cette variable.")
+    sock = Path("/var/run/docker.sock")
+    if sock.exists() and err is not None and "ermission" in str(err):
+        return ("Docker tourne, mais vous n'avez pas le droit d'utiliser /var/run/docker.sock : "
+                "ajoutez-vous au groupe docker (sudo usermod -aG docker $USER) puis reconnectez-vous.")
+    if in_container() and not sock.exists():
+        return ("Vous êtes vous-même dans un conteneur (Binder ou image du cours) sans accès à un "
+                "démon Docker : cette cellule a besoin de Docker et ne peut pas s'exécuter ici.")
+    return ("Le démon Docker ne répond pas : démarrez Docker (Docker Desktop, ou "
+            "« make lab » / « make test » qui l'installent et le démarrent sous Debian/Ubuntu en root).")
+
+
+def client(timeout: float = 120):
+    """The Docker SDK client, created once; raises :class:`DockerUnavailable`."""
+    global _client
+    import docker  # imported lazily: describing a missing daemon must stay cheap
+
+    if _client is not None:
+        try:
+            _client.ping()
+            return _client
+        except Exception:
+            _client = None
+    try:
+        c = docker.from_env(timeout=timeout)
+        c.ping()
+    except Exception as err:  # DockerException, requests errors, PermissionError...
+        raise DockerUnavailable(_unreachable_message(err)) from None
+    _client = c
+    return c
+
+
+def available() -> bool:
+    """True when a daemon answers a ping."""
+    try:
+        client()
+        return True
+    except DockerUnavailable:
+        return False
+
+
+def needs_docker(func):
+    """Decorator for notebook-facing helpers: when no daemon answers, print one
+    French sentence and return ``None`` instead of raising a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except DockerUnavailable as err:
+            print(f"⚠️  Cellule non exécutée : {err}")
+            return None
+
+    return wrapper
+
+
+# --------------------------------------------------------------------------- CLI passthrough
+
+
+def docker_cli(*args: str, check: bool = False, echo: bool = True, timeout: float = 300) -> str:
+    """Run the ``docker`` command line, print ``$ docker ...`` and its output.
+
+    This is what notebooks use to *show* commands students would type. A daemon
+    that does not answer becomes :class:`DockerUnavailable`.
+    """
+    exe = shutil.which("docker")
+    if exe is None:
+        raise DockerUnavailable("La commande « docker » est introuvable : installez le client Docker.")
+    if echo:
+        print("$ docker " + " ".join(_quote(a) for a in args))
+    proc = subprocess.run([exe, *args], capture_output=True, text=True, timeout=timeout)
+    out = proc.stdout + proc.stderr
+    if proc.returncode != 0 and _looks_unreachable(proc.stderr):
+        raise DockerUnavailable(_unreachable_message(RuntimeError(proc.stderr)))
+    if echo and out:
+        print(out, end="" if out.endswith("\n") else "\n")
+    if check and proc.returncode != 0:
+        raise RuntimeError(f"docker {' '.join(args)} a échoué (code {proc.returncode}) : {proc.stderr.strip()}")
+    return proc.stdout
+
+
+def _quote(arg: str) -> str:
+    import shlex
+
+    return shlex.quote(arg)
+
+
+def _looks_unreachable(stderr: str) -> bool:
+    s = stderr.lower()
+    return ("cannot connect to the docker daemon" in s or "is the docker daemon running" in s
+            or "permission denied while trying to connect" in s or "error during connect" in s)
+
+
+# --------------------------------------------------------------------------- setup
+
+
+def _is_debian_like() -> bool:
+    return Path("/etc/debian_version").exists() and shutil.which("apt-get") is not None
+
+
+def _run(cmd: list[str], log=None, env=None) -> None:
+    print("  $ " + " ".join(cmd), flush=True)
+    proc = subprocess.run(cmd, stdout=log or subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    if proc.returncode != 0:
+        tail = "" if log else "\n".join((proc.stdout or "").splitlines()[-15:])
+        raise SetupError(f"`{' '.join(cmd)}` failed with exit code {proc.returncode}\n{tail}")
+
+
+def install_docker_io() -> None:
+    """Install Debian's ``docker.io`` (dockerd, containerd, runc) with apt."""
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    policy = subprocess.run(["apt-cache", "policy", "docker.io"], capture_output=True, text=True).stdout
+    if "Candidate: (none)" in policy or "Candidate:" not in policy:
+        _run(["apt-get", "update", "-q"], env=env)
+    _run(["apt-get", "install", "-y", "-q", "docker.io"], env=env)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_pidfiles() -> list[str]:
+    """A killed dockerd leaves its pid file behind and the next one refuses to
+    start; remove pid files whose process is gone."""
+    removed = []
+    for pidfile in ("/var/run/docker.pid", "/run/docker/containerd/containerd.pid"):
+        p = Path(pidfile)
+        if not p.exists():
+            continue
+        try:
+            pid = int(p.read_text().strip() or 0)
+        except (OSError, ValueError):
+            pid = 0
+        if pid <= 0 or not _pid_alive(pid):
+            p.unlink(missing_ok=True)
+            removed.append(pidfile)
+    return removed
+
+
+def start_dockerd(timeout: float = START_TIMEOUT) -> Path:
+    """Start ``dockerd`` in the background (no systemd here), log to the state
+    folder and wait until it answers. Returns the log path."""
+    log_path = state_dir() / "dockerd.log"
+    for f in remove_stale_pidfiles():
+        print(f"  stale pid file removed: {f}")
+    print(f"  starting dockerd in the background (log: {log_path})", flush=True)
+    log = open(log_path, "ab")
+    proc = subprocess.Popen(["dockerd"], stdout=log, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SetupError(f"dockerd exited with code {proc.returncode}; last lines of {log_path}:\n"
+                             + _tail(log_path))
+        if available():
+            return log_path
+        time.sleep(0.5)
+    raise SetupError(f"dockerd did not answer within {timeout:.0f} s; last lines of {log_path}:\n"
+                     + _tail(log_path))
+
+
+def _tail(path: Path, n: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
+    except OSError:
+        return "(no log)"
+
+
+def ensure_engine() -> str:
+    """Make sure a Docker daemon answers. Returns what was done:
+    ``"running"`` (nothing to do), ``"started"`` or ``"installed"``.
+
+    Raises :class:`SetupError` with a message that says what to install when
+    it cannot do it itself (not root, not Debian/Ubuntu, macOS, Windows)."""
+    if available():
+        return "running"
+    if os.environ.get("DOCKER_HOST"):
+        raise SetupError(_unreachable_message() + "\n(EN) DOCKER_HOST is set but does not answer.")
+    system = platform.system()
+    if system != "Linux":
+        raise SetupError(
+            "Docker ne répond pas. Installez et démarrez Docker Desktop "
+            "(https://docs.docker.com/desktop/), puis relancez la commande.\n"
+            "(EN) No Docker daemon answers: install and start Docker Desktop, then run this again.")
+    if os.geteuid() != 0:
+        if Path("/var/run/docker.sock").exists():
+            msg = ("Docker est installé mais inaccessible : ajoutez-vous au groupe docker "
+                   "(sudo usermod -aG docker $USER) et reconnectez-vous, ou utilisez Docker rootless.\n"
+                   "(EN) Join the docker group (sudo usermod -aG docker $USER) and log in again.")
+        else:
+            msg = ("Aucun démon Docker : installez Docker Engine (Debian/Ubuntu : sudo apt-get install docker.io, "
+                   "puis sudo usermod -aG docker $USER) ou lancez cette commande en root.\n"
+                   "(EN) No Docker daemon: install Docker Engine (sudo apt-get install docker.io) "
+                   "and join the docker group, or run this as root.")
+        raise SetupError(msg)
+    done = "started"
+    if shutil.which("dockerd") is None:
+        if not _is_debian_like():
+            raise SetupError("Aucun démon Docker et ce système n'est pas Debian/Ubuntu : installez Docker "
+                             "Engine (https://docs.docker.com/engine/install/).\n"
+                             "(EN) Not Debian/Ubuntu: install Docker Engine yourself.")
+        print("Installing Debian's docker.io (dockerd, containerd, runc)...", flush=True)
+        install_docker_io()
+        done = "installed"
+        if available():  # the package may have started it (systemd machines)
+            return done
+    start_dockerd()
+    return done
+
+
+# --------------------------------------------------------------------------- describing
+
+
+def in_container() -> bool:
+    """True when this Python runs inside a container (Docker, Podman, Kubernetes/Binder)."""
+    if Path("/.dockerenv").exists() or Path("/run/.containerenv").exists():
+        return True
+    if os.environ.get("KUBERNETES_SERVICE_HOST"):
+        return True
+    try:
+        text = Path("/proc/1/cgroup").read_text()
+    except OSError:
+        return False
+    return any(k in text for k in ("/docker/", "/kubepods", "/containerd/", "/lxc/"))
+
+
+def on_binder() -> bool:
+    return any(k in os.environ for k in ("BINDER_SERVICE_HOST", "BINDER_LAUNCH_HOST", "BINDER_REQUEST"))
+
+
+def docker_hub_reachable(timeout: float = 3.0) -> bool:
+    """True when the Docker Hub registry answers over HTTPS (401 counts: it answered)."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        urllib.request.urlopen("https://registry-1.docker.io/v2/", timeout=timeout)
+        return True
+    except urllib.error.HTTPError:
+        return True
+    except (urllib.error.URLError, OSError, socket.timeout):
+        return False
+
+
+def cli_version() -> str | None:
+    exe = shutil.which("docker")
+    if not exe:
+        return None
+    try:
+        out = subprocess.run([exe, "version", "--format", "{{json .Client}}"], capture_output=True,
+                             text=True, timeout=20).stdout
+        return json.loads(out.strip().splitlines()[0]).get("Version")
+    except Exception:
+        return None
+
+
+def facts_from_info(info: dict, version: dict) -> dict[str, object]:
+    """Pure: turn ``docker info`` / ``docker version`` JSON into the course's facts."""
+    security = " ".join(info.get("SecurityOptions") or [])
+    os_name = info.get("OperatingSystem") or ""
+    return {
+        "server_version": version.get("Version"),
+        "api_version": version.get("ApiVersion"),
+        "min_api_version": version.get("MinAPIVersion"),
+        "os_arch": f"{info.get('OSType', '?')}/{info.get('Architecture', '?')}",
+        "kernel": info.get("KernelVersion"),
+        "operating_system": os_name,
+        "storage_driver": info.get("Driver"),
+        "cgroup_version": str(info.get("CgroupVersion") or "1"),
+        "cgroup_driver": info.get("CgroupDriver"),
+        "rootless": "rootless" in security,
+        "docker_desktop": "docker desktop" in os_name.lower(),
+    }
+
+
+def base_image_kind(image_attrs: dict | None) -> str:
+    """Pure: which base image the course will use, from the image's attributes."""
+    if image_attrs is None:
+        return "absente (make test / make lab la préparent)"
+    lab = (image_attrs.get("Config") or {}).get("Labels") or {}
+    if lab.get(f"{LABEL}.standin"):
+        return "stand-in local construit depuis Debian (kit hors ligne)"
+    return "image officielle (Docker Hub)"
+
+
+def describe():
+    """A pandas table of what matters to the course about this Docker setup.
+
+    Without a daemon, prints one French sentence and returns ``None``.
+    """
+    import docker
+    import pandas as pd
+
+    try:
+        c = client()
+    except DockerUnavailable as err:
+        print(f"⚠️  {err}")
+        return None
+    facts = facts_from_info(c.info(), c.version())
+    try:
+        base = c.images.get(BASE_IMAGE).attrs
+    except docker.errors.ImageNotFound:
+        base = None
+    yes_no = {True: "oui", False: "non"}
+    rows = [
+        ("Client docker (CLI)", cli_version() or "absent"),
+        ("SDK Python docker", docker.__version__),
+        ("Serveur (dockerd)", facts["server_version"]),
+        ("Version de l'API", facts["api_version"]),
+        ("Système / architecture", facts["os_arch"]),
+        ("Noyau", facts["kernel"]),
+        ("Pilote de stockage", facts["storage_driver"]),
+        ("cgroups : version", facts["cgroup_version"]),
+        ("cgroups : pilote", facts["cgroup_driver"]),
+        ("Docker rootless", yes_no[facts["rootless"]]),
+        ("Docker Desktop", yes_no[facts["docker_desktop"]]),
+        ("Ce notebook tourne dans un conteneur", yes_no[in_container()]),
+        ("Binder", yes_no[on_binder()]),
+        ("Docker Hub joignable", yes_no[docker_hub_reachable()]),
+        (f"Image de base {BASE_IMAGE}", base_image_kind(base)),
+    ]
+    return pd.DataFrame(rows, columns=["élément", "valeur"]).set_index("élément")
+
+
+# --------------------------------------------------------------------------- cleanup
+
+
+def clean(include_base: bool = False, quiet: bool = False) -> dict[str, int]:
+    """Remove every object labelled ``dockercourse`` (containers, images,
+    volumes, networks). The base image is kept unless ``include_base``."""
+    import docker
+
+    c = client()
+    flt = {"label": LABEL}
+    counts = {"containers": 0, "images": 0, "volumes": 0, "networks": 0}
+    for ctr in c.containers.list(all=True, filters=flt):
+        try:
+            ctr.remove(force=True, v=True)
+            counts["containers"] += 1
+        except docker.errors.NotFound:
+            pass
+    for img in c.images.list(filters=flt):
+        if not include_base and (img.labels or {}).get(ROLE_LABEL) == "base":
+            continue
+        try:
+            c.images.remove(img.id, force=True)
+            counts["images"] += 1
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError as err:  # still used by a non-course container
+            if not quiet:
+                print(f"  image {img.short_id} kept: {err.explanation}", file=sys.stderr)
+    for vol in c.volumes.list(filters=flt):
+        vol.remove(force=True)
+        counts["volumes"] += 1
+    for net in c.networks.list(filters=flt):
+        net.remove()
+        counts["networks"] += 1
+    return counts
+
+
+def leftovers() -> list[str]:
+    """Names of labelled containers still present (tests assert this is empty)."""
+    return [ctr.name for ctr in client().containers.list(all=True, filters={"label": LABEL})]

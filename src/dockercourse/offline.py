@@ -1,0 +1,346 @@
+"""The offline classroom kit: ``python:3.13-slim`` without Docker Hub or PyPI.
+
+The course's Dockerfiles say ``FROM python:3.13-slim`` and ``RUN pip install -r
+requirements.txt``. When the real image cannot be pulled, :func:`ensure` builds a
+stand-in from Debian packages:
+
+1. a *wheelhouse* of the TP's dependencies (``data/wheelhouse.txt``, plus any
+   extra requirement files), downloaded on the host for the image's Python
+   (cp313) and architecture;
+2. a Debian trixie ``minbase`` root filesystem (debootstrap) with python3.13,
+   pip, venv and ca-certificates, made to look like the official image
+   (``python``/``pip`` on PATH, no PEP 668 block);
+3. the wheelhouse baked in at ``/opt/dockercourse/wheelhouse`` with
+   ``/etc/pip.conf`` saying ``no-index`` + ``find-links``, so the unchanged
+   ``pip install`` works with no network;
+4. ``docker import`` tagged ``python:3.13-slim``, labelled as a stand-in with
+   the hash of its recipe.
+
+The rootfs tarball is cached in the state folder under its recipe hash: when the
+image with that hash exists the step is a no-op, and when only the tarball
+exists, re-importing it takes seconds. ``--from-tar`` loads an
+instructor-provided ``docker save`` archive instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from . import engine
+
+BASE_IMAGE = engine.BASE_IMAGE
+SUITE = "trixie"
+PYTHON_TAG = "3.13"
+MIRROR = os.environ.get("DOCKERCOURSE_DEBIAN_MIRROR", "http://deb.debian.org/debian")
+PACKAGES = ("python3", "python3-pip", "python3-venv", "ca-certificates")
+WHEELHOUSE_IN_IMAGE = "/opt/dockercourse/wheelhouse"
+#: Bump when the build steps below change in a way the inputs do not show.
+RECIPE_VERSION = "1"
+STANDIN_LABEL = f"{engine.LABEL}.standin"
+RECIPE_LABEL = f"{engine.LABEL}.recipe"
+
+PIP_CONF = f"""\
+# Offline classroom kit: pip installs only from the wheelhouse baked into this image.
+[global]
+no-index = true
+find-links = {WHEELHOUSE_IN_IMAGE}
+disable-pip-version-check = true
+root-user-action = ignore
+"""
+
+# What the official image sets and Dockerfiles may rely on.
+IMAGE_CHANGES = (
+    "ENV PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "ENV LANG=C.UTF-8",
+    f"ENV PYTHON_VERSION={PYTHON_TAG}",
+    'CMD ["python3"]',
+)
+
+
+class KitError(RuntimeError):
+    """The kit could not be built or loaded (message says what to do)."""
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything that decides the stand-in image's content."""
+
+    requirements: tuple[str, ...]
+    arch: str = "x86_64"
+    suite: str = SUITE
+    packages: tuple[str, ...] = PACKAGES
+    version: str = RECIPE_VERSION
+    changes: tuple[str, ...] = field(default=IMAGE_CHANGES)
+
+    def hash(self) -> str:
+        payload = json.dumps(
+            {"requirements": sorted(self.requirements), "arch": self.arch, "suite": self.suite,
+             "packages": sorted(self.packages), "version": self.version, "changes": list(self.changes),
+             "pip_conf": PIP_CONF},
+            sort_keys=True,
+        )
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def default_requirements() -> list[str]:
+    text = resources.files("dockercourse.data").joinpath("wheelhouse.txt").read_text()
+    return parse_requirements(text)
+
+
+def parse_requirements(text: str) -> list[str]:
+    """Requirement lines of a requirements file, without comments and blanks."""
+    out = []
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line and not line.startswith("-"):
+            out.append(line)
+    return out
+
+
+def make_recipe(extra_requirement_files: list[str | Path] = (), arch: str | None = None) -> Recipe:
+    reqs = default_requirements()
+    for f in extra_requirement_files:
+        reqs += parse_requirements(Path(f).read_text())
+    return Recipe(requirements=tuple(dict.fromkeys(reqs)), arch=arch or _daemon_arch())
+
+
+def _daemon_arch() -> str:
+    try:
+        return engine.client().info().get("Architecture") or "x86_64"
+    except engine.DockerUnavailable:
+        return os.uname().machine
+
+
+def pip_platforms(arch: str) -> list[str]:
+    """pip ``--platform`` tags that a Debian trixie (glibc 2.41) image accepts."""
+    arch = {"amd64": "x86_64", "arm64": "aarch64"}.get(arch, arch)
+    tags = [f"manylinux_2_{minor}_{arch}" for minor in (41, 39, 36, 34, 31, 28, 27, 24, 17)]
+    return tags + [f"manylinux2014_{arch}", f"linux_{arch}"]
+
+
+def image_status(recipe: Recipe | None = None) -> dict:
+    """What is there now: ``{"present", "standin", "recipe", "up_to_date", "size"}``."""
+    import docker
+
+    c = engine.client()
+    try:
+        img = c.images.get(BASE_IMAGE)
+    except docker.errors.ImageNotFound:
+        return {"present": False, "standin": False, "recipe": None, "up_to_date": False, "size": None}
+    lab = img.labels or {}
+    standin = bool(lab.get(STANDIN_LABEL))
+    rec = lab.get(RECIPE_LABEL)
+    up_to_date = (not standin) or recipe is None or rec == recipe.hash()
+    return {"present": True, "standin": standin, "recipe": rec, "up_to_date": up_to_date,
+            "size": img.attrs.get("Size")}
+
+
+# --------------------------------------------------------------------------- steps
+
+
+class Progress:
+    """Numbered steps with elapsed time, printed as they happen."""
+
+    def __init__(self, total: int):
+        self.total, self.n, self.t0 = total, 0, time.monotonic()
+
+    def step(self, text: str) -> None:
+        self.n += 1
+        print(f"[kit {self.n}/{self.total}] {text}  (+{time.monotonic() - self.t0:.0f} s)", flush=True)
+
+
+def try_pull(timeout: float = 60) -> bool:
+    """Try ``docker pull python:3.13-slim``; False quickly when Docker Hub is unreachable."""
+    if not engine.docker_hub_reachable(timeout=5):
+        return False
+    print(f"Pulling {BASE_IMAGE} from Docker Hub...", flush=True)
+    try:
+        proc = subprocess.run(["docker", "pull", BASE_IMAGE], timeout=timeout, text=True,
+                              stdout=sys.stdout, stderr=subprocess.STDOUT)
+    except subprocess.TimeoutExpired:
+        return False
+    return proc.returncode == 0
+
+
+def load_tar(path: str | Path) -> None:
+    """Load an instructor-provided ``docker save`` archive that contains the base image."""
+    path = Path(path)
+    if not path.is_file():
+        raise KitError(f"Archive introuvable : {path}")
+    print(f"Loading {path} ({path.stat().st_size / 2**20:.0f} MiB) with docker load...", flush=True)
+    proc = subprocess.run(["docker", "load", "-i", str(path)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise KitError(f"docker load a échoué : {proc.stderr.strip()}")
+    print(proc.stdout.strip())
+    if not image_status()["present"]:
+        raise KitError(f"L'archive {path.name} ne contient pas l'image {BASE_IMAGE} "
+                       f"(elle contient : {proc.stdout.strip()}).")
+
+
+def download_wheels(recipe: Recipe, dest: Path) -> list[str]:
+    """Download the recipe's wheels (and their dependencies) for cp313 on the image's arch."""
+    dest.mkdir(parents=True, exist_ok=True)
+    req_file = dest / "requirements.txt"
+    req_file.write_text("\n".join(recipe.requirements) + "\n")
+    cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
+           "--only-binary=:all:", "--implementation", "cp", "--python-version", PYTHON_TAG,
+           "--abi", f"cp{PYTHON_TAG.replace('.', '')}", "--abi", "abi3", "--abi", "none",
+           "-d", str(dest), "-r", str(req_file)]
+    for plat in pip_platforms(recipe.arch):
+        cmd += ["--platform", plat]
+    cmd += ["--platform", "any"]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise KitError("pip download failed (PyPI must be reachable from the host):\n" + proc.stderr[-2000:])
+    return sorted(p.name for p in dest.glob("*.whl"))
+
+
+def _ensure_debootstrap() -> str:
+    exe = shutil.which("debootstrap")
+    if exe:
+        return exe
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        raise KitError("debootstrap est nécessaire pour construire l'image hors ligne : "
+                       "installez-le (apt-get install debootstrap) ou fournissez --from-tar.")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    for cmd in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", "debootstrap"]):
+        if cmd[1] == "update" and subprocess.run(["apt-cache", "show", "debootstrap"],
+                                                 capture_output=True).returncode == 0:
+            continue
+        subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
+    return shutil.which("debootstrap")
+
+
+def build_rootfs(recipe: Recipe, wheel_dir: Path, tar_path: Path, log_path: Path) -> None:
+    """debootstrap + customisation, packed into ``tar_path``."""
+    exe = _ensure_debootstrap()
+    deb_arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(recipe.arch, recipe.arch)
+    with tempfile.TemporaryDirectory(prefix="dockercourse-rootfs-", dir=tar_path.parent) as tmp:
+        root = Path(tmp) / "rootfs"
+        cmd = [exe, "--variant=minbase", f"--arch={deb_arch}", f"--include={','.join(recipe.packages)}",
+               recipe.suite, str(root), MIRROR]
+        with open(log_path, "w") as log:
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            stages: set[str] = set()
+            for line in proc.stdout:
+                log.write(line)
+                # debootstrap prints one "I:" line per package; show each stage once
+                stage = " ".join(line.split()[:2])
+                if line.startswith("I: ") and stage not in stages:
+                    stages.add(stage)
+                    print(f"      {line.strip()}", flush=True)
+            if proc.wait() != 0:
+                raise KitError(f"debootstrap failed (exit {proc.returncode}); see {log_path}")
+        customise_rootfs(root, wheel_dir)
+        tmp_tar = tar_path.with_suffix(".partial")
+        subprocess.run(["tar", "--numeric-owner", "-C", str(root), "-cf", str(tmp_tar), "."], check=True)
+        tmp_tar.rename(tar_path)
+
+
+def customise_rootfs(root: Path, wheel_dir: Path) -> None:
+    """Make the Debian tree behave like ``python:3.13-slim`` plus the offline wheelhouse."""
+    local_bin = root / "usr/local/bin"
+    local_bin.mkdir(parents=True, exist_ok=True)
+    for link, target in (("python", "/usr/bin/python3"), ("pip", "/usr/bin/pip3"),
+                         ("python3", "/usr/bin/python3"), ("pip3", "/usr/bin/pip3")):
+        p = local_bin / link
+        if not p.exists():
+            p.symlink_to(target)
+    for marker in root.glob("usr/lib/python3*/EXTERNALLY-MANAGED"):
+        marker.unlink()  # no PEP 668 block, like the official image
+    wh = root / WHEELHOUSE_IN_IMAGE.lstrip("/")
+    wh.mkdir(parents=True, exist_ok=True)
+    for whl in wheel_dir.glob("*.whl"):
+        shutil.copy2(whl, wh / whl.name)
+    (root / "etc/pip.conf").write_text(PIP_CONF)
+    (root / "etc/dockercourse-standin").write_text(
+        "This is a local stand-in for python:3.13-slim built by the course's offline kit "
+        "(Debian trixie packages + a wheelhouse). It is not the official image.\n")
+    # slim it down like the official -slim images
+    for pattern in ("var/lib/apt/lists/*", "var/cache/apt/*.bin", "var/cache/apt/archives/*.deb",
+                    "usr/share/doc/*", "usr/share/man/*", "usr/share/info/*", "var/log/*.log",
+                    "usr/share/locale/*"):
+        for p in root.glob(pattern):
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
+
+
+def import_tar(recipe: Recipe, tar_path: Path) -> str:
+    lab = engine.labels(role="base", standin="1", recipe=recipe.hash())
+    lab["org.opencontainers.image.description"] = (
+        f"Local stand-in for {BASE_IMAGE} (Debian {recipe.suite} packages + offline wheelhouse), "
+        "built by the dockercourse offline kit")
+    cmd = ["docker", "import"]
+    for change in recipe.changes:
+        cmd += ["--change", change]
+    for k, v in lab.items():
+        cmd += ["--change", f"LABEL {k}={json.dumps(v)}"]
+    cmd += [str(tar_path), BASE_IMAGE]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise KitError(f"docker import failed: {proc.stderr.strip()}")
+    return proc.stdout.strip()
+
+
+def verify() -> str:
+    """Run the base image once: Python version and pip's configuration."""
+    c = engine.client()
+    out = c.containers.run(BASE_IMAGE, ["sh", "-c", "python --version && pip --version | cut -d' ' -f1-2"],
+                           remove=True, network_mode="none", labels=engine.labels(purpose="kit-verify"))
+    return out.decode().strip()
+
+
+def ensure(from_tar: str | None = None, extra_requirements: list[str] = (), force: bool = False,
+           pull: bool = True) -> str:
+    """Make ``python:3.13-slim`` available; returns ``"present"``, ``"pulled"``,
+    ``"loaded"``, ``"imported"`` (from the cached tarball) or ``"built"``."""
+    t0 = time.monotonic()
+    recipe = make_recipe(extra_requirements)
+    status = image_status(recipe)
+    if status["present"] and status["up_to_date"] and not force and not from_tar:
+        kind = f"stand-in, recipe {status['recipe']}" if status["standin"] else "official image"
+        print(f"{BASE_IMAGE} is ready ({kind}).")
+        return "present"
+    if from_tar:
+        load_tar(from_tar)
+        return "loaded"
+    if pull and not status["standin"] and not force and try_pull():
+        return "pulled"
+    cache = engine.state_dir() / "offline"
+    cache.mkdir(parents=True, exist_ok=True)
+    tar_path = cache / f"rootfs-{recipe.hash()}.tar"
+    if tar_path.exists() and not force:
+        print(f"Docker Hub unreachable: importing the cached offline base {tar_path.name}...", flush=True)
+        import_tar(recipe, tar_path)
+        print(f"{BASE_IMAGE} stand-in imported in {time.monotonic() - t0:.1f} s: {verify()}")
+        return "imported"
+    print(f"Docker Hub unreachable: building a local stand-in for {BASE_IMAGE} "
+          f"(recipe {recipe.hash()}, about a minute)", flush=True)
+    prog = Progress(4)
+    prog.step(f"downloading wheels for cp313/{recipe.arch}: {', '.join(recipe.requirements)}")
+    wheel_dir = cache / f"wheels-{recipe.hash()}"
+    wheels = download_wheels(recipe, wheel_dir)
+    print(f"      {len(wheels)} wheels: {', '.join(wheels)}")
+    prog.step(f"debootstrap {recipe.suite} minbase + {', '.join(recipe.packages)} (log: {cache / 'debootstrap.log'})")
+    build_rootfs(recipe, wheel_dir, tar_path, cache / "debootstrap.log")
+    prog.step(f"docker import as {BASE_IMAGE} ({tar_path.stat().st_size / 2**20:.0f} MiB tarball)")
+    import_tar(recipe, tar_path)
+    for old in cache.glob("rootfs-*.tar"):
+        if old != tar_path:
+            old.unlink()
+    prog.step("checking the image")
+    print(f"      {verify()}")
+    print(f"{BASE_IMAGE} stand-in built in {time.monotonic() - t0:.0f} s.")
+    return "built"

@@ -1,0 +1,78 @@
+"""Shared fixtures, in the spirit of jupyter/docker-stacks' tests:
+
+- ``docker_client``: one session-wide Docker SDK client. No daemon is a *failure*,
+  never a skip: ``make test`` sets the engine up first, so a missing daemon is a bug.
+- ``tracked``: runs containers with the course label and always removes what it started.
+- at the end of the session, any labelled container that appeared during the run and is
+  still there fails the run (notebooks and tests must clean up after themselves).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from dockercourse import engine
+
+
+def _labelled_containers() -> set[str]:
+    try:
+        return set(engine.leftovers())
+    except engine.DockerUnavailable:
+        return set()
+
+
+def pytest_sessionstart(session):
+    session.config._dockercourse_before = _labelled_containers()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if hasattr(session.config, "workerinput"):  # xdist worker: the controller checks
+        return
+    before = getattr(session.config, "_dockercourse_before", set())
+    left = sorted(_labelled_containers() - before)
+    if left:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        msg = f"labelled containers left behind by this run: {', '.join(left)}"
+        if reporter:
+            reporter.write_line(f"ERROR: {msg}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.fixture(scope="session")
+def docker_client():
+    try:
+        return engine.client()
+    except engine.DockerUnavailable as err:
+        pytest.fail(f"No Docker daemon: {err} (run `make test`, which sets the engine up)", pytrace=False)
+
+
+class TrackedContainers:
+    """Start containers that carry the course label; remove them all at teardown."""
+
+    def __init__(self, client):
+        self.client = client
+        self.containers = []
+
+    def run(self, image: str = engine.BASE_IMAGE, command=None, **kwargs):
+        kwargs.setdefault("detach", True)
+        kwargs["labels"] = {**engine.labels(purpose="test"), **kwargs.get("labels", {})}
+        ctr = self.client.containers.run(image, command, **kwargs)
+        self.containers.append(ctr)
+        return ctr
+
+    def remove_all(self):
+        import docker
+
+        for ctr in self.containers:
+            try:
+                ctr.remove(force=True, v=True)
+            except docker.errors.NotFound:
+                pass
+        self.containers.clear()
+
+
+@pytest.fixture
+def tracked(docker_client):
+    t = TrackedContainers(docker_client)
+    yield t
+    t.remove_all()

@@ -1,0 +1,52 @@
+"""Run a notebook outside nbval (e.g. with the Docker daemon made unreachable)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+#: A DOCKER_HOST where nothing listens: the SDK and the CLI both fail at once.
+NO_DAEMON = "unix:///nonexistent/dockercourse-no-daemon.sock"
+
+
+def run_notebook(path: str | Path, env: dict[str, str] | None = None, timeout: int = 600):
+    """Execute a copy of the notebook in its folder; returns the executed notebook.
+
+    ``env`` entries are set in the kernel's environment (the test process's
+    environment is restored afterwards). Raises ``CellExecutionError`` on an error.
+    """
+    path = Path(path)
+    nb = nbformat.read(path, as_version=4)
+    saved = {k: os.environ.get(k) for k in (env or {})}
+    os.environ.update(env or {})
+    try:
+        NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                       resources={"metadata": {"path": str(path.parent)}}).execute()
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return nb
+
+
+def cell_texts(nb) -> list[str]:
+    """The printed text of each code cell (stdout, stderr, plain-text results)."""
+    out = []
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        parts = []
+        for o in cell.get("outputs", []):
+            if o.output_type == "stream":
+                parts.append(o.text)
+            elif o.output_type in ("execute_result", "display_data"):
+                parts.append(o.get("data", {}).get("text/plain", ""))
+            elif o.output_type == "error":
+                parts.append(f"ERROR {o.ename}: {o.evalue}")
+        out.append("".join(parts))
+    return out
