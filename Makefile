@@ -7,6 +7,8 @@ VENV        := .venv
 BIN         := $(CURDIR)/$(VENV)/bin
 STATE       := $(CURDIR)/.state
 LAB_ARGS    ?=
+# Jupyter refuses to run as root without this flag (CI machines and fresh VMs are root).
+ROOT_FLAG   := $(if $(filter 0,$(shell id -u)),--allow-root,)
 PYTEST_ARGS ?=
 # nbgrader shells out to alembic: the venv's bin must be on PATH for every call.
 export PATH := $(BIN):$(PATH)
@@ -36,7 +38,7 @@ kit: engine
 
 lab: setup
 	@echo "== JupyterLab: open the URL printed below (Ctrl-C to stop)"
-	$(BIN)/jupyter lab --notebook-dir=$(CURDIR) $(LAB_ARGS)
+	$(BIN)/jupyter lab --notebook-dir=$(CURDIR) $(ROOT_FLAG) $(LAB_ARGS)
 
 lint: venv
 	$(BIN)/ruff check src tests

@@ -16,7 +16,6 @@ import json
 import os
 import platform
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -140,17 +139,24 @@ def docker_cli(*args: str, check: bool = False, echo: bool = True, timeout: floa
     exe = shutil.which("docker")
     if exe is None:
         raise DockerUnavailable("La commande « docker » est introuvable : installez le client Docker.")
-    if echo:
-        print("$ docker " + " ".join(_quote(a) for a in args))
     proc = subprocess.run([exe, *args], capture_output=True, text=True, timeout=timeout)
     out = proc.stdout + proc.stderr
     if proc.returncode != 0 and _looks_unreachable(proc.stderr):
         raise DockerUnavailable(_unreachable_message(RuntimeError(proc.stderr)))
-    if echo and out:
-        print(out, end="" if out.endswith("\n") else "\n")
+    if echo:
+        print("$ docker " + " ".join(_quote(a) for a in args))
+        if out:
+            print(out, end="" if out.endswith("\n") else "\n")
     if check and proc.returncode != 0:
         raise RuntimeError(f"docker {' '.join(args)} a échoué (code {proc.returncode}) : {proc.stderr.strip()}")
     return proc.stdout
+
+
+@needs_docker
+def docker(*args: str, timeout: float = 300) -> None:
+    """Notebook form of :func:`docker_cli`: show ``$ docker ...`` and its output,
+    return nothing (so the cell does not echo it twice)."""
+    docker_cli(*args, timeout=timeout)
 
 
 def _quote(arg: str) -> str:
@@ -199,11 +205,14 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def remove_stale_pidfiles() -> list[str]:
+PIDFILES = ("/var/run/docker.pid", "/run/docker/containerd/containerd.pid")
+
+
+def remove_stale_pidfiles(pidfiles=PIDFILES) -> list[str]:
     """A killed dockerd leaves its pid file behind and the next one refuses to
     start; remove pid files whose process is gone."""
     removed = []
-    for pidfile in ("/var/run/docker.pid", "/run/docker/containerd/containerd.pid"):
+    for pidfile in pidfiles:
         p = Path(pidfile)
         if not p.exists():
             continue
@@ -293,15 +302,32 @@ def ensure_engine() -> str:
 
 def in_container() -> bool:
     """True when this Python runs inside a container (Docker, Podman, Kubernetes/Binder)."""
-    if Path("/.dockerenv").exists() or Path("/run/.containerenv").exists():
-        return True
-    if os.environ.get("KUBERNETES_SERVICE_HOST"):
+    if Path("/run/.containerenv").exists() or os.environ.get("KUBERNETES_SERVICE_HOST"):
         return True
     try:
         text = Path("/proc/1/cgroup").read_text()
     except OSError:
-        return False
-    return any(k in text for k in ("/docker/", "/kubepods", "/containerd/", "/lxc/"))
+        text = ""
+    if any(k in text for k in ("/docker/", "/kubepods", "/containerd/", "/lxc/")):
+        return True
+    # /.dockerenv alone is not enough: some VMs boot a root filesystem made from a Docker
+    # image and keep the file. A container's root is never a block device.
+    return Path("/.dockerenv").exists() and not root_is_block_device()
+
+
+def root_is_block_device(mounts: str | None = None) -> bool:
+    """True when ``/`` is mounted from a ``/dev/...`` device (a VM or a real machine)."""
+    if mounts is None:
+        try:
+            mounts = Path("/proc/self/mounts").read_text()
+        except OSError:
+            return False
+    root_source = ""
+    for line in mounts.splitlines():
+        fields = line.split()
+        if len(fields) > 2 and fields[1] == "/":
+            root_source = fields[0]  # the last mount on / is the visible one
+    return root_source.startswith("/dev/")
 
 
 def on_binder() -> bool:
@@ -318,7 +344,7 @@ def docker_hub_reachable(timeout: float = 3.0) -> bool:
         return True
     except urllib.error.HTTPError:
         return True
-    except (urllib.error.URLError, OSError, socket.timeout):
+    except (TimeoutError, urllib.error.URLError, OSError):
         return False
 
 
@@ -363,6 +389,7 @@ def base_image_kind(image_attrs: dict | None) -> str:
     return "image officielle (Docker Hub)"
 
 
+@needs_docker
 def describe():
     """A pandas table of what matters to the course about this Docker setup.
 
@@ -371,11 +398,7 @@ def describe():
     import docker
     import pandas as pd
 
-    try:
-        c = client()
-    except DockerUnavailable as err:
-        print(f"⚠️  {err}")
-        return None
+    c = client()
     facts = facts_from_info(c.info(), c.version())
     try:
         base = c.images.get(BASE_IMAGE).attrs
@@ -405,13 +428,14 @@ def describe():
 # --------------------------------------------------------------------------- cleanup
 
 
-def clean(include_base: bool = False, quiet: bool = False) -> dict[str, int]:
+def clean(include_base: bool = False, quiet: bool = False, selector: str = LABEL) -> dict[str, int]:
     """Remove every object labelled ``dockercourse`` (containers, images,
-    volumes, networks). The base image is kept unless ``include_base``."""
+    volumes, networks). The base image is kept unless ``include_base``.
+    ``selector`` narrows the label filter (``key`` or ``key=value``)."""
     import docker
 
     c = client()
-    flt = {"label": LABEL}
+    flt = {"label": selector}
     counts = {"containers": 0, "images": 0, "volumes": 0, "networks": 0}
     for ctr in c.containers.list(all=True, filters=flt):
         try:

@@ -182,9 +182,16 @@ def load_tar(path: str | Path) -> None:
     if proc.returncode != 0:
         raise KitError(f"docker load a échoué : {proc.stderr.strip()}")
     print(proc.stdout.strip())
-    if not image_status()["present"]:
+    loaded = loaded_tags(proc.stdout)
+    if BASE_IMAGE not in loaded:
         raise KitError(f"L'archive {path.name} ne contient pas l'image {BASE_IMAGE} "
-                       f"(elle contient : {proc.stdout.strip()}).")
+                       f"(elle contient : {', '.join(loaded) or 'aucune image nommée'}).")
+
+
+def loaded_tags(docker_load_output: str) -> list[str]:
+    """Pure: the ``repo:tag`` names that ``docker load`` reports."""
+    return [line.split(":", 1)[1].strip() for line in docker_load_output.splitlines()
+            if line.startswith("Loaded image:")]
 
 
 def download_wheels(recipe: Recipe, dest: Path) -> list[str]:
