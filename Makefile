@@ -25,7 +25,7 @@ $(VENV)/.installed: pyproject.toml
 	@echo "== Python environment ($(VENV))"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(BIN)/python -m pip install --disable-pip-version-check --progress-bar off -e '.[test]'
 	@touch $@
 
 engine: venv
