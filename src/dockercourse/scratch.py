@@ -1,0 +1,361 @@
+"""A container made by hand, without Docker: the same kernel features Docker drives.
+
+1. the filesystem: ``docker export`` of a created (never started) container of the base
+   image, unpacked once and cached in the state folder;
+2. an overlay mount on top of it (read-only lower layer = the image, writable upper layer =
+   the container's changes), like Docker's ``overlay2`` storage driver;
+3. new namespaces with util-linux ``unshare`` (pid, mount, uts, net, ipc), ``/proc`` mounted
+   for the new PID namespace, a hostname, then ``chroot`` into the overlay (Docker's runtime,
+   runc, uses ``pivot_root``: same idea, and the old root can then be unmounted);
+4. a cgroup with a memory limit (v1: ``/sys/fs/cgroup/memory/<group>/memory.limit_in_bytes``;
+   v2: ``/sys/fs/cgroup/<group>/memory.max``) that the process joins before ``unshare``.
+
+Everything is undone afterwards: the mounts live in the new mount namespace (they vanish with
+its last process), the cgroup is removed with ``rmdir``, the temporary folders are deleted.
+Needs root on Linux (what the CI machine and ``make lab`` as root provide).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shlex
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import engine
+from .isolation import MIB, Cgroup, LocalTree, detect_version
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+GROUP_PREFIX = "dockercourse-scratch-"
+
+
+class ScratchUnavailable(RuntimeError):
+    """This machine cannot build a container by hand (message in French)."""
+
+
+# --------------------------------------------------------------------------- filesystem
+
+
+def _cache_root() -> Path:
+    p = engine.state_dir() / "scratch"
+    p.mkdir(parents=True, exist_ok=True)
+    return p
+
+
+def _cached_rootfs() -> list[Path]:
+    return sorted((d for d in _cache_root().glob("rootfs-*") if (d / ".complete").exists()),
+                  key=lambda d: (d / ".complete").stat().st_mtime, reverse=True)
+
+
+def rootfs(image: str = engine.BASE_IMAGE) -> Path:
+    """The base image's filesystem as a folder (cached per image id).
+
+    Made with ``docker create`` + ``docker export`` (the flattened filesystem of a container,
+    all layers merged). Without a daemon, the most recent cached copy is used if there is one;
+    otherwise :class:`engine.DockerUnavailable` is raised."""
+    try:
+        c = engine.client()
+    except engine.DockerUnavailable:
+        cached = _cached_rootfs()
+        if cached:
+            return cached[0]
+        raise
+    img = c.images.get(image)
+    key = img.id.split(":")[-1][:12]
+    dest = _cache_root() / f"rootfs-{key}"
+    if (dest / ".complete").exists():
+        return dest
+    tmp = Path(tempfile.mkdtemp(prefix=f"rootfs-{key}-", dir=_cache_root()))
+    name = engine.name("nb02", "export")
+    try:
+        old = c.containers.list(all=True, filters={"name": name})
+        for ctr in old:
+            ctr.remove(force=True)
+        ctr = c.containers.create(image, ["true"], name=name, labels=engine.labels(unit="nb02", role="export"))
+        try:
+            exporter = subprocess.Popen(["docker", "export", ctr.id], stdout=subprocess.PIPE)
+            untar = subprocess.run(["tar", "-x", "-C", str(tmp)], stdin=exporter.stdout, capture_output=True)
+            exporter.stdout.close()
+            if exporter.wait(timeout=300) != 0 or untar.returncode != 0:
+                raise RuntimeError(f"docker export | tar failed: {untar.stderr.decode()[-500:]}")
+        finally:
+            ctr.remove(force=True)
+        (tmp / ".complete").write_text(img.id + "\n")
+        shutil.rmtree(dest, ignore_errors=True)
+        tmp.rename(dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    for other in _cache_root().glob("rootfs-*"):  # an older image's copy: no longer needed
+        if other != dest and other.is_dir():
+            shutil.rmtree(other, ignore_errors=True)
+    return dest
+
+
+# --------------------------------------------------------------------------- cgroup
+
+
+def check_possible() -> None:
+    """Raise :class:`ScratchUnavailable` (French) when this machine cannot do it."""
+    if platform.system() != "Linux":
+        raise ScratchUnavailable("Cette expérience demande un noyau Linux (sous macOS/Windows, Docker tourne "
+                                 "dans une machine virtuelle Linux que le notebook ne contrôle pas).")
+    if os.geteuid() != 0:
+        raise ScratchUnavailable("Cette expérience demande les droits root (création d'espaces de noms, "
+                                 "de montages et de cgroups) : lancez-la sur une machine Linux en root.")
+    for exe in ("unshare", "chroot", "mount", "hostname"):
+        if shutil.which(exe) is None:
+            raise ScratchUnavailable(f"La commande « {exe} » est introuvable sur cette machine.")
+    if engine.in_container():
+        raise ScratchUnavailable("Ce notebook tourne lui-même dans un conteneur : il ne peut pas créer "
+                                 "d'espaces de noms ni de cgroups ici.")
+
+
+@dataclass
+class HandCgroup:
+    """A memory cgroup created by hand (v1 or v2), removed by :meth:`remove`."""
+
+    version: int
+    path: Path
+    proc_line: str
+
+    @classmethod
+    def create(cls, memory_bytes: int, root: Path = CGROUP_ROOT) -> HandCgroup:
+        version = detect_version(LocalTree(root))
+        group = f"{GROUP_PREFIX}{os.getpid()}"
+        if version == 2:
+            path = root / group
+            ctl = (root / "cgroup.subtree_control").read_text().split()
+            if "memory" not in ctl:
+                (root / "cgroup.subtree_control").write_text("+memory")
+            path.mkdir(exist_ok=True)
+            (path / "memory.max").write_text(str(memory_bytes))
+            if (path / "memory.swap.max").exists():
+                (path / "memory.swap.max").write_text("0")
+            line = f"0::/{group}\n"
+        else:
+            path = root / "memory" / group
+            path.mkdir(exist_ok=True)
+            (path / "memory.limit_in_bytes").write_text(str(memory_bytes))
+            memsw = path / "memory.memsw.limit_in_bytes"
+            if memsw.exists():  # no swap either, as with --memory-swap = --memory
+                memsw.write_text(str(memory_bytes))
+            line = f"1:memory:/{group}\n"
+        return cls(version=version, path=path, proc_line=line)
+
+    def reader(self) -> Cgroup:
+        return Cgroup(LocalTree(CGROUP_ROOT), self.proc_line, version=self.version)
+
+    def remove(self, timeout: float = 10) -> None:
+        deadline = time.monotonic() + timeout
+        while self.path.exists():
+            try:
+                self.path.rmdir()
+            except FileNotFoundError:
+                return
+            except OSError:  # still busy (processes exiting)
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+
+# --------------------------------------------------------------------------- run
+
+
+@dataclass
+class ScratchResult:
+    command: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+    cgroup_version: int
+    cgroup_path: str
+    memory_limit_mib: float
+    memory_peak_mib: float | None
+    memory_events: dict[str, int]
+    written_files: list[str] = field(default_factory=list)
+
+    @property
+    def killed_by_oom(self) -> bool:
+        return self.returncode in (137, -9) and self.memory_events.get("oom_kill", 1) > 0
+
+
+_SETUP = r'''
+set -e
+mount -t overlay overlay -o "lowerdir=$LOWER,upperdir=$UPPER,workdir=$WORK" "$MERGED"
+mount -t proc proc "$MERGED/proc"
+mount -t tmpfs -o size=1m,mode=755 tmpfs "$MERGED/dev"
+for d in null zero random urandom; do : > "$MERGED/dev/$d"; mount --bind "/dev/$d" "$MERGED/dev/$d"; done
+mount -t tmpfs -o size=16m tmpfs "$MERGED/tmp"
+hostname "$NAME"
+exec chroot "$MERGED" /usr/bin/env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=/root "$@"
+'''
+
+
+def run(command: list[str], memory: str | int = "64m", hostname: str = "scratch",
+        image: str = engine.BASE_IMAGE, timeout: float = 60) -> ScratchResult:
+    """Run ``command`` in a container made by hand; returns what happened.
+
+    Raises :class:`ScratchUnavailable` (French) when not possible here."""
+    check_possible()
+    lower = rootfs(image)
+    limit = _bytes(memory)
+    tmp = Path(tempfile.mkdtemp(prefix="dockercourse-scratch-"))
+    cg = None
+    try:
+        for d in ("upper", "work", "merged"):
+            (tmp / d).mkdir()
+        cg = HandCgroup.create(limit)
+        env = dict(os.environ, LOWER=str(lower), UPPER=str(tmp / "upper"), WORK=str(tmp / "work"),
+                   MERGED=str(tmp / "merged"), NAME=hostname)
+        argv = ["sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', str(cg.path),
+                "unshare", "--pid", "--fork", "--kill-child", "--mount", "--uts", "--net", "--ipc",
+                "sh", "-c", _SETUP, "sh", *command]
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                                start_new_session=True)
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, err = proc.communicate()
+        reader = cg.reader()
+        peak = reader.memory_peak()
+        written = sorted(str(Path("/") / p.relative_to(tmp / "upper"))
+                         for p in (tmp / "upper").rglob("*") if p.is_file())
+        return ScratchResult(
+            command=list(command), returncode=_exit_code(proc.returncode, err), stdout=out, stderr=err,
+            cgroup_version=cg.version, cgroup_path=str(cg.path), memory_limit_mib=limit / MIB,
+            memory_peak_mib=None if peak is None else peak / MIB, memory_events=reader.memory_events(),
+            written_files=written)
+    finally:
+        if cg is not None:
+            cg.remove()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _exit_code(rc: int, stderr: str = "") -> int:
+    """Exit code as shells (and Docker) report it: 128 + signal for a killed process.
+
+    ``unshare --fork`` re-raises its child's fatal signal on itself; util-linux 2.38 cannot do
+    that for SIGKILL (``signal(SIGKILL)`` fails) and exits 1 with "sigprocmask unblock failed".
+    That message therefore means exactly "the child was killed by SIGKILL": 128 + 9 = 137."""
+    if rc < 0:
+        return 128 - rc
+    if rc == 1 and "sigprocmask unblock failed" in stderr:
+        return 128 + signal.SIGKILL
+    return rc
+
+
+def _bytes(size: str | int) -> int:
+    if isinstance(size, int):
+        return size
+    s = size.strip().lower()
+    mult = {"k": 1024, "m": MIB, "g": 1024 * MIB}
+    if s and s[-1] in mult:
+        return int(float(s[:-1]) * mult[s[-1]])
+    return int(s)
+
+
+def leftovers() -> list[str]:
+    """Hand-made cgroups and temporary folders still present (tests assert this is empty)."""
+    out = [str(p) for p in Path(tempfile.gettempdir()).glob("dockercourse-scratch-*")]
+    for base in (CGROUP_ROOT, CGROUP_ROOT / "memory"):
+        if base.is_dir():
+            out += [str(p) for p in base.glob(f"{GROUP_PREFIX}*")]
+    return out
+
+
+# --------------------------------------------------------------------------- notebook-facing
+
+
+def demo(command: list[str], **kwargs) -> ScratchResult | None:
+    """:func:`run` for notebooks: one French sentence instead of a traceback when impossible."""
+    try:
+        return run(command, **kwargs)
+    except (ScratchUnavailable, engine.DockerUnavailable) as err:
+        print(f"⚠️  Cellule non exécutée : {err}")
+        return None
+
+
+def shown(command: list[str]) -> str:
+    return " ".join(shlex.quote(c) for c in command)
+
+
+PROBE = r"""
+import os, socket
+print("PID 1 :", open("/proc/1/comm").read().strip(), "| mon PID :", os.getpid())
+print("nom d'hôte :", socket.gethostname())
+print("interfaces réseau :", ", ".join(l.split(":")[0].strip() for l in open("/proc/net/dev").read().splitlines()[2:]))
+osr = dict(l.split("=", 1) for l in open("/etc/os-release").read().splitlines() if "=" in l)
+print("système :", osr["PRETTY_NAME"].strip('"'))
+print("processus visibles :", sorted(int(p) for p in os.listdir("/proc") if p.isdigit()))
+open("/root/bonjour.txt", "w").write("écrit dans le conteneur fait main")
+"""
+
+ALLOC = "b = []\nwhile True:\n    b.append(b'x' * (4 << 20))  # 4 Mio de plus, indéfiniment"
+
+
+def nb_rootfs():
+    """Export (or reuse) the base image's filesystem; prints one deterministic line."""
+    try:
+        path = rootfs()
+    except engine.DockerUnavailable as err:
+        print(f"⚠️  Cellule non exécutée : {err}")
+        return None
+    print(f"Système de fichiers de {engine.BASE_IMAGE} prêt (en cache) ; /usr/bin/python3 présent :",
+          (path / "usr/bin/python3").exists())
+    return path
+
+
+def nb_probe():
+    """Run the probe in a hand-made container and print what it saw."""
+    res = demo(["python3", "-c", PROBE])
+    if res is None:
+        return None
+    print(res.stdout.rstrip())
+    if res.returncode != 0:
+        print(res.stderr.rstrip())
+    print("code de sortie :", res.returncode)
+    print("fichiers écrits par le conteneur (dans la couche supérieure de l'overlay) :",
+          ", ".join(res.written_files))
+    where = "memory/" if res.cgroup_version == 1 else ""
+    print(f"cgroup v{res.cgroup_version} créé pour lui : /sys/fs/cgroup/{where}{GROUP_PREFIX}<pid>, "
+          f"limite {res.memory_limit_mib:g} Mio")
+    print("après coup, cgroup et dossiers temporaires supprimés :", not leftovers())
+    return res
+
+
+def nb_oom():
+    """Allocate forever in the hand-made container under its 64 MiB cgroup."""
+    res = demo(["python3", "-c", ALLOC])
+    if res is None:
+        return None
+    print(f"code de sortie : {res.returncode} ; tué par le noyau (OOM) : {res.killed_by_oom}")
+    print(f"compteur oom_kill du cgroup : {res.memory_events.get('oom_kill', 0)} ; "
+          f"pic mémoire au niveau de la limite : {(res.memory_peak_mib or 0) >= 0.9 * res.memory_limit_mib}")
+    return res
+
+
+def docker_adds_table():
+    """Pure: what Docker adds on top of the kernel mechanisms used by hand here."""
+    import pandas as pd
+
+    rows = [
+        ("espaces de noms", "unshare --pid --mount --uts --net --ipc",
+         "les mêmes (+ user en rootless), créés par runc"),
+        ("système de fichiers", "docker export + overlay + chroot",
+         "images en couches partagées (overlay2), pivot_root, volumes"),
+        ("limites", "mkdir + memory.limit_in_bytes / memory.max",
+         "--memory, --cpus, --pids-limit… écrits dans les mêmes fichiers"),
+        ("réseau", "aucun (seulement lo, éteinte)", "paire veth + pont docker0, NAT, ports publiés (-p), DNS"),
+        ("images", "un dossier décompressé à la main", "Dockerfile, build avec cache, registres (push/pull), tags"),
+        ("sécurité", "aucune restriction de plus", "capacités réduites, seccomp, AppArmor/SELinux, /proc masqué"),
+        ("cycle de vie", "un processus lancé depuis Python", "API REST du démon, CLI, logs, redémarrage, compose"),
+    ]
+    return pd.DataFrame(rows, columns=["aspect", "à la main (ce notebook)", "Docker"]).set_index("aspect")

@@ -1,0 +1,264 @@
+"""dockercourse.isolation: readers on fixture trees (cgroup v1 and v2), then live Docker."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from dockercourse import engine
+from dockercourse import isolation as iso
+
+FIX = Path(__file__).parent / "fixtures"
+V1 = FIX / "cgroup_v1"
+V2 = FIX / "cgroup_v2"
+MIB = 1024 * 1024
+
+
+def v1_cgroup() -> iso.Cgroup:
+    return iso.Cgroup(iso.LocalTree(V1), (V1 / "proc_cgroup").read_text())
+
+
+def v2_cgroup(proc: str = "proc_cgroup") -> iso.Cgroup:
+    return iso.Cgroup(iso.LocalTree(V2), (V2 / proc).read_text())
+
+
+def as_dict_tree(root: Path) -> iso.DictTree:
+    return iso.DictTree({str(p.relative_to(root)): p.read_text() for p in root.rglob("*") if p.is_file()})
+
+
+# --------------------------------------------------------------------------- pure parsing
+
+
+def test_parse_ns_link():
+    assert iso.parse_ns_link("pid:[4026531836]") == 4026531836
+    assert iso.parse_ns_link("garbage") is None
+
+
+def test_parse_proc_cgroup_v1_and_v2():
+    lines = iso.parse_proc_cgroup("2:cpu,cpuacct:/docker/abc\n1:name=systemd:/docker/abc\n0::/x.scope\n")
+    assert lines[0] == ("2", ("cpu", "cpuacct"), "/docker/abc")
+    assert lines[2] == ("0", (), "/x.scope")
+
+
+def test_detect_version():
+    assert iso.detect_version(iso.LocalTree(V1)) == 1  # hybrid: v2 only under unified/
+    assert iso.detect_version(iso.LocalTree(V2)) == 2
+
+
+def test_v1_fixture_readers():
+    cg = v1_cgroup()
+    assert cg.version == 1
+    assert cg.dir("memory").startswith("memory/docker/0123")
+    assert cg.dir("cpuacct").startswith("cpuacct/docker/")
+    assert cg.path == "/docker/" + "0123456789abcdef" * 4
+    assert cg.limits() == {"memory": 64 * MIB, "cpus": 0.5, "pids": 20}
+    assert 20 * MIB < cg.memory_usage() < 64 * MIB
+    assert cg.memory_peak() >= cg.memory_usage()
+    assert cg.memory_events() == {"limit_hits": 0, "oom_kill": 0}
+    st = cg.cpu_stat()
+    assert st["nr_periods"] == 19 and st["nr_throttled"] == 16
+    assert st["throttled_usec"] == 744369398 // 1000  # v1 counts nanoseconds
+    assert st["usage_usec"] > 0
+    assert cg.pids_current() == 1 and cg.pids_events() == {"max": 0}
+
+
+def test_v2_fixture_readers():
+    cg = v2_cgroup()
+    assert cg.version == 2
+    assert cg.dir("memory") == cg.dir("pids") == "system.slice/docker-" + "fedcba9876543210" * 4 + ".scope"
+    assert cg.limits() == {"memory": 64 * MIB, "cpus": 0.5, "pids": 20}
+    assert cg.memory_usage() == 25427968
+    assert cg.memory_peak() == 64 * MIB
+    assert cg.memory_events() == {"limit_hits": 37, "oom": 1, "oom_kill": 1}
+    assert cg.cpu_stat() == {"nr_periods": 31, "nr_throttled": 28, "usage_usec": 1503204,
+                             "throttled_usec": 1317620}
+    assert cg.pids_current() == 20 and cg.pids_events() == {"max": 1323}
+
+
+def test_v2_unlimited_reads_none():
+    cg = v2_cgroup("proc_cgroup_unlimited")
+    assert cg.limits() == {"memory": None, "cpus": None, "pids": None}
+    assert cg.cpu_stat()["nr_throttled"] == 0
+    table = cg.limits_table()
+    assert list(table["signification"]) == ["illimitée", "illimité", "illimité"]
+
+
+def test_v2_private_cgroup_namespace():
+    """Inside a container with its own cgroup namespace, /proc/self/cgroup says `0::/` and
+    /sys/fs/cgroup is the container's own cgroup."""
+    scope = next((V2 / "system.slice").glob("docker-fedcba*"))
+    cg = iso.Cgroup(iso.LocalTree(scope), "0::/\n")
+    assert cg.version == 2 and cg.dir("memory") == ""
+    assert cg.limits() == {"memory": 64 * MIB, "cpus": 0.5, "pids": 20}
+
+
+def test_v1_unlimited_memory_is_none():
+    cg = iso.Cgroup(iso.LocalTree(V1), "4:memory:/\n")
+    assert cg.memory_limit() is None  # the root's 9223372036854771712
+
+
+def test_v1_joined_cpu_cpuacct_mount(tmp_path):
+    """Many distributions mount cpu and cpuacct together as `cpu,cpuacct`."""
+    d = tmp_path / "cpu,cpuacct" / "docker" / "x"
+    d.mkdir(parents=True)
+    (d / "cpu.cfs_quota_us").write_text("150000\n")
+    (d / "cpu.cfs_period_us").write_text("100000\n")
+    (d / "cpuacct.usage").write_text("2000000000\n")
+    (d / "cpu.stat").write_text("nr_periods 3\nnr_throttled 0\nthrottled_time 0\n")
+    cg = iso.Cgroup(iso.LocalTree(tmp_path), "3:cpu,cpuacct:/docker/x\n")
+    assert cg.cpu_limit() == 1.5
+    assert cg.cpu_stat() == {"nr_periods": 3, "nr_throttled": 0, "throttled_usec": 0, "usage_usec": 2_000_000}
+
+
+@pytest.mark.parametrize("root,proc", [(V1, "proc_cgroup"), (V2, "proc_cgroup")])
+def test_dict_tree_reads_like_local_tree(root, proc):
+    text = (root / proc).read_text()
+    a, b = iso.Cgroup(iso.LocalTree(root), text), iso.Cgroup(as_dict_tree(root), text)
+    assert a.version == b.version
+    assert a.limits() == b.limits()
+    assert a.cpu_stat() == b.cpu_stat() and a.memory_events() == b.memory_events()
+
+
+def test_limits_table_shows_files_of_each_version():
+    t1, t2 = v1_cgroup().limits_table(), v2_cgroup().limits_table()
+    assert t1.loc["--memory", "fichier du cgroup"] == "memory/…/memory.limit_in_bytes"
+    assert t2.loc["--memory", "fichier du cgroup"] == "…/memory.max"
+    assert t1.loc["--cpus", "contenu brut"] == "50000 / 100000"
+    assert t2.loc["--cpus", "contenu brut"] == "50000 100000"
+    assert t1.loc["--pids-limit", "signification"] == t2.loc["--pids-limit", "signification"] == "20 processus au plus"
+
+
+def test_throttling_consistent():
+    row = {"périodes bridées (nr_throttled)": 0, "part de CPU mesurée": 0.5}
+    assert not iso.throttling_consistent(row)  # reached its quota but never throttled: impossible
+    assert iso.throttling_consistent({**row, "part de CPU mesurée": 0.3})
+    assert iso.throttling_consistent({**row, "périodes bridées (nr_throttled)": 4})
+
+
+def test_namespace_table_shared_column():
+    host = dict.fromkeys(iso.NAMESPACE_TYPES, 1)
+    ctr = {**host, "pid": 2, "net": 3, "time": None}
+    t = iso.namespace_table(ctr, host)
+    assert list(t.index) == list(iso.NAMESPACE_TYPES)
+    assert t.loc["pid", "partagé"] == "non" and t.loc["user", "partagé"] == "oui"
+    assert t.loc["time", "partagé"] == "inconnu"
+
+
+def test_local_readers_on_this_machine():
+    ns = iso.read_namespaces("self")
+    assert set(ns) == set(iso.NAMESPACE_TYPES) and ns["pid"] is not None
+    cg = iso.local_cgroup("self")
+    assert cg.version in (1, 2) and cg.dir("memory") is not None
+
+
+# --------------------------------------------------------------------------- live Docker
+
+
+@pytest.fixture
+def demo(docker_client):
+    ctr = iso.start_demo(seconds=120)
+    yield ctr
+    iso.stop(ctr)
+
+
+def test_live_limits_and_namespaces(demo):
+    v = iso.view(demo)
+    facts = engine.facts_from_info(engine.client().info(), engine.client().version())
+    assert str(v.cgroup.version) == facts["cgroup_version"]
+    assert v.cgroup.limits() == {"memory": 64 * MIB, "cpus": 0.5, "pids": 20}
+    assert demo.id in v.cgroup.path
+    assert v.comm == "python3"
+    table = v.namespace_table()
+    for ns in ("pid", "net", "mnt", "uts", "ipc"):
+        assert table.loc[ns, "partagé"] == "non", ns
+    assert table.loc["user", "partagé"] == "oui"
+    host_local = iso.read_namespaces("self")  # the test runs on the Docker host here
+    assert v.host_ns["net"] == host_local["net"]
+
+
+def test_live_effects(demo):
+    eff = iso.effects(demo)
+    assert eff.pid1_comm == "python3" and eff.host_pid != 1
+    assert eff.hostname == demo.id[:12] != eff.host_hostname
+    assert eff.interfaces == ["eth0", "lo"] and len(eff.host_interfaces) > 2
+    assert eff.root_fstype == "overlay"
+    assert eff.ipc_in_container and not eff.ipc_visible_on_host
+
+
+def test_live_memory_oom(docker_client):
+    res = iso.memory_experiment()
+    assert res.oom_killed and res.exit_code == 137
+    assert res.limit_mib == 64
+    assert res.peak_mib >= 0.9 * 64
+    assert 0 < res.allocated_mib < 256
+    usage = res.samples["utilisation (Mio)"]
+    assert usage.max() <= 64 and usage.max() > 48
+    # the cgroup vanishes with the container: when a sample was taken after the kill
+    # (usage back near zero), the kernel's OOM counter must show it
+    if usage.iloc[-1] < 0.5 * 64:
+        assert res.events.get("oom_kill", 0) >= 1, res.events
+    assert not iso.leftovers()
+
+
+def test_live_cpu_throttling(docker_client):
+    res = iso.cpu_experiment(seconds=2)
+    lim, free = res.limited(), res.unlimited()
+    assert lim["part de CPU mesurée"] <= 0.55
+    assert lim["périodes (nr_periods)"] > 0 and free["périodes (nr_periods)"] == 0
+    assert iso.throttling_consistent(lim)
+    if lim["périodes bridées (nr_throttled)"] > 0:
+        assert lim["temps bridé (s)"] > 0
+    assert free["périodes bridées (nr_throttled)"] == 0 and free["temps bridé (s)"] == 0
+    assert set(res.samples["conteneur"]) == {"--cpus 0.5", "sans limite"}
+    assert not iso.leftovers()
+
+
+def test_live_fork_bomb_contained(docker_client):
+    res = iso.pids_experiment(seconds=2)
+    assert res.limit == 20 and res.max_seen == 20
+    assert res.refused_forks > 0
+    assert res.other_container_ok
+    assert not iso.leftovers()
+
+
+def test_unshare_without_docker():
+    res = iso.unshare_demo()
+    assert res["ps_rc"] == 0 and res["ps"].split()[2:4] == ["1", "ps"]
+    assert res["hostname_inside"] == "demo" != res["hostname_host"]
+
+
+# --------------------------------------------------------------------------- no daemon
+
+
+def test_no_daemon_prints_one_french_sentence(monkeypatch, capsys):
+    from notebook_runner import NO_DAEMON
+
+    monkeypatch.setenv("DOCKER_HOST", NO_DAEMON)
+    monkeypatch.setattr(engine, "_client", None)
+    assert iso.nb_start_demo() is None
+    assert iso.nb_memory() is None
+    iso.nb_report_memory(None)
+    table = iso.nb_namespaces(None)  # falls back to this process's own namespaces
+    out = capsys.readouterr().out
+    assert out.count("Cellule non exécutée") == 4
+    assert "DOCKER_HOST=" in out
+    assert list(table.index) == list(iso.NAMESPACE_TYPES)
+
+
+def test_notebook_completes_without_daemon():
+    from notebook_runner import NO_DAEMON, cell_texts, run_notebook
+
+    nb = run_notebook(Path(__file__).parent.parent / "notebooks" / "02_cgroups_et_namespaces.ipynb",
+                      env={"DOCKER_HOST": NO_DAEMON})
+    texts = cell_texts(nb)
+    assert not any("ERROR" in t for t in texts)
+    docker_cells = [t for t in texts if "Cellule non exécutée" in t]
+    assert len(docker_cells) >= 12
+    assert all(t.count("Cellule non exécutée") == 1 for t in docker_cells)
+    # unshare and the hand-made container need no daemon (the image's filesystem is cached)
+    joined = "\n".join(texts)
+    if shutil.which("unshare") and os.geteuid() == 0:
+        assert "      1 ps" in joined
