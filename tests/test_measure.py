@@ -1,0 +1,114 @@
+"""dockercourse.measure: live container timings, the VM/container comparison, the
+shared-kernel proof, and notebook 01 without a daemon."""
+
+from __future__ import annotations
+
+import platform
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from notebook_runner import NO_DAEMON, cell_texts, run_notebook
+
+from dockercourse import engine, measure, vm
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "01_conteneurs_vs_machines_virtuelles.ipynb"
+
+
+def test_cgroup_memory_v1_and_v2():
+    # cgroup v1 (this machine's `docker stats` API output, trimmed)
+    v1 = {"usage": 892928, "max_usage": 4341760, "stats": {"total_inactive_file": 16384, "cache": 0}}
+    assert measure.cgroup_memory_kib(v1) == ((892928 - 16384) / 1024, 4341760 / 1024)
+    # cgroup v2: no max_usage, inactive_file instead of total_inactive_file
+    v2 = {"usage": 3 * 1024 * 1024, "stats": {"inactive_file": 1024 * 1024, "anon": 2 * 1024 * 1024}}
+    assert measure.cgroup_memory_kib(v2) == (2048.0, None)
+    assert measure.cgroup_memory_kib({}) == (None, None)
+
+
+@pytest.fixture(scope="module")
+def containers(docker_client):
+    df = measure.container_startups(n=2, unit="test-measure")
+    assert df is not None, "container_startups returned None with a daemon up"
+    return df
+
+
+@pytest.fixture(scope="module")
+def vms():
+    return measure.vm_boots(n=1)
+
+
+def test_container_startups(containers, docker_client):
+    assert isinstance(containers, pd.DataFrame) and len(containers) == 2
+    assert (containers[measure.COL_READY] > 0).all()
+    assert (containers[measure.COL_MEM] > 0).all()
+    # shared kernel: the container sees the kernel of the machine dockerd runs on
+    assert (containers[measure.COL_KERNEL] == measure.docker_host_kernel()).all()
+    assert measure.docker_host_kernel() == platform.release()  # the notebook runs on the Docker host here
+    left = docker_client.containers.list(all=True, filters={"name": engine.name("test-measure")})
+    assert left == [], "docker run --rm left a container"
+
+
+def test_vm_boots_live(vms):
+    assert list(vms[measure.COL_SOURCE]) == [measure.SOURCE_LIVE]
+    assert vms[measure.COL_ACCEL].iloc[0] in ("tcg", "kvm")
+    assert vms[measure.COL_READY].iloc[0] > 0 and vms[measure.COL_PEAK].iloc[0] > 0
+    assert vms[measure.COL_KERNEL].iloc[0] != platform.release()
+    assert any(vm.READY_MARKER in line for line in vms.attrs["console"])
+
+
+def test_comparison_plot_and_kernel_proof(containers, vms, capsys):
+    table = measure.comparison(containers, vms)
+    assert list(table.index) == [measure.KIND_CONTAINER, measure.vm_kind(vms[measure.COL_ACCEL].iloc[0])]
+    assert table["essais"].tolist() == [2, 1]
+    assert table.attrs["memory_ratio"] > 1, "qemu must hold more memory than one small container"
+    assert "fois plus" in measure.ratio_sentence(table)
+
+    fig = measure.plot_comparison(containers, vms)
+    ax_t, ax_m = fig.axes
+    assert ax_t.get_yscale() == "log" and "(s" in ax_t.get_ylabel()
+    assert ax_m.get_yscale() == "log" and "Mio" in ax_m.get_ylabel()
+    assert fig._suptitle.get_text()
+
+    kernels = measure.kernels(containers, vms)
+    assert kernels["noyau"].iloc[2] == kernels["noyau"].iloc[1]
+    assert measure.check_shared_kernel(kernels) is True
+    out = capsys.readouterr().out
+    assert "même noyau" not in out and out.count("✔") == 2
+
+
+def test_check_shared_kernel_fails_on_contradiction():
+    bad = pd.DataFrame({"noyau": ["6.1", "6.1", "5.10", "6.1.0-56-amd64"]})
+    with pytest.raises(AssertionError):
+        measure.check_shared_kernel(bad)
+    same = pd.DataFrame({"noyau": ["6.1", "6.1", "6.1", "6.1"]})
+    with pytest.raises(AssertionError):
+        measure.check_shared_kernel(same)
+
+
+def test_vm_falls_back_to_reference(monkeypatch, capsys):
+    def no_qemu(**_):
+        raise vm.VMUnavailable("Cette machine n'est pas un Linux (macOS, Windows) : phrase de test.")
+
+    monkeypatch.setattr(vm, "ensure_artifacts", no_qemu)
+    df = measure.vm_boots(n=3)
+    assert capsys.readouterr().out.strip() == "⚠️  Cette machine n'est pas un Linux (macOS, Windows) : phrase de test."
+    assert df[measure.COL_SOURCE].str.startswith(measure.SOURCE_REFERENCE).all()
+    assert len(df) >= 3
+
+
+def test_container_startups_without_daemon(monkeypatch, capsys):
+    monkeypatch.setenv("DOCKER_HOST", NO_DAEMON)
+    monkeypatch.setattr(engine, "_client", None)
+    assert measure.container_startups(n=1, unit="test-measure") is None
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and "Cellule non exécutée" in out and "DOCKER_HOST" in out
+
+
+def test_notebook_without_daemon():
+    nb = run_notebook(NOTEBOOK, env={"DOCKER_HOST": NO_DAEMON})
+    texts = cell_texts(nb)
+    assert not any("ERROR" in t or "Traceback" in t for t in texts)
+    assert any("Cellule non exécutée" in t for t in texts)
+    assert any("Pas de conteneur mesuré" in t for t in texts)
+    # the VM part does not need Docker: it still ran (live, or from the reference data)
+    assert any("La VM voit un autre noyau" in t for t in texts)
