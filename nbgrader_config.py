@@ -1,0 +1,41 @@
+"""nbgrader configuration of the course « Conteneurisation avec Docker ».
+
+The course root is the repository root: source/<assignment>/ holds the
+notebooks with solutions, release/<assignment>/ the generated student version.
+Run nbgrader from this folder with the venv's bin on PATH (nbgrader calls alembic).
+"""
+
+from pathlib import Path
+
+c = get_config()  # noqa: F821 (provided by nbgrader when it loads this file)
+
+c.CourseDirectory.root = str(Path(__file__).resolve().parent)
+c.CourseDirectory.course_id = "conteneurisation-docker"
+
+# Solutions are replaced by a *comment* stub: a released `%%writefile Dockerfile`
+# cell then writes a comment (not Python code) and the checks fail cleanly.
+c.ClearSolutions.code_stub = {"python": "# VOTRE CODE ICI"}
+c.ClearSolutions.text_stub = "VOTRE RÉPONSE ICI"
+
+# Files that the source notebook's %%writefile cells write next to it (when an
+# instructor runs it in source/) must never be copied into release/ —
+# generate_assignment copies every non-notebook file, solutions included.
+c.CourseDirectory.ignore = [
+    ".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback",
+    "app", "app.py", "requirements.txt", "Dockerfile", ".dockerignore", ".venv", ".git",
+]
+
+# Test cells build images and start containers: give them time (per cell).
+c.Execute.timeout = 900
+
+# Files students author: never replace them with a copy from source/ at autograde.
+c.Autograde.exclude_overwriting = {
+    "tp-conteneurisation": ["app/app.py", "app/requirements.txt", "Dockerfile", ".dockerignore"],
+}
+
+# Feedback must not reveal hidden tests (nbgrader keeps them by default).
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "nbgrader.preprocessors.ClearHiddenTests",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]

@@ -1,0 +1,245 @@
+"""The TP as an nbgrader assignment: release/ is generated and leak-free, the
+source notebook passes every check, the release fails every check cleanly, and
+a real ``nbgrader autograde`` gives full and zero marks.
+
+Notebooks always run on temp copies (never in source/: %%writefile would put
+solution files next to the source notebook, and generate_assignment copies them).
+"""
+
+from __future__ import annotations
+
+import html as html_module
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from notebook_runner import NO_DAEMON, run_notebook
+
+from dockercourse import grading
+
+ROOT = Path(__file__).resolve().parents[1]
+AID = "tp-conteneurisation"
+NB = f"{AID}.ipynb"
+SOURCE = ROOT / "source" / AID
+RELEASE = ROOT / "release" / AID
+REFERENCE = ROOT / "tests" / "fixtures" / "projects" / "reference"
+SUBMISSIONS = ROOT / "tests" / "fixtures" / "submissions"
+
+
+def nbgrader(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    bindir = str(Path(sys.executable).parent)  # nbgrader shells out to alembic
+    env = dict(os.environ, PATH=bindir + os.pathsep + os.environ.get("PATH", ""))
+    return subprocess.run([str(Path(bindir) / "nbgrader"), *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=900)
+
+
+def course_copy(dest: Path) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / "nbgrader_config.py", dest)
+    shutil.copytree(SOURCE, dest / "source" / AID)
+    return dest
+
+
+def grade_cells(nb) -> list:
+    return [c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade")
+            and c.cell_type == "code"]
+
+
+def cell_report(cell) -> tuple[float | None, bool, str]:
+    """(score shown by the cell's result, any error/stderr, printed text)."""
+    score, bad, text = None, False, []
+    for o in cell.get("outputs", []):
+        if o.output_type == "error" or (o.output_type == "stream" and o.name == "stderr"):
+            bad = True
+        if o.output_type == "stream":
+            text.append(o.text)
+        if o.output_type == "execute_result":
+            try:
+                score = float(o["data"]["text/plain"])
+            except (KeyError, ValueError):
+                pass
+    return score, bad, "".join(text)
+
+
+def delimited(source: str, begin: str, end: str) -> list[str]:
+    out, inside = [], False
+    for line in source.splitlines():
+        if begin in line:
+            inside = True
+        elif end in line:
+            inside = False
+        elif inside:
+            out.append(line.strip())
+    return out
+
+
+# ------------------------------------------------------------------------------ static
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory):
+    """A temp copy of the course with release/ regenerated (shared: nbgrader is slow to start)."""
+    course = course_copy(tmp_path_factory.mktemp("course") / "course")
+    proc = nbgrader("generate_assignment", AID, "--force", cwd=course)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return course
+
+
+def test_release_is_generated_from_source(course):
+    fresh = sorted(p.relative_to(course / "release" / AID) for p in (course / "release" / AID).rglob("*"))
+    committed = sorted(p.relative_to(RELEASE) for p in RELEASE.rglob("*"))
+    assert fresh == committed, "release/ differs: run `nbgrader generate_assignment tp-conteneurisation --force`"
+    for rel in fresh:
+        if (RELEASE / rel).is_file():
+            assert (course / "release" / AID / rel).read_bytes() == (RELEASE / rel).read_bytes(), (
+                f"release/{AID}/{rel} is stale: regenerate it with nbgrader generate_assignment")
+
+
+def test_no_solution_and_no_hidden_test_reaches_release():
+    src = nbformat.read(SOURCE / NB, as_version=4)
+    rel = nbformat.read(RELEASE / NB, as_version=4)
+    assert sorted(p.name for p in RELEASE.iterdir()) == [NB], "only the notebook may be released"
+    rel_code = "\n".join(c.source for c in rel.cells if c.cell_type == "code")
+    rel_all = "\n".join(c.source for c in rel.cells)
+    for marker in ("BEGIN SOLUTION", "END SOLUTION", "HIDDEN TESTS"):
+        assert marker not in rel_all
+    solution_lines, hidden_lines = set(), set()
+    for c in src.cells:
+        solution_lines |= {ln for ln in delimited(c.source, "BEGIN SOLUTION", "END SOLUTION") if len(ln) >= 8}
+        hidden_lines |= {ln for ln in delimited(c.source, "BEGIN HIDDEN TESTS", "END HIDDEN TESTS") if len(ln) >= 8}
+    assert solution_lines and hidden_lines
+    assert not [ln for ln in solution_lines if ln in rel_code]
+    assert not [ln for ln in hidden_lines if ln in rel_all]
+    # the manually graded answer is replaced by the stub
+    manual = [c for c in rel.cells if c.cell_type == "markdown" and c.metadata.get("nbgrader", {}).get("solution")]
+    assert manual and all(c.source.strip() == "VOTRE RÉPONSE ICI" for c in manual)
+    # the released %%writefile cells write a comment, not Python
+    for c in rel.cells:
+        if c.source.startswith("%%writefile"):
+            assert c.source.splitlines()[1:] == ["# VOTRE CODE ICI"], c.source
+
+
+def test_reference_project_is_what_the_source_notebook_writes():
+    src = nbformat.read(SOURCE / NB, as_version=4)
+    written = {}
+    for c in src.cells:
+        if c.cell_type == "code" and c.source.startswith("%%writefile"):
+            path = c.source.splitlines()[0].split(maxsplit=1)[1]
+            body = [ln for ln in c.source.splitlines()[1:] if "BEGIN SOLUTION" not in ln and "END SOLUTION" not in ln]
+            written[path] = "\n".join(body) + "\n"
+    assert set(written) == {"app/requirements.txt", "app/app.py", "Dockerfile", ".dockerignore"}
+    for path, text in written.items():
+        assert (REFERENCE / path).read_text() == text, f"tests/fixtures/projects/reference/{path} drifted"
+
+
+def test_points_in_test_cells_match_nbgrader_points():
+    src = nbformat.read(SOURCE / NB, as_version=4)
+    total = 0.0
+    for c in grade_cells(src):
+        pts = c.metadata["nbgrader"]["points"]
+        total += pts
+        m = re.search(r'run_check\("(\w+)", points=([\d.]+)\)', c.source)
+        if m:
+            assert m.group(1) in grading.CHECKS
+            assert float(m.group(2)) == pts, c.source
+    checked = {m for c in grade_cells(src) for m in re.findall(r'run_check\("(\w+)"', c.source)}
+    assert checked == set(grading.CHECKS), "every check has its own test cell"
+    assert total == 27
+
+
+# ------------------------------------------------------------------------------ executed
+
+
+@pytest.fixture
+def workdir(tmp_path, docker_client):
+    yield tmp_path
+    for d in [tmp_path, *tmp_path.rglob(AID)]:
+        if d.is_dir():
+            grading.cleanup(d, images=True)
+
+
+def test_source_notebook_passes_every_check(workdir):
+    shutil.copytree(SOURCE, workdir / AID)
+    nb = run_notebook(workdir / AID / NB, timeout=900)
+    cells = grade_cells(nb)
+    assert len(cells) == 18
+    for c in cells:
+        score, bad, text = cell_report(c)
+        gid = c.metadata["nbgrader"]["grade_id"]
+        assert not bad, f"{gid}: error or stderr\n{text}"
+        assert score == c.metadata["nbgrader"]["points"], f"{gid}: {score}\n{text}"
+
+
+def test_release_notebook_fails_every_check_cleanly(workdir):
+    shutil.copytree(RELEASE, workdir / AID)
+    nb = run_notebook(workdir / AID / NB, timeout=900)
+    for c in grade_cells(nb):
+        score, bad, text = cell_report(c)
+        gid = c.metadata["nbgrader"]["grade_id"]
+        assert not bad, f"{gid}: error or stderr\n{text}"
+        assert score == 0.0, f"{gid}: {score}\n{text}"
+        assert "❌" in text, f"{gid}: no French feedback\n{text}"
+        assert "Traceback" not in text
+
+
+def test_release_notebook_without_daemon_says_so_in_french(tmp_path):
+    shutil.copytree(RELEASE, tmp_path / AID)
+    nb = run_notebook(tmp_path / AID / NB, env={"DOCKER_HOST": NO_DAEMON}, timeout=300)
+    texts = [cell_report(c) for c in grade_cells(nb)]
+    assert all(not bad and score == 0.0 for score, bad, _ in texts)
+    docker_cells = [t for _, _, t in texts if "construction" in t.lower() or "conteneur" in t.lower()]
+    assert docker_cells and any("Le démon Docker ne répond pas" in t for t in docker_cells)
+    assert "Le démon Docker ne répond pas" in "".join(o.get("text", "") for o in nb.cells[1].outputs)
+
+
+def _scores(db: Path) -> dict[str, dict[str, tuple]]:
+    q = """SELECT sa.student_id, bc.name, gc.max_score, g.auto_score, g.needs_manual_grade
+           FROM grade g JOIN base_cell bc ON bc.id=g.cell_id JOIN grade_cells gc ON gc.id=g.cell_id
+           JOIN submitted_notebook sn ON sn.id=g.notebook_id
+           JOIN submitted_assignment sa ON sa.id=sn.assignment_id"""
+    out: dict[str, dict[str, tuple]] = {}
+    with sqlite3.connect(db) as con:
+        for student, cell, max_score, auto, manual in con.execute(q):
+            out.setdefault(student, {})[cell] = (max_score, auto, manual)
+    return out
+
+
+def test_nbgrader_autograde_full_and_zero_marks(course, docker_client):
+    for student, nb_path in (("reference-solution", SOURCE / NB), ("untouched-release", RELEASE / NB)):
+        dest = course / "submitted" / student / AID
+        dest.mkdir(parents=True)
+        shutil.copy(nb_path, dest / NB)
+    try:
+        proc = nbgrader("autograde", AID, cwd=course)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        for d in (course / "autograded").glob(f"*/{AID}"):  # checks and the last cell cleaned up
+            sub = grading.submission_id(d)
+            assert not docker_client.containers.list(all=True, filters={"label": f"{grading.SUB_LABEL}={sub}"})
+            assert not docker_client.images.list(filters={"label": f"{grading.SUB_LABEL}={sub}"})
+        scores = _scores(course / "gradebook.db")
+        ref, blank = scores["reference-solution"], scores["untouched-release"]
+        assert len(ref) == len(blank) == 19
+        for cell, (max_score, auto, manual) in ref.items():
+            if cell == "q_vm_reponse":
+                assert manual, "the written answer waits for a human"
+            else:
+                assert auto == max_score, f"reference-solution {cell}: {auto}/{max_score}"
+        for cell, (max_score, auto, _) in blank.items():
+            assert auto == 0, f"untouched-release {cell}: {auto}/{max_score}"
+        # feedback keeps the scores but not the hidden tests
+        proc = nbgrader("generate_feedback", AID, cwd=course)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        html = (course / "feedback" / "reference-solution" / AID / NB.replace(".ipynb", ".html")).read_text()
+        text = html_module.unescape(re.sub(r"<[^>]+>", "", html))
+        assert "Construction de l'image : 2/2" in text
+        assert "if not isinstance(reponse_memoire, str) or not reponse_memoire.strip():" in text
+        assert 'if isinstance(reponse_memoire, str) and "cgroup" in reponse_memoire.lower():' not in text
+    finally:
+        for d in (course / "autograded").glob(f"*/{AID}"):
+            grading.cleanup(d, images=True)

@@ -1,0 +1,184 @@
+"""The TP's checks (dockercourse.grading) on small fixture projects, with real builds.
+
+- ``reference``: the TP's solution (the same files the source notebook writes);
+- ``naive``: a beginner's project (root, shell-form CMD with Flask's dev server,
+  deps after the code, no .dockerignore, 70 MB of ballast, hadolint errors);
+- ``broken``: a good Dockerfile whose build fails (a version absent offline).
+
+Each project is built once (the grader caches the build per submission state)
+and every check grades it; the expected fraction of the points is below.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from notebook_runner import NO_DAEMON
+
+from dockercourse import engine, grading
+
+FIXTURES = Path(__file__).parent / "fixtures" / "projects"
+
+#: check -> expected fraction of the points for (reference, naive, broken)
+EXPECTED = {
+    "requirements": (1, 0, 0.5),
+    "application": (1, 1 / 3, 1),
+    "construction": (1, 1, 0),
+    "cmd": (1, 0, 0),
+    "utilisateur": (1, 0, 0),
+    "expose": (1, 0, 0),
+    "healthcheck": (1, 0, 0),
+    "cache": (1, 0, 0),
+    "dockerignore": (1, 0, 1),
+    "taille": (1, 0, 0),
+    "http": (1, 0.5, 0),
+    "env": (1, 0, 0),
+    "logs": (1, 0.5, 0),
+    "arret": (1, 0, 0),
+    "hadolint": (1, 0.5, 1),
+}
+
+#: words the French feedback must contain for the naive project (what to change)
+NAIVE_FEEDBACK = {
+    "requirements": "flask==3.1.3",
+    "application": "os.environ.get",
+    "cmd": "forme exec",
+    "utilisateur": "USER",
+    "expose": "EXPOSE 8000",
+    "healthcheck": "HEALTHCHECK",
+    "cache": "requirements.txt seul",
+    "dockerignore": ".dockerignore",
+    "taille": "no-cache-dir",
+    "http": "/sante",
+    "env": "MESSAGE",
+    "logs": "--access-logfile",
+    "arret": "SIGTERM",
+    "hadolint": "DL3000",
+}
+
+
+@pytest.fixture(scope="module")
+def projects(tmp_path_factory, docker_client):
+    root = tmp_path_factory.mktemp("tp-projects")
+    out = {}
+    for name in ("reference", "naive", "broken"):
+        shutil.copytree(FIXTURES / name, root / name)
+        out[name] = root / name
+    yield out
+    for path in out.values():
+        grading.cleanup(path, images=True)
+
+
+def test_every_check_has_expectations():
+    assert set(EXPECTED) == set(grading.CHECKS)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_check_on_fixture_projects(name, projects):
+    for project, expected in zip(("reference", "naive", "broken"), EXPECTED[name], strict=True):
+        res = grading.grade(name, projects[project], points=3)
+        text = res.render()
+        assert res.score == pytest.approx(3 * expected, abs=0.011), f"{project}:\n{text}"
+        assert 0 <= res.score <= 3
+        if expected < 1:  # every lost point says what was expected and what to do
+            assert "Attendu" in text or "Impossible de vérifier" in text, text
+            assert "À faire" in text or "Impossible de vérifier" in text, text
+        if project == "naive" and name in NAIVE_FEEDBACK:
+            assert NAIVE_FEEDBACK[name] in text, text
+        if project == "broken" and name not in ("requirements", "application", "dockerignore", "hadolint"):
+            assert "ne se construit pas" in text or "flask==2.0.0" in text, text
+
+
+def test_build_is_cached_per_submission_state(projects, docker_client, tmp_path):
+    project = tmp_path / "p"
+    shutil.copytree(projects["reference"], project)
+    try:
+        first = grading.ensure_image(project)
+        again = grading.ensure_image(project)
+        assert first.ok and not first.cached
+        assert again.cached and again.image == first.image
+        labels = docker_client.images.get(first.image).labels
+        assert labels[grading.SUB_LABEL] == grading.submission_id(project)
+        (project / "app" / "app.py").write_text((project / "app" / "app.py").read_text() + "\n# v2\n")
+        changed = grading.ensure_image(project)
+        assert changed.ok and not changed.cached and changed.image != first.image
+        mine = docker_client.images.list(filters={"label": f"{grading.SUB_LABEL}={grading.submission_id(project)}"})
+        assert [i.id for i in mine] == [changed.image]  # the previous state's image was removed
+    finally:
+        grading.cleanup(project, images=True)
+
+
+def test_submission_ids_separate_students(tmp_path):
+    a, b = tmp_path / "alice" / "tp", tmp_path / "bob" / "tp"
+    a.mkdir(parents=True)
+    b.mkdir(parents=True)
+    assert grading.submission_id(a) == grading.submission_id(a)
+    assert grading.submission_id(a) != grading.submission_id(b)
+    assert grading.container_name(grading.submission_id(a), "http") != grading.container_name(
+        grading.submission_id(b), "http")
+    assert grading.student_names(a)["IMAGE"].startswith(engine.NAME_PREFIX)
+
+
+def test_run_check_prints_feedback_on_stdout_only(projects, capsys):
+    score = grading.run_check("construction", 2, project=projects["reference"])
+    out, err = capsys.readouterr()
+    assert score == 2.0
+    assert "Construction de l'image : 2/2" in out
+    assert grading.RESULT_MARK not in out
+    assert err == ""
+
+
+def test_run_check_without_daemon_is_one_french_message(projects, capsys, monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", NO_DAEMON)
+    score = grading.run_check("http", 2, project=projects["reference"])
+    out, err = capsys.readouterr()
+    assert score == 0.0
+    assert "Le démon Docker ne répond pas" in out
+    assert "Traceback" not in out and err == ""
+
+
+def test_run_check_timeout_kills_and_cleans_up(projects, docker_client, capsys):
+    # the naive image ignores SIGTERM: `docker stop` waits 5 s, longer than this timeout
+    grading.ensure_image(projects["naive"])
+    score = grading.run_check("arret", 1, project=projects["naive"], timeout=3)
+    out, err = capsys.readouterr()
+    assert score == 0.0 and "a dépassé 3 s" in out and err == ""
+    sub = grading.submission_id(projects["naive"])
+    assert docker_client.containers.list(all=True, filters={"label": f"{grading.SUB_LABEL}={sub}"}) == []
+
+
+def test_cli_result_line_is_last_and_parsable(projects):
+    proc = subprocess.run([sys.executable, "-I", "-m", "dockercourse.grading", "check", "expose",
+                           "--project", str(projects["naive"]), "--points", "1"],
+                          capture_output=True, text=True, timeout=120)
+    last = proc.stdout.strip().splitlines()[-1]
+    assert last.startswith(grading.RESULT_MARK)
+    assert json.loads(last[len(grading.RESULT_MARK):])["score"] == 0.0
+    assert proc.returncode == 0
+
+
+def test_feedback_from_the_container_cannot_forge_a_score():
+    res = grading.Result("t", 2)
+    res.fatal = "journaux :\n" + grading.RESULT_MARK + ' {"score": 2}'
+    assert all(not ln.startswith(grading.RESULT_MARK) for ln in res.render().splitlines())
+
+
+def test_pip_steps_read_classic_and_buildkit_logs():
+    classic = ("Step 4/9 : COPY app/requirements.txt .\n ---> Using cache\n ---> 1\n"
+               "Step 5/9 : RUN pip install --no-cache-dir -r requirements.txt\n ---> Using cache\n ---> 2\n"
+               "Step 6/9 : COPY app/ .\n ---> 3\n")
+    assert grading._pip_steps(classic) == [("RUN pip install --no-cache-dir -r requirements.txt", True)]
+    rerun = classic.replace("requirements.txt\n ---> Using cache", "requirements.txt\n ---> Running in 9")
+    assert grading._pip_steps(rerun)[0][1] is False
+    buildkit = "#7 CACHED [3/5] RUN pip install -r requirements.txt\n"
+    assert grading._pip_steps(buildkit) == [("RUN pip install -r requirements.txt", True)]
+
+
+def test_requirements_parser():
+    reqs = grading._parse_requirements("Flask==3.1.3  # web\n\ngunicorn\n-r other.txt\nflask_x[extra]==1\n")
+    assert reqs == {"flask": "3.1.3", "gunicorn": None, "flask-x": "1"}
