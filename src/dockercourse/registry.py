@@ -1,0 +1,353 @@
+"""A local image registry for the push/pull lessons, and the registry HTTP API.
+
+Without Docker Hub (classrooms, CI) the course runs its own registry: Debian's
+``docker-registry`` package (the CNCF *distribution* registry, ``registry:2``'s
+binary), installed with apt when missing and we are root. :class:`LocalRegistry`
+starts it on ``127.0.0.1`` only, on a free port, with its storage in a temporary
+folder, and stops it (process and data) on :meth:`LocalRegistry.stop`, at exit,
+or at the next start when a previous kernel died (pid file in the state folder).
+
+``dockerd`` accepts plain HTTP for registries on ``127.0.0.0/8`` (they are
+"insecure registries" by default), so ``docker push 127.0.0.1:PORT/name:tag``
+works with no daemon configuration.
+
+The registry API helpers (:func:`catalog`, :func:`tags`, :func:`manifest_digest`)
+use only the standard library: they are plain HTTP GET/HEAD requests.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from . import engine
+
+#: The binary's name in Debian's package, and in the upstream image.
+BINARIES = ("docker-registry", "registry")
+PACKAGE = "docker-registry"
+HOST = "127.0.0.1"
+START_TIMEOUT = 20.0
+
+MANIFEST_TYPES = (
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.oci.image.index.v1+json",
+)
+
+CONFIG_TEMPLATE = """\
+# Local registry started by the dockercourse package (loopback only, data in a temp folder).
+version: 0.1
+log:
+  level: warn
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: {data}
+  delete:
+    enabled: true
+http:
+  addr: {host}:{port}
+"""
+
+
+class RegistryError(RuntimeError):
+    """The local registry could not be installed or started (French message)."""
+
+
+# --------------------------------------------------------------------------- install
+
+
+def find_binary() -> str | None:
+    for name in BINARIES:
+        exe = shutil.which(name)
+        if exe:
+            return exe
+    return None
+
+
+def ensure_installed() -> str:
+    """Path of the registry binary; installs Debian's ``docker-registry`` with
+    apt when it is missing and we are root. Raises :class:`RegistryError` otherwise."""
+    exe = find_binary()
+    if exe:
+        return exe
+    can_apt = os.geteuid() == 0 and shutil.which("apt-get") is not None
+    if not can_apt:
+        raise RegistryError("Le registre local a besoin du paquet Debian « docker-registry » : "
+                            "installez-le (sudo apt-get install docker-registry) puis relancez la cellule.")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    if subprocess.run(["apt-cache", "show", PACKAGE], capture_output=True).returncode != 0:
+        subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True)
+    proc = subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", PACKAGE],
+                          env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RegistryError("L'installation du paquet « docker-registry » a échoué : "
+                            + (proc.stdout + proc.stderr).strip().splitlines()[-1])
+    # Without a policy-rc.d, the package's postinst starts a system-wide registry on :5000;
+    # the course wants only its own loopback one, so stop the service it just installed.
+    if Path("/etc/init.d/docker-registry").exists():
+        subprocess.run(["/etc/init.d/docker-registry", "stop"], capture_output=True)
+    exe = find_binary()
+    if not exe:
+        raise RegistryError("Le paquet « docker-registry » est installé mais son programme est introuvable.")
+    return exe
+
+
+# --------------------------------------------------------------------------- lifecycle
+
+
+def free_port(host: str = HOST) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def render_config(data_dir: str | Path, port: int, host: str = HOST) -> str:
+    """The registry's YAML configuration (pure)."""
+    return CONFIG_TEMPLATE.format(data=data_dir, host=host, port=port)
+
+
+def _pidfile(unit: str) -> Path:
+    return engine.state_dir() / f"registry-{unit}.json"
+
+
+def _is_registry_process(pid: int) -> bool:
+    try:
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return bool(cmd) and os.path.basename(cmd[0].decode(errors="replace")) in BINARIES
+
+
+def stop_stale(unit: str) -> bool:
+    """Stop a registry left by a previous run of ``unit`` (kernel killed) and
+    remove its temporary folder. True when something was cleaned."""
+    pidfile = _pidfile(unit)
+    if not pidfile.exists():
+        return False
+    try:
+        info = json.loads(pidfile.read_text())
+    except (OSError, ValueError):
+        info = {}
+    pid = int(info.get("pid") or 0)
+    if pid > 0 and _is_registry_process(pid):
+        _terminate(pid)
+    tmp = info.get("tmpdir")
+    if tmp and Path(tmp).name.startswith("dockercourse-registry-"):
+        shutil.rmtree(tmp, ignore_errors=True)
+    pidfile.unlink(missing_ok=True)
+    return True
+
+
+def _terminate(pid: int, timeout: float = 10) -> None:
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            # reap it if it is our child, else just poll for existence
+            done, _ = os.waitpid(pid, os.WNOHANG)
+            if done == pid:
+                return
+        except ChildProcessError:
+            if not _is_registry_process(pid):
+                return
+        time.sleep(0.05)
+    try:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
+
+
+class LocalRegistry:
+    """A registry process on ``127.0.0.1:<free port>`` with data in a temp folder.
+
+    Use as a context manager, or call :meth:`start` / :meth:`stop`.
+    """
+
+    def __init__(self, unit: str = "registry", port: int | None = None):
+        self.unit = unit
+        self.port = port
+        self.proc: subprocess.Popen | None = None
+        self.tmpdir: Path | None = None
+
+    # -- properties
+    @property
+    def address(self) -> str:
+        """``127.0.0.1:PORT``: the prefix of image names pushed here."""
+        return f"{HOST}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.address}"
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def data_dir(self) -> Path | None:
+        return self.tmpdir / "data" if self.tmpdir else None
+
+    # -- lifecycle
+    def start(self) -> LocalRegistry:
+        if self.running:
+            return self
+        exe = ensure_installed()
+        stop_stale(self.unit)
+        self.port = self.port or free_port()
+        self.tmpdir = Path(tempfile.mkdtemp(prefix="dockercourse-registry-"))
+        (self.tmpdir / "data").mkdir()
+        config = self.tmpdir / "config.yml"
+        config.write_text(render_config(self.tmpdir / "data", self.port))
+        log = open(self.tmpdir / "registry.log", "wb")
+        self.proc = subprocess.Popen([exe, "serve", str(config)], stdout=log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        log.close()
+        _pidfile(self.unit).write_text(json.dumps({"pid": self.proc.pid, "tmpdir": str(self.tmpdir),
+                                                   "port": self.port}))
+        atexit.register(self.stop)
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                tail = (self.tmpdir / "registry.log").read_text(errors="replace")[-800:]
+                self.stop()
+                raise RegistryError(f"Le registre local s'est arrêté au démarrage : {tail.strip()}")
+            if ping(self.url):
+                return self
+            time.sleep(0.1)
+        self.stop()
+        raise RegistryError(f"Le registre local ne répond pas après {START_TIMEOUT:.0f} s.")
+
+    def stop(self) -> None:
+        """Stop the process and delete its data folder (idempotent)."""
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.terminate()
+                try:
+                    self.proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
+            self.proc = None
+        if self.tmpdir is not None:
+            shutil.rmtree(self.tmpdir, ignore_errors=True)
+            self.tmpdir = None
+        pidfile = _pidfile(self.unit)
+        pidfile.unlink(missing_ok=True)
+        try:
+            atexit.unregister(self.stop)
+        except Exception:
+            pass
+
+    def __enter__(self) -> LocalRegistry:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # -- API shortcuts
+    def catalog(self) -> list[str]:
+        return catalog(self.url)
+
+    def tags(self, repo: str) -> list[str]:
+        return tags(self.url, repo)
+
+    def manifest_digest(self, repo: str, reference: str) -> str | None:
+        return manifest_digest(self.url, repo, reference)
+
+    def image(self, repo: str) -> str:
+        """Full image name in this registry: ``127.0.0.1:PORT/repo``."""
+        return f"{self.address}/{repo}"
+
+
+# --------------------------------------------------------------------------- registry HTTP API
+
+
+def _open(req: urllib.request.Request | str, timeout: float = 10):
+    # never through an HTTP proxy: the registry is on loopback
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    return opener.open(req, timeout=timeout)
+
+
+def ping(url: str, timeout: float = 2) -> bool:
+    """True when ``GET /v2/`` answers (200, or 401 for a registry with auth)."""
+    try:
+        with _open(url.rstrip("/") + "/v2/", timeout=timeout):
+            return True
+    except urllib.error.HTTPError as err:
+        return err.code == 401
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def get_json(url: str, timeout: float = 10):
+    with _open(url, timeout=timeout) as resp:
+        return json.loads(resp.read().decode())
+
+
+def catalog(url: str) -> list[str]:
+    """``GET /v2/_catalog``: the repositories stored in the registry."""
+    return get_json(url.rstrip("/") + "/v2/_catalog").get("repositories") or []
+
+
+def tags(url: str, repo: str) -> list[str]:
+    """``GET /v2/<repo>/tags/list``: the tags of one repository (sorted)."""
+    try:
+        data = get_json(f"{url.rstrip('/')}/v2/{repo}/tags/list")
+    except urllib.error.HTTPError as err:
+        if err.code == 404:
+            return []
+        raise
+    return sorted(data.get("tags") or [])
+
+
+def manifest_digest(url: str, repo: str, reference: str) -> str | None:
+    """``HEAD /v2/<repo>/manifests/<tag or digest>``: the manifest's content
+    digest (``Docker-Content-Digest`` header), or None when it does not exist."""
+    req = urllib.request.Request(f"{url.rstrip('/')}/v2/{repo}/manifests/{reference}", method="HEAD",
+                                 headers={"Accept": ", ".join(MANIFEST_TYPES)})
+    try:
+        with _open(req) as resp:
+            return resp.headers.get("Docker-Content-Digest")
+    except urllib.error.HTTPError as err:
+        if err.code == 404:
+            return None
+        raise
+
+
+def manifest(url: str, repo: str, reference: str) -> dict:
+    """``GET /v2/<repo>/manifests/<ref>``: the manifest JSON (layers and config digests)."""
+    req = urllib.request.Request(f"{url.rstrip('/')}/v2/{repo}/manifests/{reference}",
+                                 headers={"Accept": ", ".join(MANIFEST_TYPES)})
+    with _open(req) as resp:
+        return json.loads(resp.read().decode())
+
+
+def split_reference(ref: str) -> tuple[str, str | None, str | None]:
+    """Pure: ``"127.0.0.1:5000/app:1.0"`` → ``("127.0.0.1:5000/app", "1.0", None)``;
+    ``"app@sha256:..."`` → ``("app", None, "sha256:...")``. The tag is what follows
+    the last ``:`` *after* the last ``/`` (a registry port is not a tag)."""
+    digest = None
+    if "@" in ref:
+        ref, digest = ref.split("@", 1)
+    slash = ref.rfind("/")
+    colon = ref.rfind(":")
+    if colon > slash:
+        return ref[:colon], ref[colon + 1:], digest
+    return ref, None, digest

@@ -1,0 +1,310 @@
+"""Notebook 03's helpers: /proc and builder-output parsing on fixtures, then the
+Docker behaviour each demo claims, on the real daemon, and the notebook without one."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import docker
+import pytest
+
+from dockercourse import architecture as A
+from dockercourse import engine
+
+FIXTURES = Path(__file__).parent / "fixtures" / "architecture"
+NOTEBOOK = Path(__file__).parent.parent / "notebooks" / "03_architecture_docker.ipynb"
+TEST_UNIT = "nb03test"
+
+
+# --------------------------------------------------------------------------- /proc parsing
+
+
+def test_parse_stat_with_spaces_and_parentheses_in_the_name():
+    text = "4242 (my (weird) prog) S 17 4242 4242 0 -1 4194560 100 0 0 0"
+    assert A.parse_stat(text) == (4242, "my (weird) prog", "S", 17)
+
+
+def test_parse_cmdline():
+    assert A.parse_cmdline(b"sleep\x00300\x00") == "sleep 300"
+    assert A.parse_cmdline(b"") == ""
+
+
+def test_read_processes_sees_this_process():
+    me = [p for p in A.read_processes() if p.pid == os.getpid()]
+    assert len(me) == 1 and me[0].ppid == os.getppid() and "python" in me[0].cmdline
+
+
+def _fixture_procs():
+    data = json.loads((FIXTURES / "processes.json").read_text())
+    return data["container_id"], [A.Proc(**p) for p in data["processes"]]
+
+
+def test_docker_chain_for_one_container():
+    cid, procs = _fixture_procs()
+    rows = A.docker_chain(procs, container_id=cid)
+    assert [r["role"] for r in rows] == ["dockerd", "containerd", "shim", "container"]
+    assert rows[-1]["cmdline"] == "sleep 60" and rows[-1]["ppid"] == rows[2]["pid"]
+    facts = A.chain_facts(rows)
+    assert facts == {"dockerd": True, "containerd": True, "containerd_child_of_dockerd": True, "shim": True,
+                     "shim_child_of_containerd": False, "container_child_of_shim": True, "runc_running": False}
+
+
+def test_docker_chain_ignores_runc_of_other_containers():
+    cid, procs = _fixture_procs()
+    other = A.Proc(99998, 3012, "runc", "runc --root /var/run/docker/runtime-runc/moby create --bundle /x/" + "f" * 64)
+    ours = A.Proc(99999, 3012, "runc", f"runc --root /var/run/docker/runtime-runc/moby start {cid}")
+    assert not A.chain_facts(A.docker_chain(procs + [other], container_id=cid))["runc_running"]
+    assert A.chain_facts(A.docker_chain(procs + [ours], container_id=cid))["runc_running"]
+
+
+def test_docker_chain_all_containers_and_frame():
+    _, procs = _fixture_procs()
+    rows = A.docker_chain(procs)
+    assert sum(r["role"] == "shim" for r in rows) == 2  # another container was building at the time
+    df = A.chain_frame(rows, width=40)
+    assert list(df.columns) == ["pid", "ppid", "rôle", "commande"]
+    assert df["commande"].str.len().max() <= 40
+
+
+def test_chain_facts_without_docker():
+    assert not any(A.chain_facts([]).values())
+
+
+# --------------------------------------------------------------------------- builder output, history, diff
+
+
+def test_parse_build_log_cold_and_cached():
+    cold, cold_id = A.parse_build_log((FIXTURES / "build_cold.log").read_text().splitlines())
+    warm, warm_id = A.parse_build_log((FIXTURES / "build_cached.log").read_text().splitlines())
+    assert [s.instruction.split()[0] for s in cold] == ["FROM", "LABEL", "WORKDIR", "COPY", "CMD"]
+    assert all(s.total == 5 for s in cold)
+    assert [s.cached for s in cold] == [False] * 5
+    assert [s.cached for s in warm] == [False, True, True, True, True]
+    assert cold_id == warm_id and len(warm_id) == 12
+
+
+def test_clean_created_by():
+    assert A.clean_created_by('/bin/sh -c #(nop)  CMD ["python"]') == 'CMD ["python"]'
+    assert A.clean_created_by("/bin/sh -c pip install flask") == "RUN pip install flask"
+    assert A.clean_created_by("") == "(image de base importée)"
+    h = "0123456789abcdef" * 4
+    assert A.clean_created_by(f"/bin/sh -c #(nop) COPY multi:{h} in ./ ") == "COPY multi:0123456789ab… in ./"
+
+
+def test_history_rows_oldest_first():
+    hist = [{"Id": "sha256:" + "b" * 64, "CreatedBy": "/bin/sh -c #(nop)  CMD [\"x\"]", "Size": 0, "Comment": ""},
+            {"Id": "<missing>", "CreatedBy": "", "Size": 128_254_771, "Comment": "Imported from -"}]
+    rows = A.history_rows(hist)
+    assert [r["instruction"] for r in rows] == ["(image de base importée)", 'CMD ["x"]']
+    assert rows[0]["couche"] == "<missing>" and rows[1]["couche"] == "b" * 12
+    assert rows[0]["octets"] == 128_254_771
+
+
+@pytest.mark.parametrize(("n", "text"), [(0, "0 B"), (999, "999 B"), (1500, "1.5 kB"), (4_800_000, "4.8 MB"),
+                                         (2.5e12, "2500.0 GB")])
+def test_human_size(n, text):
+    assert A.human_size(n) == text
+
+
+def test_diff_rows_sorted_with_kinds():
+    rows = A.diff_rows([{"Kind": 2, "Path": "/app/b"}, {"Kind": 0, "Path": "/app"}, {"Kind": 1, "Path": "/app/a"}])
+    assert rows == [{"type": "C (modifié)", "chemin": "/app"}, {"type": "A (ajouté)", "chemin": "/app/a"},
+                    {"type": "D (supprimé)", "chemin": "/app/b"}]
+
+
+def test_upper_dir_entries_recognises_whiteouts(tmp_path):
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "notes.txt").write_text("x")
+    os.mknod(tmp_path / "app" / "gone.py", stat.S_IFCHR | 0o600, os.makedev(0, 0))
+    assert A.upper_dir_entries(tmp_path) == [
+        {"chemin": "/app", "nature": "dossier"},
+        {"chemin": "/app/gone.py", "nature": "whiteout (fichier supprimé)"},
+        {"chemin": "/app/notes.txt", "nature": "fichier"},
+    ]
+
+
+def test_summarize_push_and_pull_fixtures():
+    push = A.summarize_push(json.loads((FIXTURES / "push_events.json").read_text()))
+    assert push["error"] is None and push["digest"].startswith("sha256:")
+    assert A.count_statuses(push["layers"]) == "Pushed × 3"
+    pull = A.summarize_pull(json.loads((FIXTURES / "pull_events.json").read_text()))
+    assert A.count_statuses(pull["layers"]) == "Already exists × 1, Pull complete × 2"
+    assert pull["status"].startswith("Downloaded newer image")
+    assert A.summarize_push([{"error": "denied"}])["error"] == "denied"
+
+
+def test_versions_rows():
+    rows = A.versions_rows({"Version": "28.2.2", "ApiVersion": "1.41"}, {"Version": "20.10", "ApiVersion": "1.41"},
+                           "7.1.0", {"Version": "20.10", "ApiVersion": "1.41"}, {"Version": "20.10",
+                                                                                  "ApiVersion": "1.41"}, "1.41")
+    assert [r["rôle"] for r in rows] == ["client", "client", "serveur", "serveur", "serveur"]
+    assert {r["version"] for r in rows if r["rôle"] == "serveur"} == {"20.10"}
+
+
+def test_inner_loop_covers_the_chapter_diagram():
+    steps = [s for s, _, _ in A.INNER_LOOP]
+    assert steps == ["Code", "Dockerfile", "Build", "Compose (optionnel)", "Run", "Test", "Push"]
+    assert list(A.inner_loop_frame().columns) == ["étape", "rôle", "commande utilisée ici"]
+
+
+def test_skip_sentence_printed_once_per_cell(monkeypatch, capsys):
+    monkeypatch.setattr(A, "_cell_key", lambda: 7)
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/dockercourse-no-daemon.sock")
+    monkeypatch.setattr(engine, "_client", None)
+    A.lifecycle()
+    A.leftovers()
+    assert capsys.readouterr().out.count("Cellule non exécutée") == 1
+    monkeypatch.setattr(A, "_cell_key", lambda: 8)
+    A.leftovers()
+    assert capsys.readouterr().out.count("Cellule non exécutée") == 1
+
+
+# --------------------------------------------------------------------------- live Docker
+
+DOCKERFILE = """\
+FROM python:3.13-slim
+LABEL dockercourse="1" dockercourse.unit="nb03test"
+WORKDIR /app
+COPY a.txt .
+CMD ["cat", "a.txt"]
+"""
+TEST_IMAGE = engine.name("nb03test", "app")
+
+
+@pytest.fixture
+def unit_cleanup(docker_client):
+    yield
+    A.cleanup(TEST_UNIT, quiet=True)
+    left = A.leftovers(TEST_UNIT)
+    assert left["conteneurs"] == left["images"] == left["volumes"] == 0
+
+
+@pytest.fixture
+def built(docker_client, unit_cleanup):
+    ctx = A.write_context({"Dockerfile": DOCKERFILE, "a.txt": "version 1\n"}, unit=TEST_UNIT)
+    return ctx, A.build(ctx, TEST_IMAGE)
+
+
+@pytest.mark.docker
+def test_process_chain_from_the_host(docker_client):
+    chain = A.process_chain()
+    facts = chain["facts"]
+    assert chain["how"] == "local"
+    assert facts["dockerd"] and facts["containerd"] and facts["shim"] and facts["container_child_of_shim"]
+    assert "sleep 300" in list(chain["frame"]["commande"])
+    assert not docker_client.containers.list(all=True, filters={"name": A.engine.name("nb03", "chain")})
+
+
+@pytest.mark.docker
+def test_helper_container_sees_the_same_host(docker_client):
+    procs = A.processes_via_helper()
+    dockerd_local = {p.pid for p in A.read_processes() if p.comm == "dockerd"}
+    assert {p.pid for p in procs if p.comm == "dockerd"} == dockerd_local
+    assert not any(A.HOST_PS_SCRIPT[:20] in p.cmdline for p in procs)  # the helper left itself out
+    assert not docker_client.containers.list(all=True, filters={"label": "dockercourse.purpose=host-ps"})
+
+
+@pytest.mark.docker
+def test_build_cache_and_content_ids(docker_client, built):
+    ctx, first = built
+    assert [s.cached for s in first.steps] == [False] * 5  # a fresh unit: nothing cached
+    again = A.build(ctx, TEST_IMAGE)
+    assert again.image_id == first.image_id and again.cache_hits == 4
+    A.write_context({"Dockerfile": DOCKERFILE, "a.txt": "version 2\n"}, unit=TEST_UNIT)
+    changed = A.build(ctx, TEST_IMAGE + ":v2")
+    assert changed.image_id != first.image_id
+    assert [s.cached for s in changed.steps] == [False, True, True, False, False]
+    labels = docker_client.images.get(TEST_IMAGE).labels
+    assert labels["dockercourse.unit"] == TEST_UNIT
+
+
+@pytest.mark.docker
+def test_history_and_commit_add_one_layer(docker_client, built, tracked, capsys):
+    _, first = built
+    df = A.history_frame(TEST_IMAGE)
+    assert df["instruction"].iloc[-1] == 'CMD ["cat" "a.txt"]' and len(df.attrs["octets"]) == len(df)
+    ctr = tracked.run(TEST_IMAGE, ["sleep", "60"], labels=A.unit_labels(TEST_UNIT), network_mode="none")
+    ctr.exec_run(["sh", "-c", "echo x > /app/new.txt && rm /app/a.txt"])
+    assert A.diff_frame(ctr).to_dict("records") == [
+        {"type": "C (modifié)", "chemin": "/app"}, {"type": "D (supprimé)", "chemin": "/app/a.txt"},
+        {"type": "A (ajouté)", "chemin": "/app/new.txt"}]
+    upper = A.writable_layer(ctr)
+    assert {"chemin": "/app/a.txt", "nature": "whiteout (fichier supprimé)"} in upper.to_dict("records")
+    assert docker_client.images.get(TEST_IMAGE).id == first.image_id  # the image did not change
+    img = A.commit(ctr, repository=engine.name(TEST_UNIT, "commit"), base=TEST_IMAGE)
+    assert len(img.attrs["RootFS"]["Layers"]) == len(docker_client.images.get(TEST_IMAGE).attrs["RootFS"]["Layers"]) + 1
+    assert "une de plus : oui" in capsys.readouterr().out
+
+
+@pytest.mark.docker
+def test_lifecycle_states(built):
+    df = A.lifecycle(TEST_IMAGE)
+    assert list(df["état (State.Status)"]) == ["created", "running", "paused", "running", "exited",
+                                                "(supprimé : introuvable)"]
+    assert list(df["processus sur l'hôte"]) == ["non", "oui", "oui", "oui", "non", "non"]
+
+
+@pytest.mark.docker
+def test_volume_survives_writable_layer_does_not(docker_client, built, monkeypatch):
+    monkeypatch.setattr(A, "VOLUME", engine.name(TEST_UNIT, "data"))
+    monkeypatch.setattr(A, "UNIT", TEST_UNIT)
+    df = A.volume_vs_writable_layer(TEST_IMAGE)
+    assert list(df["après suppression du conteneur"]) == ["présent", "absent"]
+    assert docker_client.volumes.get(engine.name(TEST_UNIT, "data")).attrs["Labels"]["dockercourse.unit"] == TEST_UNIT
+
+
+@pytest.mark.docker
+def test_docker_hub_cell_says_one_sentence_when_unreachable(docker_client, monkeypatch, capsys):
+    monkeypatch.setattr(engine, "docker_hub_reachable", lambda timeout=3.0: False)
+    assert A.docker_hub_pull() is None
+    out = capsys.readouterr().out
+    assert out.startswith("Docker Hub n'est pas joignable") and out.count("\n") == 1
+
+
+@pytest.mark.docker
+def test_docker_hub_cell_matches_reality(docker_client, capsys):
+    def present():
+        try:
+            docker_client.images.get(A.HUB_IMAGE)
+            return True
+        except docker.errors.ImageNotFound:
+            return False
+
+    reachable, before = engine.docker_hub_reachable(), present()
+    A.docker_hub_pull()
+    out = capsys.readouterr().out
+    if reachable:
+        assert "Digest: sha256:" in out and "Hello from Docker!" in out
+    else:
+        assert "Docker Hub n'est pas joignable" in out
+    assert present() == before  # pulled only for the demo, then removed
+
+
+# --------------------------------------------------------------------------- the notebook without a daemon
+
+
+def test_notebook_without_daemon_says_one_sentence_per_skipped_cell():
+    from notebook_runner import NO_DAEMON, cell_texts, run_notebook
+
+    nb = run_notebook(NOTEBOOK, env={"DOCKER_HOST": NO_DAEMON})
+
+    def needs_docker(source: str) -> bool:
+        if "inner_loop_frame()" in source or "plot_inner_loop()" in source:
+            return False
+        return not ("write_context(" in source and "build" not in source)
+
+    code_cells = [c for c in nb.cells if c.cell_type == "code"]
+    texts = cell_texts(nb)
+    assert not any("ERROR" in t or "Traceback" in t for t in texts)
+    skipped = 0
+    for cell, text in zip(code_cells, texts, strict=True):
+        n = text.count("⚠️  Cellule non exécutée : Le démon Docker ne répond pas")
+        if not needs_docker(cell.source):
+            assert n == 0, cell.source
+        else:
+            assert n == 1, (cell.source, text)
+            skipped += 1
+    assert skipped >= 25

@@ -1,0 +1,149 @@
+"""The course's local registry: lifecycle (loopback only, temp data, nothing left
+running) and the registry HTTP API, against a real push/pull by the daemon."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tarfile
+from pathlib import Path
+
+import docker
+import pytest
+
+from dockercourse import architecture, engine, registry
+
+TINY = engine.name("registrytest", "tiny")
+
+
+# --------------------------------------------------------------------------- pure
+
+
+def test_config_listens_on_loopback_with_data_in_given_folder(tmp_path):
+    text = registry.render_config(tmp_path / "data", 5123)
+    assert "addr: 127.0.0.1:5123" in text
+    assert f"rootdirectory: {tmp_path / 'data'}" in text
+
+
+@pytest.mark.parametrize(("ref", "expected"), [
+    ("127.0.0.1:5000/app:1.0", ("127.0.0.1:5000/app", "1.0", None)),
+    ("127.0.0.1:5000/app", ("127.0.0.1:5000/app", None, None)),
+    ("python:3.13-slim", ("python", "3.13-slim", None)),
+    ("app@sha256:abc", ("app", None, "sha256:abc")),
+    ("localhost:5000/a/b:v2@sha256:abc", ("localhost:5000/a/b", "v2", "sha256:abc")),
+])
+def test_split_reference(ref, expected):
+    assert registry.split_reference(ref) == expected
+
+
+def test_ping_false_when_nothing_listens():
+    assert registry.ping(f"http://127.0.0.1:{registry.free_port()}", timeout=1) is False
+
+
+# --------------------------------------------------------------------------- live
+
+
+def _registry_pids() -> set[int]:
+    return {p.pid for p in architecture.read_processes()
+            if p.comm in registry.BINARIES and "dockercourse-registry-" in p.cmdline}
+
+
+@pytest.fixture
+def tiny_image(docker_client):
+    """A one-file image (imported from a tar): pushing it takes milliseconds."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        data = b"bonjour\n"
+        info = tarfile.TarInfo("hello.txt")
+        info.size = len(data)
+        tf.addfile(info, io.BytesIO(data))
+    docker_client.api.import_image_from_data(
+        buf.getvalue(), repository=TINY, tag="1",
+        changes=[f"LABEL {k}={v}" for k, v in engine.labels(unit="registrytest").items()])
+    img = docker_client.images.get(f"{TINY}:1")
+    yield img
+    for i in docker_client.images.list(filters={"label": "dockercourse.unit=registrytest"}):
+        try:
+            docker_client.images.remove(i.id, force=True)
+        except docker.errors.NotFound:
+            pass
+
+
+def test_binary_is_installed():
+    exe = registry.ensure_installed()
+    assert os.access(exe, os.X_OK)
+
+
+def test_start_stop_leaves_nothing():
+    before = _registry_pids()
+    reg = registry.LocalRegistry("registrytest").start()
+    try:
+        assert reg.running and registry.ping(reg.url)
+        assert reg.address.startswith("127.0.0.1:")
+        tmp = reg.tmpdir
+        assert tmp.exists() and tmp.name.startswith("dockercourse-registry-")
+        assert _registry_pids() - before == {reg.proc.pid}
+        # listening on loopback only: the socket's local address in /proc/net/tcp is 127.0.0.1
+        port_hex = f"{reg.port:04X}"
+        listening = [line.split()[1] for line in Path("/proc/net/tcp").read_text().splitlines()[1:]
+                     if line.split()[1].endswith(":" + port_hex) and line.split()[3] == "0A"]
+        assert listening == ["0100007F:" + port_hex]
+    finally:
+        reg.stop()
+    assert not reg.running and not tmp.exists()
+    assert _registry_pids() == before
+    reg.stop()  # idempotent
+
+
+def test_stale_registry_of_a_dead_kernel_is_stopped():
+    reg = registry.LocalRegistry("registrytest-stale").start()
+    pid, tmp = reg.proc.pid, reg.tmpdir
+    reg.proc = reg.tmpdir = None  # forget it, as a killed kernel would
+    assert registry.stop_stale("registrytest-stale") is True
+    assert not Path(f"/proc/{pid}").exists() and not tmp.exists()
+    assert registry.stop_stale("registrytest-stale") is False
+
+
+@pytest.mark.docker
+def test_push_list_pull_through_the_local_registry(docker_client, tiny_image):
+    with registry.LocalRegistry("registrytest") as reg:
+        target = reg.image("tiny")
+        tiny_image.tag(target, "1.0")
+        tiny_image.tag(target, "latest")
+        events = list(docker_client.api.push(target, tag="1.0", stream=True, decode=True))
+        pushed = architecture.summarize_push(events)
+        assert pushed["error"] is None and set(pushed["layers"].values()) == {"Pushed"}
+        again = architecture.summarize_push(
+            list(docker_client.api.push(target, tag="latest", stream=True, decode=True)))
+        assert set(again["layers"].values()) == {"Layer already exists"}
+
+        assert reg.catalog() == ["tiny"]
+        assert reg.tags("tiny") == ["1.0", "latest"]
+        assert reg.tags("nothing-here") == []
+        digest = reg.manifest_digest("tiny", "1.0")
+        assert digest == pushed["digest"] == reg.manifest_digest("tiny", "latest")
+        assert reg.manifest_digest("tiny", "2.0") is None
+        assert f"{target}@{digest}" in docker_client.images.get(tiny_image.id).attrs["RepoDigests"]
+        # the manifest's config digest is the local image ID
+        assert registry.manifest(reg.url, "tiny", "1.0")["config"]["digest"] == tiny_image.id
+
+        docker_client.images.remove(tiny_image.id, force=True)
+        pulled = architecture.summarize_pull(
+            list(docker_client.api.pull(target, tag="1.0", stream=True, decode=True)))
+        assert pulled["error"] is None and pulled["digest"] == digest
+        assert docker_client.images.get(f"{target}:1.0").id == tiny_image.id
+        data_dir = reg.data_dir
+        assert any(data_dir.rglob("data"))  # blobs stored in the temp folder
+    assert not data_dir.exists()
+
+
+def test_state_pidfile_is_json(tmp_path, monkeypatch):
+    monkeypatch.setenv("DOCKERCOURSE_STATE", str(tmp_path))
+    reg = registry.LocalRegistry("registrytest-pid").start()
+    try:
+        info = json.loads((tmp_path / "registry-registrytest-pid.json").read_text())
+        assert info["pid"] == reg.proc.pid and info["port"] == reg.port
+    finally:
+        reg.stop()
+    assert not (tmp_path / "registry-registrytest-pid.json").exists()
