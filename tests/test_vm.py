@@ -139,3 +139,17 @@ def test_reference_dataset():
     table = measure.reference_table()
     assert len(table) >= 3 and (table[measure.COL_READY] > 0).all()
     assert table[measure.COL_SOURCE].str.startswith("référence").all()
+
+
+def test_unavailable_reasons(monkeypatch):
+    assert vm.unavailable_reason() is None  # this machine: root on Debian, QEMU installed or installable
+    monkeypatch.setattr(vm.platform, "system", lambda: "Darwin")
+    assert "macOS" in vm.unavailable_reason()
+    monkeypatch.setattr(vm.platform, "system", lambda: "Linux")
+    # Binder: inside a container, not root, no QEMU
+    monkeypatch.setattr(vm.shutil, "which", lambda exe: None if exe == vm.QEMU else f"/usr/bin/{exe}")
+    monkeypatch.setattr(vm, "_is_root", lambda: False)
+    monkeypatch.setattr(vm.engine, "on_binder", lambda: True)
+    assert "conteneur" in vm.unavailable_reason()
+    with pytest.raises(vm.VMUnavailable):
+        vm.ensure_qemu()
