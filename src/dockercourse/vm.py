@@ -174,34 +174,33 @@ def kernel_package_name() -> str:
 def _download_member(package: str, pattern: str, dest: Path) -> Path:
     """``apt-get download`` a package into the cache and extract the one file
     whose path matches ``pattern`` (regex on the tar member name) to ``dest``."""
-    work = cache_dir() / "download"
-    work.mkdir(exist_ok=True)
-    for old in work.glob("*.deb"):
-        old.unlink()
-    _apt(["download", package], cwd=work)
-    debs = sorted(work.glob("*.deb"))
-    if not debs:
-        raise VMUnavailable(f"apt-get download {package} n'a rien téléchargé : voici des mesures de référence.")
+    import tempfile
+
+    work = Path(tempfile.mkdtemp(prefix="download-", dir=cache_dir()))
+    found = None
     try:
+        _apt(["download", package], cwd=work)
+        debs = sorted(work.glob("*.deb"))
+        if not debs:
+            raise VMUnavailable(f"apt-get download {package} n'a rien téléchargé : voici des mesures de référence.")
         proc = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(debs[0])], stdout=subprocess.PIPE)
-        found = None
-        with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
-            for member in tar:
-                if member.isfile() and re.fullmatch(pattern, member.name):
-                    src = tar.extractfile(member)
-                    tmp = dest.with_name(dest.name + ".part")
-                    with open(tmp, "wb") as f:
-                        shutil.copyfileobj(src, f)
-                    tmp.chmod(0o755 if "bin" in pattern else 0o644)
-                    tmp.replace(dest)
-                    found = dest
-                    break
-        proc.stdout.close()
-        proc.kill()
-        proc.wait()
+        try:
+            with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
+                for member in tar:
+                    if member.isfile() and re.fullmatch(pattern, member.name):
+                        tmp = work / dest.name
+                        with open(tmp, "wb") as f:
+                            shutil.copyfileobj(tar.extractfile(member), f)
+                        tmp.chmod(0o755 if "bin" in pattern else 0o644)
+                        tmp.replace(dest)  # atomic: a concurrent reader sees all or nothing
+                        found = dest
+                        break
+        finally:
+            proc.stdout.close()
+            proc.kill()
+            proc.wait()
     finally:
-        for d in debs:
-            d.unlink(missing_ok=True)
+        shutil.rmtree(work, ignore_errors=True)
     if found is None:
         raise VMUnavailable(f"Fichier introuvable dans le paquet {package} : voici des mesures de référence.")
     return found
@@ -260,7 +259,7 @@ def kernel_image(fast: bool = True, log=print) -> tuple[Path, str]:
         data = extract_vmlinux(vmlinuz.read_bytes())
         if data is None:
             return vmlinuz, "vmlinuz"
-        tmp = vmlinux.with_name(vmlinux.name + ".part")
+        tmp = vmlinux.with_name(f"{vmlinux.name}.part{os.getpid()}")
         tmp.write_bytes(data)
         tmp.replace(vmlinux)
     return vmlinux, "vmlinux"
@@ -318,7 +317,7 @@ def build_initramfs(busybox: Path, dest: Path) -> Path:
         ("sys", 0o40755, b"", (0, 0)),
         ("init", 0o100755, INIT_SCRIPT.encode(), (0, 0)),
     ]
-    tmp = dest.with_name(dest.name + ".part")
+    tmp = dest.with_name(f"{dest.name}.part{os.getpid()}")
     tmp.write_bytes(gzip.compress(cpio_newc(entries), compresslevel=6, mtime=0))
     tmp.replace(dest)
     return dest
