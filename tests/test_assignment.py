@@ -86,12 +86,19 @@ def delimited(source: str, begin: str, end: str) -> list[str]:
 def course(tmp_path_factory):
     """A temp copy of the course with release/ regenerated (shared: nbgrader is slow to start)."""
     course = course_copy(tmp_path_factory.mktemp("course") / "course")
+    # the leak path: an instructor ran the source notebook in source/, whose %%writefile
+    # cells wrote the solution files there; CourseDirectory.ignore must keep them out of release/
+    for rel in ("Dockerfile", ".dockerignore", "app/app.py", "app/requirements.txt"):
+        target = course / "source" / AID / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REFERENCE / rel, target)
+    (course / "source" / AID / "app" / "__pycache__").mkdir()
     proc = nbgrader("generate_assignment", AID, "--force", cwd=course)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return course
 
 
-def test_release_is_generated_from_source(course):
+def test_release_is_generated_from_source_without_solution_files(course):
     fresh = sorted(p.relative_to(course / "release" / AID) for p in (course / "release" / AID).rglob("*"))
     committed = sorted(p.relative_to(RELEASE) for p in RELEASE.rglob("*"))
     assert fresh == committed, "release/ differs: run `nbgrader generate_assignment tp-conteneurisation --force`"

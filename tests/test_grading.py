@@ -177,8 +177,34 @@ def test_pip_steps_read_classic_and_buildkit_logs():
     assert grading._pip_steps(rerun)[0][1] is False
     buildkit = "#7 CACHED [3/5] RUN pip install -r requirements.txt\n"
     assert grading._pip_steps(buildkit) == [("RUN pip install -r requirements.txt", True)]
+    buildkit = "#8 [4/6] RUN pip install -r requirements.txt\n#8 CACHED\n\n#9 [5/6] COPY app/ .\n#9 DONE 0.1s\n"
+    assert grading._pip_steps(buildkit) == [("RUN pip install -r requirements.txt", True)]
+    assert grading._pip_steps(buildkit.replace("#8 CACHED", "#8 0.9 Collecting flask")) == [
+        ("RUN pip install -r requirements.txt", False)]
 
 
 def test_requirements_parser():
     reqs = grading._parse_requirements("Flask==3.1.3  # web\n\ngunicorn\n-r other.txt\nflask_x[extra]==1\n")
     assert reqs == {"flask": "3.1.3", "gunicorn": None, "flask-x": "1"}
+
+
+def test_audit_regrades_a_folder_without_any_notebook(projects):
+    points = grading.notebook_points(Path(__file__).parents[1] / "source" / "tp-conteneurisation"
+                                     / "tp-conteneurisation.ipynb")
+    assert set(points) == set(grading.CHECKS)
+    table = grading.audit(projects["reference"], points)
+    assert all(score == pts for score, pts in table.values()), table
+
+
+def test_oversized_context_is_refused_before_building(tmp_path, docker_client):
+    project = tmp_path / "lourd"
+    shutil.copytree(FIXTURES / "reference", project)
+    with open(project / "app" / "donnees.bin", "wb") as fh:
+        fh.truncate(int((grading.MAX_CONTEXT_MB + 1) * 1e6))
+    try:
+        res = grading.grade("construction", project, 2)
+        assert res.score == 0 and f"{grading.MAX_CONTEXT_MB} MB" in res.render()
+        assert not docker_client.images.list(
+            filters={"label": f"{grading.SUB_LABEL}={grading.submission_id(project)}"})
+    finally:
+        grading.cleanup(project, images=True)

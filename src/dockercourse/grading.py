@@ -65,6 +65,8 @@ BUILD_LIMITS = ["--memory", "1g", "--cpu-period", "100000", "--cpu-quota", "1000
 STAGE_EXCLUDED = {"__pycache__", ".venv", ".git", ".ipynb_checkpoints", "venv", "node_modules"}
 #: Bump when the build/caching logic changes in a way the files do not show.
 GRADER_VERSION = "1"
+#: Largest build context the grader stages (a hostile or careless app/ folder).
+MAX_CONTEXT_MB = 50
 RESULT_MARK = "@@DOCKERCOURSE-RESULT@@"
 SUB_LABEL = f"{engine.LABEL}.tp.submission"
 FILES_LABEL = f"{engine.LABEL}.tp.files"
@@ -189,6 +191,10 @@ def stage(project: str | Path, dest: Path) -> dict[str, Path]:
     return files
 
 
+def _context_mb(project: str | Path) -> float:
+    return sum(p.stat().st_size for p in staged_files(project).values()) / 1e6
+
+
 def files_hash(project: str | Path, base_id: str = "") -> str:
     h = hashlib.sha256(f"v{GRADER_VERSION}|{base_id}".encode())
     for rel, src in sorted(staged_files(project).items()):
@@ -306,8 +312,12 @@ def ensure_image(project: str | Path, client=None, timeout: float = BUILD_TIMEOU
             b = Build(**{k: state[k] for k in ("ok", "image", "tag", "log", "seconds", "reason")}, cached=True)
             if not b.ok or _image_exists(client, b.image):
                 return b
+        too_big = _context_mb(project) > MAX_CONTEXT_MB
         if not (project / "Dockerfile").is_file():
             b = Build(False, reason=_build_failure_reason(project, ""))
+        elif too_big:
+            b = Build(False, reason=f"le dossier app/ et le Dockerfile pèsent {_context_mb(project):.0f} MB, plus "
+                                    f"que les {MAX_CONTEXT_MB} MB admis : ne gardez dans app/ que le code.")
         else:
             tag = f"{image_repo(sub)}:{key}"
             with tempfile.TemporaryDirectory(prefix="dockercourse-tp-ctx-") as tmp:
@@ -816,8 +826,10 @@ def _pip_steps(log: str) -> list[tuple[str, bool]]:
         head = block.splitlines()[0] if block else ""
         if head.upper().startswith("RUN") and re.search(r"\bpip3?\b|python3? -m pip", head):
             steps.append((head.strip(), "Using cache" in block.split("\n", 3)[1] if "\n" in block else False))
-    for m in re.finditer(r"(?m)^#\d+ (CACHED )?\[[^\]]*\] (RUN .*pip.*)$", log):  # BuildKit fallback
-        steps.append((m.group(2), bool(m.group(1))))
+    # BuildKit (plain progress): "#7 [3/6] RUN pip install ..." then "#7 CACHED" (or "#7 CACHED [3/6] RUN ...")
+    cached_ids = set(re.findall(r"(?m)^#(\d+) CACHED\s*$", log))
+    for m in re.finditer(r"(?m)^#(\d+) (CACHED )?\[[^\]]*\] (RUN .*\bpip.*)$", log):
+        steps.append((m.group(3).strip(), bool(m.group(2)) or m.group(1) in cached_ids))
     return steps
 
 
@@ -1116,6 +1128,38 @@ def grade(name: str, project: str | Path, points: float) -> Result:
     return res
 
 
+def _record(project: str | Path, name: str, res: Result) -> None:
+    """Append the result to a ledger outside the submission folder (the kernel
+    cannot rewrite it): ``state_dir()/grading/<submission>.results.jsonl``."""
+    with contextlib.suppress(Exception):
+        sub = submission_id(project)
+        line = {"time": time.time(), "project": str(Path(project).resolve()), "check": name,
+                "score": res.score, "points": res.points, "files": files_hash(project)}
+        with open(_cache_path(sub).with_suffix(".results.jsonl"), "a") as fh:
+            fh.write(json.dumps(line) + "\n")
+
+
+def notebook_points(notebook: str | Path) -> dict[str, float]:
+    """``{check: points}`` from the ``run_check(...)`` calls of a notebook's grade cells."""
+    nb = json.loads(Path(notebook).read_text())
+    out = {}
+    for cell in nb.get("cells", []):
+        if not (cell.get("metadata", {}).get("nbgrader", {}) or {}).get("grade"):
+            continue
+        src = "".join(cell.get("source", ""))
+        for m in re.finditer(r'run_check\("(\w+)", points=([\d.]+)\)', src):
+            out[m.group(1)] = float(m.group(2))
+    return out
+
+
+def audit(project: str | Path, points: dict[str, float] | None = None) -> dict[str, tuple[float, float]]:
+    """Run every check on a submission folder from *this* process (no kernel
+    involved): ``{check: (score, points)}``. Instructors compare it with the
+    gradebook to catch a notebook that tampered with its test cells' results."""
+    points = points or {name: 1.0 for name in CHECKS}
+    return {name: (grade(name, project, pts).score, pts) for name, pts in points.items()}
+
+
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
@@ -1129,10 +1173,25 @@ def main(argv: list[str] | None = None) -> int:
     p_clean.add_argument("--project", default=".")
     p_clean.add_argument("--images", action="store_true")
     sub.add_parser("list", help="list the checks")
+    p_audit = sub.add_parser("audit", help="run every check on a submission folder, outside any notebook")
+    p_audit.add_argument("--project", default=".")
+    p_audit.add_argument("--notebook", help="take each check's points from this notebook's test cells")
     args = parser.parse_args(argv)
     if args.cmd == "list":
         for k, (title, _) in CHECKS.items():
             print(f"{k:14} {title}")
+        return 0
+    if args.cmd == "audit":
+        pts = notebook_points(args.notebook) if args.notebook else None
+        try:
+            table = audit(args.project, pts)
+        finally:
+            with contextlib.suppress(engine.DockerUnavailable):
+                cleanup(args.project)
+        for name, (score, p) in table.items():
+            print(f"{name:14} {_num(score):>5}/{_num(p)}")
+        total = sum(s for s, _ in table.values())
+        print(f"{'total':14} {_num(round(total, 2)):>5}/{_num(sum(p for _, p in table.values()))}")
         return 0
     if args.cmd == "cleanup":
         try:
@@ -1146,6 +1205,7 @@ def main(argv: list[str] | None = None) -> int:
         res = Result(CHECKS[args.name][0], args.points)
         res.fatal = f"Erreur interne du correcteur ({type(err).__name__}: {str(err)[:300]}). Prévenez l'enseignant."
     print(res.render(), flush=True)
+    _record(args.project, args.name, res)
     print(RESULT_MARK + " " + json.dumps({"check": args.name, "score": res.score, "points": args.points,
                                           "timings": res.timings}), flush=True)
     return 0
@@ -1168,6 +1228,10 @@ def run_check(name: str, points: float, project: str | Path = ".", timeout: floa
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                                 stdin=subprocess.DEVNULL, start_new_session=True, cwd=str(project))
         out, err = proc.communicate(timeout=timeout)
+    except KeyboardInterrupt:  # the student interrupted the kernel: stop the check, remove its containers
+        _kill_group(proc)
+        _cleanup_quietly(project)
+        raise
     except subprocess.TimeoutExpired:
         _kill_group(proc)
         _cleanup_quietly(project)
