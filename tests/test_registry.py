@@ -106,8 +106,9 @@ def test_stale_registry_of_a_dead_kernel_is_stopped():
 
 
 @pytest.mark.docker
-def test_push_list_pull_through_the_local_registry(docker_client, tiny_image):
-    with registry.LocalRegistry("registrytest") as reg:
+@pytest.mark.parametrize("mode", ["process", "container"])
+def test_push_list_pull_through_the_local_registry(docker_client, tiny_image, mode):
+    with registry.LocalRegistry("registrytest", mode=mode) as reg:
         target = reg.image("tiny")
         tiny_image.tag(target, "1.0")
         tiny_image.tag(target, "latest")
@@ -133,9 +134,21 @@ def test_push_list_pull_through_the_local_registry(docker_client, tiny_image):
             list(docker_client.api.pull(target, tag="1.0", stream=True, decode=True)))
         assert pulled["error"] is None and pulled["digest"] == digest
         assert docker_client.images.get(f"{target}:1.0").id == tiny_image.id
-        data_dir = reg.data_dir
-        assert any(data_dir.rglob("data"))  # blobs stored in the temp folder
-    assert not data_dir.exists()
+        data_dir, tmp = reg.data_dir, reg.tmpdir
+        if mode == "process":
+            assert any(data_dir.rglob("data"))  # blobs stored in the temp folder
+        else:
+            assert reg.container.attrs["HostConfig"]["PortBindings"]["5000/tcp"][0]["HostIp"] == "127.0.0.1"
+    assert not tmp.exists()
+    flt = {"label": "dockercourse.unit=registrytest"}
+    assert not docker_client.containers.list(all=True, filters=flt)
+    assert not [i for i in docker_client.images.list(filters=flt) if "dockercourse.role" in i.labels
+                and i.labels["dockercourse.role"] == "registry"]
+
+
+def test_unknown_mode_is_refused():
+    with pytest.raises(ValueError):
+        registry.LocalRegistry("x", mode="vm")
 
 
 def test_state_pidfile_is_json(tmp_path, monkeypatch):
@@ -147,3 +160,17 @@ def test_state_pidfile_is_json(tmp_path, monkeypatch):
     finally:
         reg.stop()
     assert not (tmp_path / "registry-registrytest-pid.json").exists()
+
+
+@pytest.mark.docker
+def test_auto_mode_off_the_docker_host_uses_a_container(docker_client, tiny_image, monkeypatch):
+    # as in the course image with the socket mounted: the API is reached at the container's IP
+    monkeypatch.setattr(registry, "_not_on_docker_host", lambda: True)
+    with registry.LocalRegistry("registrytest") as reg:
+        assert reg.container is not None and reg.proc is None
+        ip = reg.container.attrs["NetworkSettings"]["IPAddress"]
+        assert reg.url == f"http://{ip}:5000" and reg.address.startswith("127.0.0.1:")
+        tiny_image.tag(reg.image("tiny"), "1")
+        events = list(docker_client.api.push(reg.image("tiny"), tag="1", stream=True, decode=True))
+        assert architecture.summarize_push(events)["error"] is None
+        assert reg.catalog() == ["tiny"]

@@ -477,6 +477,13 @@ def human_size(n: float) -> str:
     raise AssertionError("unreachable")
 
 
+def french_units(size_text: str) -> str:
+    """Pure: ``"4.8 MB"`` → ``"4,8 Mo"`` (French units and decimal comma, for plots)."""
+    number, _, unit = size_text.partition(" ")
+    unit = {"B": "o", "kB": "ko", "MB": "Mo", "GB": "Go"}.get(unit, unit)
+    return f"{number.replace('.', ',')} {unit}"
+
+
 def clean_created_by(created_by: str) -> str:
     """Pure: ``/bin/sh -c #(nop)  CMD ["python"]`` → ``CMD ["python"]``;
     ``/bin/sh -c pip install …`` → ``RUN pip install …``."""
@@ -531,7 +538,7 @@ def plot_layer_sizes(df):
     ax.set_yticks(range(len(df)), labels)
     ax.invert_yaxis()
     for y, (mb, text) in enumerate(zip(sizes, df["taille"], strict=True)):
-        ax.text(mb, y, " " + text, va="center", fontsize=9)
+        ax.text(mb, y, " " + french_units(text), va="center", fontsize=9)
     ax.set_xlabel("taille de la couche (Mo)")
     ax.set_title("Couches de l'image, de la plus ancienne (en haut) à la plus récente")
     ax.set_xlim(0, max(sizes.max() * 1.25, 1))
@@ -862,8 +869,12 @@ def start_registry():
         print(f"⚠️  Cellule non exécutée : {err}")
         return None
     _registry = reg
-    print(f"Registre local démarré : {reg.url} (écoute sur la boucle locale uniquement, "
-          "données dans un dossier temporaire)")
+    if reg.container is None:
+        print(f"Registre local démarré : le programme docker-registry écoute sur {reg.address} "
+              "(boucle locale uniquement), ses données sont dans un dossier temporaire.")
+    else:
+        print(f"Registre local démarré dans un conteneur (image construite depuis le programme "
+              f"docker-registry), publié sur {reg.address} de l'hôte Docker, données en mémoire (tmpfs).")
     return reg
 
 
@@ -1109,11 +1120,13 @@ def inner_loop_frame():
 def plot_inner_loop():
     """The chapter's « inner loop » diagram: boxes and arrows, with the
     command used in this notebook under each step, and the loop back to the code."""
+    import textwrap
+
     import matplotlib.pyplot as plt
     from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
     n = len(INNER_LOOP)
-    fig, ax = plt.subplots(figsize=(14, 4.2))
+    fig, ax = plt.subplots(figsize=(14, 4.6))
     xs = [i * 2.0 for i in range(n)]
     y = 1.0
     for i, ((step, role, cmd), x) in enumerate(zip(INNER_LOOP, xs, strict=True)):
@@ -1121,20 +1134,25 @@ def plot_inner_loop():
         ax.add_patch(FancyBboxPatch((x - 0.8, y - 0.35), 1.6, 0.7, boxstyle="round,pad=0.05",
                                     facecolor="#e8f1fb" if not optional else "#f4f4f4",
                                     edgecolor="#2496ed", linestyle="--" if optional else "-", linewidth=1.5))
-        ax.text(x, y + 0.08, step, ha="center", va="center", fontsize=10, fontweight="bold")
-        ax.text(x, y - 0.18, role, ha="center", va="center", fontsize=7.5)
-        ax.text(x, y - 0.62 - 0.22 * (i % 2), cmd, ha="center", va="top", fontsize=7, family="monospace",
-                color="#333333")
+        title = step.replace(" (optionnel)", "\n(optionnel)")
+        ax.text(x, y + (0.12 if optional else 0.08), title, ha="center", va="center", fontsize=10,
+                fontweight="bold", linespacing=0.9)
+        ax.text(x, y - 0.22, textwrap.fill(role, 24), ha="center", va="center", fontsize=7.5)
+        ax.plot([x, x], [y - 0.42, y - 0.58], color="#999999", linewidth=0.8)
+        wrapped = textwrap.fill(cmd, 26, break_on_hyphens=False, break_long_words=False)
+        ax.text(x, y - 0.62, wrapped, ha="center", va="top", fontsize=7, family="monospace", color="#333333",
+                bbox={"boxstyle": "round,pad=0.3", "facecolor": "white", "edgecolor": "#cccccc"})
         if i < n - 1:
             ax.add_patch(FancyArrowPatch((x + 0.85, y), (xs[i + 1] - 0.85, y), arrowstyle="-|>",
                                          mutation_scale=14, color="#2496ed"))
     test_x = xs[[s for s, _, _ in INNER_LOOP].index("Test")]
     ax.add_patch(FancyArrowPatch((test_x, y + 0.4), (xs[0], y + 0.4), connectionstyle="arc3,rad=0.25",
                                  arrowstyle="-|>", mutation_scale=14, color="#e8590c", linewidth=1.5))
-    ax.text((test_x + xs[0]) / 2, y + 1.25, "boucle interne : on corrige le code et on recommence",
+    ax.text((test_x + xs[0]) / 2, y + 1.42, "boucle interne : on corrige le code et on recommence",
             ha="center", color="#e8590c", fontsize=10)
-    ax.set_xlim(-1, xs[-1] + 1)
-    ax.set_ylim(-0.2, 2.4)
+    ax.set_xlim(-1, xs[-1] + 1.4)
+    ax.text(xs[-1], y - 1.3, "→ le TP", ha="center", fontsize=10, fontweight="bold", color="#2496ed")
+    ax.set_ylim(-0.5, 2.6)
     ax.axis("off")
     ax.set_title("Inner loop : le cycle de développement d'une application Docker")
     fig.tight_layout()

@@ -6,6 +6,9 @@ binary), installed with apt when missing and we are root. :class:`LocalRegistry`
 starts it on ``127.0.0.1`` only, on a free port, with its storage in a temporary
 folder, and stops it (process and data) on :meth:`LocalRegistry.stop`, at exit,
 or at the next start when a previous kernel died (pid file in the state folder).
+When this Python is not on the Docker host (course image with the socket
+mounted), the same binary runs in a labelled container published on the host's
+loopback instead.
 
 ``dockerd`` accepts plain HTTP for registries on ``127.0.0.0/8`` (they are
 "insecure registries" by default), so ``docker push 127.0.0.1:PORT/name:tag``
@@ -175,34 +178,58 @@ def _terminate(pid: int, timeout: float = 10) -> None:
 
 
 class LocalRegistry:
-    """A registry process on ``127.0.0.1:<free port>`` with data in a temp folder.
+    """A local registry on ``127.0.0.1:<port>`` of the Docker host, data in a temp folder.
+
+    Two ways to run the same Debian binary, chosen by ``mode``:
+
+    - ``"process"`` (default when this Python runs on the Docker host): the binary
+      itself, listening on ``127.0.0.1:<free port>``, storage in a temp folder;
+    - ``"container"`` (when this Python is in a container, e.g. the course image
+      with the Docker socket mounted: our loopback is not the daemon's): a small
+      image built from that binary, published on the host's ``127.0.0.1:<port>``,
+      storage on a tmpfs; the HTTP API is reached at the container's IP.
 
     Use as a context manager, or call :meth:`start` / :meth:`stop`.
     """
 
-    def __init__(self, unit: str = "registry", port: int | None = None):
+    CONTAINER_PORT = 5000
+
+    def __init__(self, unit: str = "registry", port: int | None = None, mode: str = "auto"):
+        if mode not in ("auto", "process", "container"):
+            raise ValueError(f"mode must be auto, process or container, not {mode!r}")
         self.unit = unit
         self.port = port
+        self.mode = mode
         self.proc: subprocess.Popen | None = None
         self.tmpdir: Path | None = None
+        self.container = None
+        self.image_id: str | None = None
+        self.api_base: str | None = None
 
     # -- properties
     @property
     def address(self) -> str:
-        """``127.0.0.1:PORT``: the prefix of image names pushed here."""
+        """``127.0.0.1:PORT``: the prefix of image names pushed here (the daemon's view)."""
         return f"{HOST}:{self.port}"
 
     @property
     def url(self) -> str:
-        return f"http://{self.address}"
+        """Base URL of the registry's HTTP API, as this Python reaches it."""
+        return self.api_base or f"http://{self.address}"
 
     @property
     def running(self) -> bool:
+        if self.container is not None:
+            try:
+                self.container.reload()
+            except Exception:
+                return False
+            return self.container.status == "running"
         return self.proc is not None and self.proc.poll() is None
 
     @property
     def data_dir(self) -> Path | None:
-        return self.tmpdir / "data" if self.tmpdir else None
+        return self.tmpdir / "data" if self.tmpdir and self.container is None else None
 
     # -- lifecycle
     def start(self) -> LocalRegistry:
@@ -210,8 +237,24 @@ class LocalRegistry:
             return self
         exe = ensure_installed()
         stop_stale(self.unit)
-        self.port = self.port or free_port()
+        mode = self.mode
+        if mode == "auto":
+            mode = "container" if _not_on_docker_host() else "process"
         self.tmpdir = Path(tempfile.mkdtemp(prefix="dockercourse-registry-"))
+        _pidfile(self.unit).write_text(json.dumps({"pid": 0, "tmpdir": str(self.tmpdir), "port": self.port}))
+        atexit.register(self.stop)
+        try:
+            if mode == "container":
+                self._start_container(exe)
+            else:
+                self._start_process(exe)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start_process(self, exe: str) -> None:
+        self.port = self.port or free_port()
         (self.tmpdir / "data").mkdir()
         config = self.tmpdir / "config.yml"
         config.write_text(render_config(self.tmpdir / "data", self.port))
@@ -221,21 +264,58 @@ class LocalRegistry:
         log.close()
         _pidfile(self.unit).write_text(json.dumps({"pid": self.proc.pid, "tmpdir": str(self.tmpdir),
                                                    "port": self.port}))
-        atexit.register(self.stop)
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 tail = (self.tmpdir / "registry.log").read_text(errors="replace")[-800:]
-                self.stop()
                 raise RegistryError(f"Le registre local s'est arrêté au démarrage : {tail.strip()}")
             if ping(self.url):
-                return self
+                return
             time.sleep(0.1)
-        self.stop()
         raise RegistryError(f"Le registre local ne répond pas après {START_TIMEOUT:.0f} s.")
 
+    def _start_container(self, exe: str) -> None:
+        import docker
+
+        c = engine.client()
+        name = engine.name(self.unit, "registry")
+        labels = engine.labels(unit=self.unit, role="registry")
+        ctx = self.tmpdir / "image"
+        ctx.mkdir()
+        shutil.copy2(exe, ctx / "registry")
+        (ctx / "config.yml").write_text(render_config("/var/lib/registry", self.CONTAINER_PORT, host="0.0.0.0"))
+        (ctx / "Dockerfile").write_text(
+            f"FROM {engine.BASE_IMAGE}\n"
+            "COPY registry /usr/local/bin/registry\n"
+            "COPY config.yml /etc/docker/registry/config.yml\n"
+            f"EXPOSE {self.CONTAINER_PORT}\n"
+            'CMD ["registry", "serve", "/etc/docker/registry/config.yml"]\n')
+        img, _ = c.images.build(path=str(ctx), tag=name, labels=labels, rm=True, forcerm=True)
+        self.image_id = img.id
+        try:
+            c.containers.get(name).remove(force=True)
+        except docker.errors.NotFound:
+            pass
+        self.container = c.containers.run(
+            img.id, name=name, detach=True, labels=labels, tmpfs={"/var/lib/registry": "size=512m"},
+            ports={f"{self.CONTAINER_PORT}/tcp": (HOST, self.port)})
+        self.container.reload()
+        binding = self.container.attrs["NetworkSettings"]["Ports"][f"{self.CONTAINER_PORT}/tcp"][0]
+        self.port = int(binding["HostPort"])
+        ip = self.container.attrs["NetworkSettings"].get("IPAddress")
+        self.api_base = (f"http://{ip}:{self.CONTAINER_PORT}" if _not_on_docker_host() and ip
+                         else f"http://{self.address}")
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if ping(self.url):
+                return
+            time.sleep(0.1)
+        raise RegistryError(f"Le conteneur du registre local ne répond pas après {START_TIMEOUT:.0f} s : "
+                            + self.container.logs().decode(errors="replace")[-500:])
+
     def stop(self) -> None:
-        """Stop the process and delete its data folder (idempotent)."""
+        """Stop the process (or remove the container and its image) and delete
+        the temp folder (idempotent)."""
         if self.proc is not None:
             if self.proc.poll() is None:
                 self.proc.terminate()
@@ -245,11 +325,20 @@ class LocalRegistry:
                     self.proc.kill()
                     self.proc.wait()
             self.proc = None
+        if self.container is not None or self.image_id is not None:
+            try:
+                c = engine.client()
+                if self.container is not None:
+                    self.container.remove(force=True, v=True)
+                if self.image_id is not None:
+                    c.images.remove(self.image_id, force=True)
+            except Exception:  # daemon gone or already removed: cleanup() catches the rest by label
+                pass
+            self.container = self.image_id = self.api_base = None
         if self.tmpdir is not None:
             shutil.rmtree(self.tmpdir, ignore_errors=True)
             self.tmpdir = None
-        pidfile = _pidfile(self.unit)
-        pidfile.unlink(missing_ok=True)
+        _pidfile(self.unit).unlink(missing_ok=True)
         try:
             atexit.unregister(self.stop)
         except Exception:
@@ -274,6 +363,22 @@ class LocalRegistry:
     def image(self, repo: str) -> str:
         """Full image name in this registry: ``127.0.0.1:PORT/repo``."""
         return f"{self.address}/{repo}"
+
+
+def _not_on_docker_host() -> bool:
+    """True when this Python does not share the daemon's network namespace
+    (notebook in a container, or a daemon in a VM such as Docker Desktop)."""
+    if engine.in_container() or not Path("/proc/self").exists():
+        return True
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            if Path(f"/proc/{pid}/comm").read_text().strip() == "dockerd":
+                return False
+        except OSError:  # the process ended meanwhile
+            continue
+    return True
 
 
 # --------------------------------------------------------------------------- registry HTTP API
