@@ -28,8 +28,33 @@ AID = "tp-conteneurisation"
 NB = f"{AID}.ipynb"
 SOURCE = ROOT / "source" / AID
 RELEASE = ROOT / "release" / AID
-REFERENCE = ROOT / "tests" / "fixtures" / "projects" / "reference"
-SUBMISSIONS = ROOT / "tests" / "fixtures" / "submissions"
+PROJECTS = ROOT / "tests" / "fixtures" / "projects"
+REFERENCE = PROJECTS / "reference"
+
+
+def naive_submission(dest: Path) -> None:
+    """The release notebook as a beginner fills it: the ``naive`` fixture project in
+    the %%writefile cells (no .dockerignore), one right and two wrong theory answers."""
+    nb = nbformat.read(RELEASE / NB, as_version=4)
+    for c in nb.cells:
+        gid = c.metadata.get("nbgrader", {}).get("grade_id")
+        if c.cell_type == "code" and c.source.startswith("%%writefile"):
+            path = c.source.splitlines()[0].split(maxsplit=1)[1]
+            if (PROJECTS / "naive" / path).is_file():
+                c.source = f"%%writefile {path}\n" + (PROJECTS / "naive" / path).read_text()
+        elif gid == "theorie_reponses":
+            c.source += '\nreponse_memoire = "la RAM"\nreponse_isolation = "namespaces"\nconteneur_a_son_noyau = True'
+        elif gid == "q_vm_reponse":
+            c.source = "Une VM est plus lourde."
+    nbformat.write(nb, dest)
+
+
+#: nbgrader auto scores of the naive submission (partial credit flows through nbgrader)
+NAIVE_SCORES = {"test_q_memoire": 0, "test_q_isolation": 1, "test_q_noyau": 0, "test_requirements": 0,
+                "test_application": 1, "test_construction": 2, "test_cmd": 0, "test_utilisateur": 0,
+                "test_expose": 0, "test_healthcheck": 0, "test_cache": 0, "test_dockerignore": 0,
+                "test_taille": 0, "test_http": 1, "test_env": 0, "test_logs": 0.5, "test_arret": 0,
+                "test_hadolint": 1}
 
 
 def nbgrader(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -218,10 +243,14 @@ def _scores(db: Path) -> dict[str, dict[str, tuple]]:
 
 
 def test_nbgrader_autograde_full_and_zero_marks(course, docker_client):
-    for student, nb_path in (("reference-solution", SOURCE / NB), ("untouched-release", RELEASE / NB)):
+    for student, nb_path in (("reference-solution", SOURCE / NB), ("untouched-release", RELEASE / NB),
+                             ("naive-student", None)):
         dest = course / "submitted" / student / AID
         dest.mkdir(parents=True)
-        shutil.copy(nb_path, dest / NB)
+        if nb_path is None:
+            naive_submission(dest / NB)
+        else:
+            shutil.copy(nb_path, dest / NB)
     try:
         proc = nbgrader("autograde", AID, cwd=course)
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -239,6 +268,9 @@ def test_nbgrader_autograde_full_and_zero_marks(course, docker_client):
                 assert auto == max_score, f"reference-solution {cell}: {auto}/{max_score}"
         for cell, (max_score, auto, _) in blank.items():
             assert auto == 0, f"untouched-release {cell}: {auto}/{max_score}"
+        naive = {cell: auto for cell, (_, auto, _) in scores["naive-student"].items()}
+        assert naive.pop("q_vm_reponse") is None
+        assert naive == pytest.approx(NAIVE_SCORES, abs=0.011)
         # feedback keeps the scores but not the hidden tests
         proc = nbgrader("generate_feedback", AID, cwd=course)
         assert proc.returncode == 0, proc.stderr[-2000:]
