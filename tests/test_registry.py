@@ -174,3 +174,13 @@ def test_auto_mode_off_the_docker_host_uses_a_container(docker_client, tiny_imag
         events = list(docker_client.api.push(reg.image("tiny"), tag="1", stream=True, decode=True))
         assert architecture.summarize_push(events)["error"] is None
         assert reg.catalog() == ["tiny"]
+
+
+def test_missing_binary_without_root_is_one_french_sentence(monkeypatch, capsys, docker_client):
+    monkeypatch.setattr(registry, "find_binary", lambda: None)
+    monkeypatch.setattr(registry.os, "geteuid", lambda: 1000)
+    with pytest.raises(registry.RegistryError, match="sudo apt-get install docker-registry"):
+        registry.ensure_installed()
+    assert architecture.start_registry() is None
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and "docker-registry" in out and "Traceback" not in out

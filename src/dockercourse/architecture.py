@@ -933,9 +933,10 @@ def tag_verdicts(same_time: dict | None, later: dict | None = None) -> None:
     if not same_time:
         print("Pas de registre : rien à comparer.")
         return
-    print(f"✔ 1.0 et latest désignent le même manifeste (même digest) : "
-          f"{OUI_NON[same_time.get('1.0') == same_time.get('latest')]}")
-    if later:
+    if not later:
+        print(f"✔ 1.0 et latest désignent le même manifeste (même digest) : "
+              f"{OUI_NON[same_time.get('1.0') == same_time.get('latest')]}")
+    else:
         print(f"✔ latest a bougé (nouveau digest) : {OUI_NON[later.get('latest') != same_time.get('latest')]}")
         print(f"✔ 1.0 n'a pas bougé : {OUI_NON[later.get('1.0') == same_time.get('1.0')]}")
 
