@@ -93,7 +93,9 @@ def ensure_installed() -> str:
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     if subprocess.run(["apt-cache", "show", PACKAGE], capture_output=True).returncode != 0:
         subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True)
-    proc = subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", PACKAGE],
+    # (wait for the dpkg lock rather than fail when another apt-get is running)
+    proc = subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends",
+                           "-o", "DPkg::Lock::Timeout=300", PACKAGE],
                           env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RegistryError("L'installation du paquet « docker-registry » a échoué : "
