@@ -3,7 +3,9 @@
 - ``reference``: the TP's solution (the same files the source notebook writes);
 - ``naive``: a beginner's project (root, shell-form CMD with Flask's dev server,
   deps after the code, no .dockerignore, 70 MB of ballast, hadolint errors);
-- ``broken``: a good Dockerfile whose build fails (a version absent offline).
+- ``broken``: a good Dockerfile whose build fails (a version absent offline);
+- ``shellform``: the reference with a shell-form CMD: /bin/sh is PID 1, so
+  ``docker stop`` waits for SIGKILL although gunicorn would handle SIGTERM.
 
 Each project is built once (the grader caches the build per submission state)
 and every check grades it; the expected fraction of the points is below.
@@ -24,23 +26,25 @@ from dockercourse import engine, grading
 
 FIXTURES = Path(__file__).parent / "fixtures" / "projects"
 
-#: check -> expected fraction of the points for (reference, naive, broken)
+PROJECTS = ("reference", "naive", "broken", "shellform")
+
+#: check -> expected fraction of the points for each of PROJECTS
 EXPECTED = {
-    "requirements": (1, 0, 0.5),
-    "application": (1, 1 / 3, 1),
-    "construction": (1, 1, 0),
-    "cmd": (1, 0, 0),
-    "utilisateur": (1, 0, 0),
-    "expose": (1, 0, 0),
-    "healthcheck": (1, 0, 0),
-    "cache": (1, 0, 0),
-    "dockerignore": (1, 0, 1),
-    "taille": (1, 0, 0),
-    "http": (1, 0.5, 0),
-    "env": (1, 0, 0),
-    "logs": (1, 0.5, 0),
-    "arret": (1, 0, 0),
-    "hadolint": (1, 0.5, 1),
+    "requirements": (1, 0, 0.5, 1),
+    "application": (1, 1 / 3, 1, 1),
+    "construction": (1, 1, 0, 1),
+    "cmd": (1, 0, 0, 0.5),
+    "utilisateur": (1, 0, 0, 1),
+    "expose": (1, 0, 0, 1),
+    "healthcheck": (1, 0, 0, 1),
+    "cache": (1, 0, 0, 1),
+    "dockerignore": (1, 0, 1, 1),
+    "taille": (1, 0, 0, 1),
+    "http": (1, 0.5, 0, 1),
+    "env": (1, 0, 0, 1),
+    "logs": (1, 0.5, 0, 1),
+    "arret": (1, 0, 0, 0),
+    "hadolint": (1, 0.5, 1, 1),
 }
 
 #: words the French feedback must contain for the naive project (what to change)
@@ -66,7 +70,7 @@ NAIVE_FEEDBACK = {
 def projects(tmp_path_factory, docker_client):
     root = tmp_path_factory.mktemp("tp-projects")
     out = {}
-    for name in ("reference", "naive", "broken"):
+    for name in PROJECTS:
         shutil.copytree(FIXTURES / name, root / name)
         out[name] = root / name
     yield out
@@ -80,7 +84,7 @@ def test_every_check_has_expectations():
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_check_on_fixture_projects(name, projects):
-    for project, expected in zip(("reference", "naive", "broken"), EXPECTED[name], strict=True):
+    for project, expected in zip(PROJECTS, EXPECTED[name], strict=True):
         res = grading.grade(name, projects[project], points=3)
         text = res.render()
         assert res.score == pytest.approx(3 * expected, abs=0.011), f"{project}:\n{text}"
@@ -90,6 +94,8 @@ def test_check_on_fixture_projects(name, projects):
             assert "À faire" in text or "Impossible de vérifier" in text, text
         if project == "naive" and name in NAIVE_FEEDBACK:
             assert NAIVE_FEEDBACK[name] in text, text
+        if project == "shellform" and name == "arret":
+            assert "SIGKILL" in text, text
         if project == "broken" and name not in ("requirements", "application", "dockerignore", "hadolint"):
             assert "ne se construit pas" in text or "flask==2.0.0" in text, text
 
@@ -143,7 +149,7 @@ def test_run_check_without_daemon_is_one_french_message(projects, capsys, monkey
 
 
 def test_run_check_timeout_kills_and_cleans_up(projects, docker_client, capsys):
-    # the naive image ignores SIGTERM: `docker stop` waits 5 s, longer than this timeout
+    # the naive image ignores SIGTERM: `docker stop` waits 4 s, longer than this timeout
     grading.ensure_image(projects["naive"])
     score = grading.run_check("arret", 1, project=projects["naive"], timeout=3)
     out, err = capsys.readouterr()

@@ -1033,7 +1033,7 @@ def check_stop(res: Result, ctx: Context) -> None:
             _not_ready(res, ctr, why)
             return
         t0 = time.monotonic()
-        ctr.stop(timeout=5)
+        ctr.stop(timeout=4)  # > STOP_LIMIT_S: a process that ignores SIGTERM is seen
         secs = time.monotonic() - t0
         ctr.reload()
         code = ctr.attrs["State"].get("ExitCode")
