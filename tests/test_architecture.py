@@ -142,6 +142,21 @@ def test_versions_rows():
                                                                                   "ApiVersion": "1.41"}, "1.41")
     assert [r["rôle"] for r in rows] == ["client", "client", "serveur", "serveur", "serveur"]
     assert {r["version"] for r in rows if r["rôle"] == "serveur"} == {"20.10"}
+    assert A.versions_facts(rows) == {"same_server": True, "clients_speak_server_api": True}
+    rows[1]["API"] = "1.50"
+    rows[4]["version"] = "28.0"
+    assert A.versions_facts(rows) == {"same_server": False, "clients_speak_server_api": False}
+
+
+@pytest.mark.docker
+def test_versions_three_ways_agree_live(docker_client, capsys):
+    rows = A.live_versions_rows()
+    server = docker_client.version()["Version"]
+    assert [r["version"] for r in rows if r["rôle"] == "serveur"] == [server] * 3
+    A.versions_agree()
+    A.sdk_version()
+    out = capsys.readouterr().out
+    assert out.count(": oui") == 2 and f'"Version": "{server}"' in out
 
 
 def test_inner_loop_covers_the_chapter_diagram():

@@ -113,14 +113,11 @@ def versions_rows(cli_client: dict, cli_server: dict, sdk_lib: str, sdk_server: 
     ]
 
 
-@needs_docker
-def versions_table():
-    """Client versus server versions, asked three ways; prints whether the three
-    server answers agree."""
+def live_versions_rows() -> list[dict]:
+    """Ask the CLI, the SDK and the raw API for the versions (raises DockerUnavailable)."""
     import subprocess
 
     import docker
-    import pandas as pd
 
     from . import rawapi
 
@@ -129,12 +126,36 @@ def versions_table():
           '"server": {"Version": "{{.Server.Version}}", "ApiVersion": "{{.Server.APIVersion}}"}}'
     proc = subprocess.run(["docker", "version", "--format", fmt], capture_output=True, text=True, timeout=30)
     cli_json = json.loads(proc.stdout.strip() or "{}") if proc.returncode == 0 else {}
-    rows = versions_rows(cli_json.get("client", {}), cli_json.get("server", {}), docker.__version__,
+    return versions_rows(cli_json.get("client", {}), cli_json.get("server", {}), docker.__version__,
                          c.version(), rawapi.get_json("/version"), c.api.api_version)
+
+
+def versions_facts(rows: list[dict]) -> dict[str, bool]:
+    """Pure: do the three server answers agree, and do both clients speak the server's API version?"""
     servers = {(r["version"], r["API"]) for r in rows if r["rôle"] == "serveur"}
-    print(f"✔ les trois chemins interrogent le même démon et obtiennent la même réponse : "
-          f"{OUI_NON[len(servers) == 1]}")
-    return pd.DataFrame(rows)
+    server_api = next(iter(servers))[1] if len(servers) == 1 else None
+    return {"same_server": len(servers) == 1 and None not in next(iter(servers)),
+            "clients_speak_server_api": server_api is not None
+            and all(r["API"] == server_api for r in rows if r["rôle"] == "client")}
+
+
+@needs_docker
+def versions_table():
+    """Client versus server versions, asked three ways (a DataFrame; the
+    versions depend on the machine)."""
+    import pandas as pd
+
+    return pd.DataFrame(live_versions_rows())
+
+
+@needs_docker
+def versions_agree() -> None:
+    """The machine-independent conclusions of :func:`versions_table`, as sentences."""
+    facts = versions_facts(live_versions_rows())
+    print(f"✔ la CLI, le SDK et l'API brute interrogent le même démon et obtiennent la même réponse : "
+          f"{OUI_NON[facts['same_server']]}")
+    print(f"✔ les deux clients parlent la version d'API du serveur (négociée) : "
+          f"{OUI_NON[facts['clients_speak_server_api']]}")
 
 
 # =========================================================================== processes
