@@ -323,3 +323,16 @@ def test_notebook_without_daemon_says_one_sentence_per_skipped_cell():
             assert n == 1, (cell.source, text)
             skipped += 1
     assert skipped >= 25
+
+
+@pytest.mark.docker
+def test_start_registry_twice_keeps_one(docker_client, monkeypatch):
+    monkeypatch.setattr(A, "UNIT", TEST_UNIT)
+    first = A.start_registry()
+    second = A.start_registry()
+    try:
+        assert not first.running and first.tmpdir is None
+        assert second.running
+    finally:
+        A.stop_registry(second)
+    assert not second.running

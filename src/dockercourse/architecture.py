@@ -884,6 +884,9 @@ def start_registry():
     French sentence) when it cannot be installed or started."""
     global _registry
     engine.client()
+    if _registry is not None:  # the cell was run again: one registry at a time
+        _registry.stop()
+        _registry = None
     try:
         reg = registry.LocalRegistry(UNIT).start()
     except registry.RegistryError as err:
