@@ -193,7 +193,7 @@ def workdir(tmp_path, docker_client):
     yield tmp_path
     for d in [tmp_path, *tmp_path.rglob(AID)]:
         if d.is_dir():
-            grading.cleanup(d, images=True)
+            grading.cleanup(d, images=True, forget=True)
 
 
 def test_source_notebook_passes_every_check(workdir):
@@ -220,9 +220,9 @@ def test_release_notebook_fails_every_check_cleanly(workdir):
         assert "Traceback" not in text
 
 
-def test_release_notebook_without_daemon_says_so_in_french(tmp_path):
-    shutil.copytree(RELEASE, tmp_path / AID)
-    nb = run_notebook(tmp_path / AID / NB, env={"DOCKER_HOST": NO_DAEMON}, timeout=300)
+def test_release_notebook_without_daemon_says_so_in_french(workdir):
+    shutil.copytree(RELEASE, workdir / AID)
+    nb = run_notebook(workdir / AID / NB, env={"DOCKER_HOST": NO_DAEMON}, timeout=300)
     texts = [cell_report(c) for c in grade_cells(nb)]
     assert all(not bad and score == 0.0 for score, bad, _ in texts)
     docker_cells = [t for _, _, t in texts if "construction" in t.lower() or "conteneur" in t.lower()]
@@ -281,4 +281,4 @@ def test_nbgrader_autograde_full_and_zero_marks(course, docker_client):
         assert 'if isinstance(reponse_memoire, str) and "cgroup" in reponse_memoire.lower():' not in text
     finally:
         for d in (course / "autograded").glob(f"*/{AID}"):
-            grading.cleanup(d, images=True)
+            grading.cleanup(d, images=True, forget=True)

@@ -75,7 +75,7 @@ def projects(tmp_path_factory, docker_client):
         out[name] = root / name
     yield out
     for path in out.values():
-        grading.cleanup(path, images=True)
+        grading.cleanup(path, images=True, forget=True)
 
 
 def test_every_check_has_expectations():
@@ -116,7 +116,7 @@ def test_build_is_cached_per_submission_state(projects, docker_client, tmp_path)
         mine = docker_client.images.list(filters={"label": f"{grading.SUB_LABEL}={grading.submission_id(project)}"})
         assert [i.id for i in mine] == [changed.image]  # the previous state's image was removed
     finally:
-        grading.cleanup(project, images=True)
+        grading.cleanup(project, images=True, forget=True)
 
 
 def test_submission_ids_separate_students(tmp_path):
@@ -213,4 +213,4 @@ def test_oversized_context_is_refused_before_building(tmp_path, docker_client):
         assert not docker_client.images.list(
             filters={"label": f"{grading.SUB_LABEL}={grading.submission_id(project)}"})
     finally:
-        grading.cleanup(project, images=True)
+        grading.cleanup(project, images=True, forget=True)

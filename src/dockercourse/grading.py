@@ -376,8 +376,9 @@ def _remove_container(client, name: str, sub: str) -> None:
             pass
 
 
-def cleanup(project: str | Path, images: bool = False, client=None) -> dict[str, int]:
-    """Remove this submission's containers (and images + cache if ``images``)."""
+def cleanup(project: str | Path, images: bool = False, client=None, forget: bool = False) -> dict[str, int]:
+    """Remove this submission's containers (and images + build cache if ``images``;
+    ``forget`` also drops its results ledger — tests use it for their temp folders)."""
     client = client or engine.client()
     sub = submission_id(project)
     counts = {"containers": 0, "images": 0}
@@ -398,6 +399,8 @@ def cleanup(project: str | Path, images: bool = False, client=None) -> dict[str,
         cache = _cache_path(sub)
         cache.unlink(missing_ok=True)
         cache.with_suffix(".lock").unlink(missing_ok=True)
+    if forget:
+        _cache_path(sub).with_suffix(".results.jsonl").unlink(missing_ok=True)
     return counts
 
 
@@ -1172,6 +1175,7 @@ def main(argv: list[str] | None = None) -> int:
     p_clean = sub.add_parser("cleanup", help="remove this submission's containers (and images)")
     p_clean.add_argument("--project", default=".")
     p_clean.add_argument("--images", action="store_true")
+    p_clean.add_argument("--forget", action="store_true", help="also drop the results ledger")
     sub.add_parser("list", help="list the checks")
     p_audit = sub.add_parser("audit", help="run every check on a submission folder, outside any notebook")
     p_audit.add_argument("--project", default=".")
@@ -1195,7 +1199,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.cmd == "cleanup":
         try:
-            print(json.dumps(cleanup(args.project, images=args.images)))
+            print(json.dumps(cleanup(args.project, images=args.images, forget=args.forget)))
         except engine.DockerUnavailable as err:
             print(f"⚠️  {err}")
         return 0
@@ -1283,8 +1287,11 @@ def preparer(project: str | Path = ".") -> dict[str, str]:
     (project / APP_DIR).mkdir(exist_ok=True)
     names = student_names(project)
     try:
-        engine.client()
+        client = engine.client()
         print("Docker répond : vous pouvez construire et lancer des conteneurs.")
+        with contextlib.suppress(Exception):  # a container left by an interrupted earlier run
+            client.containers.get(names["CONTENEUR"]).remove(force=True)
+            print(f"(conteneur {names['CONTENEUR']} d'une exécution précédente supprimé)")
     except engine.DockerUnavailable as err:
         print(f"⚠️  {err}")
     print(f"Votre image : {names['IMAGE']}\nVotre conteneur : {names['CONTENEUR']}")
