@@ -699,17 +699,19 @@ def _oui(b: bool) -> str:
 
 
 _EFFECTS_SCRIPT = r'''
-import json, os, socket, subprocess
+import ctypes, json, random, socket
 out = {"comm1": open("/proc/1/comm").read().strip(), "hostname": socket.gethostname(),
        "interfaces": sorted(l.split(":")[0].strip() for l in open("/proc/net/dev").read().splitlines()[2:])}
 mounts = open("/proc/1/mounts").read().splitlines()
 out["mounts"] = len(mounts)
 out["root_fstype"] = next(l.split()[2] for l in mounts if l.split()[1] == "/")
-r = subprocess.run(["ipcmk", "-M", "4096"], capture_output=True, text=True)
-shmid = r.stdout.strip().split()[-1]
-rows = [l.split() for l in open("/proc/sysvipc/shm").read().splitlines()[1:]]
-out["shmkey"] = next(r[0] for r in rows if r[1] == shmid)  # keys are random 32-bit numbers
-out["shm_here"] = True
+# a System V shared memory segment with a random key (what `ipcmk -M 4096` does)
+libc = ctypes.CDLL(None, use_errno=True)
+key = random.randint(1, 2**31 - 1)
+if libc.shmget(key, 4096, 0o1000 | 0o600) < 0:  # IPC_CREAT | rw-------
+    raise OSError(ctypes.get_errno(), "shmget")
+out["shmkey"] = str(key)
+out["shm_here"] = any(l.split()[0] == str(key) for l in open("/proc/sysvipc/shm").read().splitlines()[1:])
 print(json.dumps(out))
 '''
 
@@ -913,11 +915,15 @@ def plot_cpu(res: CpuResult):
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.5))
     for lab, grp in res.samples.groupby("conteneur", sort=False):
-        t = grp["temps (s)"] - grp["temps (s)"].iloc[0]
-        ax1.plot(t, grp["temps CPU cumulé (s)"] - grp["temps CPU cumulé (s)"].iloc[0], marker=".", label=lab)
+        t = grp["temps (s)"].to_numpy()
+        used = grp["temps CPU cumulé (s)"].to_numpy()
+        if len(t) > 1:  # CPU share over each sampling interval
+            ax1.plot(t[1:] - t[0], (used[1:] - used[:-1]) / (t[1:] - t[:-1]), marker=".", label=lab)
+    ax1.axhline(0.5, color="red", linestyle="--", label="quota --cpus 0.5")
     ax1.set_xlabel("temps écoulé (s)")
-    ax1.set_ylabel("temps CPU consommé (s)")
-    ax1.set_title("Boucle active : temps CPU obtenu")
+    ax1.set_ylabel("part d'un cœur (CPU)")
+    ax1.set_ylim(bottom=0)
+    ax1.set_title("Boucle active : CPU obtenu au fil du temps")
     ax1.legend()
     summ = res.summary
     ax2.bar(summ.index, summ["part de CPU mesurée"], color=["tab:blue", "tab:orange"])
@@ -1113,6 +1119,13 @@ def nb_cgroup(container):
     layout = ("v2 : une seule hiérarchie, un dossier par cgroup" if cg.version == 2 else
               "v1 : une hiérarchie par contrôleur (memory/, cpu/, pids/…)")
     print(f"cgroups sur l'hôte Docker : {layout}")
+    c = engine.client()
+    facts = engine.facts_from_info(c.info(), c.version())
+    if facts["docker_desktop"]:
+        print("Docker Desktop : l'hôte Docker est sa machine virtuelle Linux ; ces fichiers sont les siens.")
+    if facts["rootless"]:
+        print("Docker rootless : les limites ne s'appliquent qu'avec les cgroups v2 et la délégation systemd "
+              "(sans elles, le tableau ci-dessous montre des valeurs « illimité »).")
     print(f"cgroup du conteneur (lu dans /proc/{{pid}}/cgroup) : {cg.path}")
     return cg.limits_table()
 
