@@ -3,6 +3,19 @@
 The course root is the repository root: source/<assignment>/ holds the
 notebooks with solutions, release/<assignment>/ the generated student version.
 Run nbgrader from this folder with the venv's bin on PATH (nbgrader calls alembic).
+
+Instructor cycle for the TP (the checks rebuild and run each student's files):
+
+    nbgrader generate_assignment tp-conteneurisation --force   # refresh release/ (committed)
+    nbgrader release_assignment / collect tp-conteneurisation   # or put notebooks in submitted/<student>/
+    nbgrader autograde tp-conteneurisation                      # needs a Docker daemon and python:3.13-slim
+    nbgrader generate_feedback tp-conteneurisation              # hidden tests are stripped (see below)
+
+To regrade a submission folder without its notebook (e.g. to compare with the
+gradebook when a notebook looks tampered with):
+
+    python -m dockercourse.grading audit --project autograded/<student>/tp-conteneurisation \
+        --notebook source/tp-conteneurisation/tp-conteneurisation.ipynb
 """
 
 from pathlib import Path

@@ -58,6 +58,8 @@ STOP_LIMIT_S = 3.0
 READY_TIMEOUT_S = 25.0
 HEALTHY_TIMEOUT_S = 25.0
 BUILD_TIMEOUT_S = 300
+#: A failed build is reused (not retried) by the following checks for this long.
+FAILED_BUILD_TTL_S = 1800
 #: Limits of every container a check starts.
 CONTAINER_LIMITS = {"mem_limit": "256m", "pids_limit": 128, "nano_cpus": 1_000_000_000}
 BUILD_LIMITS = ["--memory", "1g", "--cpu-period", "100000", "--cpu-quota", "100000"]
@@ -310,7 +312,8 @@ def ensure_image(project: str | Path, client=None, timeout: float = BUILD_TIMEOU
                 state = {}
         if state.get("key") == key:
             b = Build(**{k: state[k] for k in ("ok", "image", "tag", "log", "seconds", "reason")}, cached=True)
-            if not b.ok or _image_exists(client, b.image):
+            fresh = time.time() - state.get("time", 0) < FAILED_BUILD_TTL_S
+            if (b.ok and _image_exists(client, b.image)) or (not b.ok and fresh):
                 return b
         too_big = _context_mb(project) > MAX_CONTEXT_MB
         if not (project / "Dockerfile").is_file():
@@ -337,6 +340,7 @@ def ensure_image(project: str | Path, client=None, timeout: float = BUILD_TIMEOU
         data = dataclasses.asdict(b)
         data.pop("cached")
         data["key"] = key
+        data["time"] = time.time()
         data["log"] = data["log"][-20000:]
         cache.write_text(json.dumps(data))
         return b
@@ -746,6 +750,7 @@ def check_user(res: Result, ctx: Context) -> None:
     if not b:
         return
     user = ctx.image_attrs()["Config"].get("User") or ""
+    _remove_container(ctx.client, container_name(ctx.sub, "uid"), ctx.sub)
     try:
         out = ctx.client.containers.run(
             b.image, ["-c", "import os; print(os.getuid())"], entrypoint="python", remove=True,
@@ -909,6 +914,7 @@ def check_dockerignore(res: Result, ctx: Context) -> None:
     if code != 0:
         res.fatal = "La construction de sonde a échoué :\n" + "\n".join(log.strip().splitlines()[-4:])
         return
+    _remove_container(client, container_name(ctx.sub, "contexte"), ctx.sub)
     try:
         out = client.containers.run(tag, ["sh", "-c", "cd /contexte && find . -name 'dockercourse-marqueur*'"],
                                     entrypoint="", remove=True, network_mode="none",
@@ -1199,7 +1205,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.cmd == "cleanup":
         try:
-            print(json.dumps(cleanup(args.project, images=args.images, forget=args.forget)))
+            counts = cleanup(args.project, images=args.images, forget=args.forget)
+            time.sleep(1)  # a create request still in flight when the check was killed
+            counts["containers"] += cleanup(args.project)["containers"]
+            print(json.dumps(counts))
         except engine.DockerUnavailable as err:
             print(f"⚠️  {err}")
         return 0
