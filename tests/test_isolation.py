@@ -122,6 +122,28 @@ def test_dict_tree_reads_like_local_tree(root, proc):
     assert a.cpu_stat() == b.cpu_stat() and a.memory_events() == b.memory_events()
 
 
+@pytest.mark.parametrize("root", [V1, V2])
+def test_helper_script_copies_what_the_readers_need(root):
+    """The script the helper container runs, run here on a fixture tree (the pid's
+    /proc/<pid>/cgroup given in the request): its copy reads back like the tree itself."""
+    import json
+    import subprocess
+    import sys
+
+    proc = (root / "proc_cgroup").read_text()
+    req = json.loads(iso._helper_request([4242], snapshot=True))
+    req.update(root=str(root), proc_cgroup={"4242": proc})
+    out = subprocess.run([sys.executable, "-c", iso.HELPER_SCRIPT, json.dumps(req)], capture_output=True,
+                         text=True, check=True, timeout=60).stdout
+    snap = json.loads(out.strip().splitlines()[-1])
+    copied = iso.Cgroup(iso.DictTree(snap["cgroup"]["4242"]), snap["proc_cgroup"]["4242"])
+    original = iso.Cgroup(iso.LocalTree(root), proc)
+    assert copied.version == original.version
+    assert copied.limits() == original.limits() == {"memory": 64 * MIB, "cpus": 0.5, "pids": 20}
+    assert copied.cpu_stat() == original.cpu_stat()
+    assert copied.memory_events() == original.memory_events()
+
+
 def test_limits_table_shows_files_of_each_version():
     t1, t2 = v1_cgroup().limits_table(), v2_cgroup().limits_table()
     assert t1.loc["--memory", "fichier du cgroup"] == "memory/…/memory.limit_in_bytes"

@@ -367,6 +367,8 @@ HELPER_SCRIPT = r'''
 import json, os, sys, time
 req = json.loads(sys.argv[1])
 ROOT = req["root"]
+if not os.path.isdir(ROOT):  # no bind mount (Docker Desktop may refuse it): the container's own
+    ROOT = "/sys/fs/cgroup"  # view, complete on cgroup v2 with --cgroupns=host
 NAMES = set(req["names"])
 NS = ("pid", "net", "mnt", "uts", "ipc", "user", "cgroup", "time")
 
@@ -409,7 +411,7 @@ def cg_files(proc_cgroup):
     return files
 
 pids = [str(p) for p in req["pids"]]
-proc_cg = {p: read(f"/proc/{p}/cgroup") for p in pids}
+proc_cg = req.get("proc_cgroup") or {p: read(f"/proc/{p}/cgroup") for p in pids}  # override: tests
 if req.get("snapshot"):
     ref = None
     for cand in ["1"] + [d for d in os.listdir("/proc") if d.isdigit()]:
@@ -464,19 +466,36 @@ HELPER_FILES = (
 )
 
 
-def _helper_kwargs(name_part: str) -> dict:
-    return dict(
+def _helper_kwargs(name_part: str, mount: bool = True) -> dict:
+    kw = dict(
         name=engine.name("nb02", name_part, uuid.uuid4().hex[:6]),
         labels=engine.labels(unit="nb02", role="helper"),
         pid_mode="host", ipc_mode="host", uts_mode="host", network_mode="host", cgroupns="host",
         cap_add=["SYS_PTRACE"],  # reading another process's /proc/<pid>/ns needs it
-        volumes={"/sys/fs/cgroup": {"bind": HELPER_MOUNT, "mode": "ro"}},
         mem_limit="64m", pids_limit=16,
     )
+    if mount:
+        kw["volumes"] = {"/sys/fs/cgroup": {"bind": HELPER_MOUNT, "mode": "ro"}}
+    return kw
 
 
 def _helper_request(pids, **kw) -> str:
     return json.dumps({"root": HELPER_MOUNT, "names": list(HELPER_FILES), "pids": list(pids), **kw})
+
+
+def _run_helper(name_part: str, request: str):
+    """Start the helper container (detached); without the /sys/fs/cgroup bind mount when the
+    daemon refuses it (Docker Desktop only shares some host folders)."""
+    import docker
+
+    c = engine.client()
+    cmd = ["python3", "-c", HELPER_SCRIPT, request]
+    try:
+        return c.containers.run(engine.BASE_IMAGE, cmd, detach=True, **_helper_kwargs(name_part))
+    except docker.errors.APIError as err:
+        if "mount" not in str(err).lower() and "shared" not in str(err).lower():
+            raise
+        return c.containers.run(engine.BASE_IMAGE, cmd, detach=True, **_helper_kwargs(name_part, mount=False))
 
 
 def _remove(ctr) -> None:
@@ -495,10 +514,7 @@ def host_snapshot(pids=(), timeout: float = 60) -> dict:
     """Raw view of the Docker host: namespaces of ``pids`` and of a host reference process
     (PID 1, else dockerd), their ``/proc/<pid>/cgroup`` and cgroup files, the host's hostname,
     network interfaces and System V shared memory segments. Needs Docker."""
-    c = engine.client()
-    ctr = c.containers.run(engine.BASE_IMAGE, ["python3", "-c", HELPER_SCRIPT,
-                                               _helper_request(pids, snapshot=True)],
-                           detach=True, **_helper_kwargs("hostview"))
+    ctr = _run_helper("hostview", _helper_request(pids, snapshot=True))
     try:
         status = ctr.wait(timeout=timeout)
         out = ctr.logs(stdout=True, stderr=False).decode()
@@ -515,12 +531,8 @@ class Sampler:
 
     def __init__(self, pids, interval: float = 0.05, duration: float = 30.0, stop_when_gone: bool = True):
         self.pids = [str(p) for p in pids]
-        c = engine.client()
-        self.ctr = c.containers.run(
-            engine.BASE_IMAGE,
-            ["python3", "-c", HELPER_SCRIPT,
-             _helper_request(self.pids, interval=interval, duration=duration, stop_when_gone=stop_when_gone)],
-            detach=True, **_helper_kwargs("sampler"))
+        self.ctr = _run_helper("sampler", _helper_request(self.pids, interval=interval, duration=duration,
+                                                           stop_when_gone=stop_when_gone))
         self.duration = duration
         self.proc_cgroup: dict[str, str] = {}
         deadline = time.monotonic() + 30
