@@ -214,3 +214,21 @@ def test_oversized_context_is_refused_before_building(tmp_path, docker_client):
             filters={"label": f"{grading.SUB_LABEL}={grading.submission_id(project)}"})
     finally:
         grading.cleanup(project, images=True, forget=True)
+
+
+def test_two_students_on_one_daemon_do_not_collide(tmp_path, docker_client):
+    from concurrent.futures import ThreadPoolExecutor
+
+    folders = [tmp_path / student / "tp-conteneurisation" for student in ("alice", "bob")]
+    for f in folders:
+        shutil.copytree(FIXTURES / "reference", f)
+    try:
+        with ThreadPoolExecutor(4) as pool:  # same checks, same moment, same daemon
+            scores = list(pool.map(lambda job: grading.grade(job[0], job[1], 2).score,
+                                   [(c, f) for f in folders for c in ("http", "arret")]))
+        assert scores == [2.0] * 4
+        tags = {grading.ensure_image(f).tag for f in folders}
+        assert len(tags) == 2
+    finally:
+        for f in folders:
+            grading.cleanup(f, images=True, forget=True)

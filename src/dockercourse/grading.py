@@ -1216,7 +1216,11 @@ def main(argv: list[str] | None = None) -> int:
         res = grade(args.name, args.project, args.points)
     except Exception as err:  # a bug or a hostile submission: still one French message, score 0
         res = Result(CHECKS[args.name][0], args.points)
-        res.fatal = f"Erreur interne du correcteur ({type(err).__name__}: {str(err)[:300]}). Prévenez l'enseignant."
+        if not engine.available():  # the daemon went away during the check
+            res.fatal = f"Vérification impossible : {engine._unreachable_message(err)}"
+        else:
+            res.fatal = (f"Erreur interne du correcteur ({type(err).__name__}: {str(err)[:300]}). "
+                         "Prévenez l'enseignant.")
     print(res.render(), flush=True)
     _record(args.project, args.name, res)
     print(RESULT_MARK + " " + json.dumps({"check": args.name, "score": res.score, "points": args.points,
@@ -1338,6 +1342,15 @@ def port_publie(conteneur: str, port: int = APP_PORT) -> int | None:
 
 def attendre_http(url: str, timeout: float = 20.0) -> None:
     """GET ``url`` until it answers (the app needs a moment to start) and print the answer."""
+    import urllib.parse
+
+    try:
+        port = urllib.parse.urlsplit(url).port
+    except ValueError:
+        port = None
+    if not port:
+        print(f"Adresse sans port valide : {url} (le port du conteneur est-il publié ?)")
+        return
     t0 = time.monotonic()
     while time.monotonic() - t0 < timeout:
         status, body = http_get(url, timeout=2)
