@@ -58,6 +58,7 @@ def test_hand_made_container_isolation(docker_client):
     assert "interfaces réseau : lo" in lines
     assert "système : Debian GNU/Linux 13 (trixie)" in lines
     assert "processus visibles : [1]" in lines
+    assert lines[5].startswith("racine changée par : pivot_root | points de montage visibles : /, /proc, /dev")
     assert res.written_files == ["/root/bonjour.txt"]
     assert not (scratch.rootfs() / "root/bonjour.txt").exists()  # the lower layer is untouched
     assert res.memory_limit_mib == 64

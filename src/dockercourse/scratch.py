@@ -5,8 +5,9 @@
 2. an overlay mount on top of it (read-only lower layer = the image, writable upper layer =
    the container's changes), like Docker's ``overlay2`` storage driver;
 3. new namespaces with util-linux ``unshare`` (pid, mount, uts, net, ipc), ``/proc`` mounted
-   for the new PID namespace, a hostname, then ``chroot`` into the overlay (Docker's runtime,
-   runc, uses ``pivot_root``: same idea, and the old root can then be unmounted);
+   for the new PID namespace, a hostname, then ``pivot_root`` into the overlay and the old root
+   unmounted, as Docker's runtime (runc) does (``chroot`` when ``pivot_root`` is refused, e.g.
+   when the host's root is an initramfs);
 4. a cgroup with a memory limit (v1: ``/sys/fs/cgroup/memory/<group>/memory.limit_in_bytes``;
    v2: ``/sys/fs/cgroup/<group>/memory.max``) that the process joins before ``unshare``.
 
@@ -109,7 +110,7 @@ def check_possible() -> None:
     if os.geteuid() != 0:
         raise ScratchUnavailable("Cette expérience demande les droits root (création d'espaces de noms, "
                                  "de montages et de cgroups) : lancez-la sur une machine Linux en root.")
-    for exe in ("unshare", "chroot", "mount", "hostname"):
+    for exe in ("unshare", "pivot_root", "chroot", "mount", "hostname"):
         if shutil.which(exe) is None:
             raise ScratchUnavailable(f"La commande « {exe} » est introuvable sur cette machine.")
     if engine.in_container():
@@ -194,7 +195,18 @@ mount -t tmpfs -o size=1m,mode=755 tmpfs "$MERGED/dev"
 for d in null zero random urandom; do : > "$MERGED/dev/$d"; mount --bind "/dev/$d" "$MERGED/dev/$d"; done
 mount -t tmpfs -o size=16m tmpfs "$MERGED/tmp"
 hostname "$NAME"
-exec chroot "$MERGED" /usr/bin/env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=/root "$@"
+ENVV="PATH=/usr/local/bin:/usr/bin:/bin HOME=/root"
+cd "$MERGED"
+mkdir -p .oldroot
+if pivot_root . .oldroot 2>/dev/null; then
+    # like runc: the overlay becomes "/", the host's tree is detached and forgotten
+    cd /
+    umount -l /.oldroot
+    rmdir /.oldroot
+    exec /usr/bin/env -i $ENVV ROOT_SWITCH=pivot_root "$@"
+fi
+rmdir .oldroot
+exec chroot "$MERGED" /usr/bin/env -i $ENVV ROOT_SWITCH=chroot "$@"
 '''
 
 
@@ -295,6 +307,8 @@ print("interfaces réseau :", ", ".join(l.split(":")[0].strip() for l in open("/
 osr = dict(l.split("=", 1) for l in open("/etc/os-release").read().splitlines() if "=" in l)
 print("système :", osr["PRETTY_NAME"].strip('"'))
 print("processus visibles :", sorted(int(p) for p in os.listdir("/proc") if p.isdigit()))
+print("racine changée par :", os.environ.get("ROOT_SWITCH"), "| points de montage visibles :",
+      ", ".join(l.split()[1] for l in open("/proc/self/mounts").read().splitlines()))
 open("/root/bonjour.txt", "w").write("écrit dans le conteneur fait main")
 """
 
@@ -349,7 +363,7 @@ def docker_adds_table():
     rows = [
         ("espaces de noms", "unshare --pid --mount --uts --net --ipc",
          "les mêmes (+ user en rootless), créés par runc"),
-        ("système de fichiers", "docker export + overlay + chroot",
+        ("système de fichiers", "docker export + overlay + pivot_root",
          "images en couches partagées (overlay2), pivot_root, volumes"),
         ("limites", "mkdir + memory.limit_in_bytes / memory.max",
          "--memory, --cpus, --pids-limit… écrits dans les mêmes fichiers"),
