@@ -49,6 +49,16 @@ def naive_submission(dest: Path) -> None:
     nbformat.write(nb, dest)
 
 
+def tampered_submission(dest: Path) -> None:
+    """The untouched release plus one answer cell that replaces the checker in the kernel."""
+    nb = nbformat.read(RELEASE / NB, as_version=4)
+    for c in nb.cells:
+        if c.metadata.get("nbgrader", {}).get("grade_id") == "theorie_reponses":
+            c.source += ("\nimport dockercourse.grading as _g\n"
+                         "_g.run_check = run_check = lambda name, points, **kw: float(points)")
+    nbformat.write(nb, dest)
+
+
 #: nbgrader auto scores of the naive submission (partial credit flows through nbgrader)
 NAIVE_SCORES = {"test_q_memoire": 0, "test_q_isolation": 1, "test_q_noyau": 0, "test_requirements": 0,
                 "test_application": 1, "test_construction": 2, "test_cmd": 0, "test_utilisateur": 0,
@@ -247,11 +257,13 @@ def _scores(db: Path) -> dict[str, dict[str, tuple]]:
 
 def test_nbgrader_autograde_full_and_zero_marks(course, docker_client):
     for student, nb_path in (("reference-solution", SOURCE / NB), ("untouched-release", RELEASE / NB),
-                             ("naive-student", None)):
+                             ("naive-student", None), ("tampered-checker", None)):
         dest = course / "submitted" / student / AID
         dest.mkdir(parents=True)
-        if nb_path is None:
+        if student == "naive-student":
             naive_submission(dest / NB)
+        elif student == "tampered-checker":
+            tampered_submission(dest / NB)
         else:
             shutil.copy(nb_path, dest / NB)
     try:
@@ -263,7 +275,7 @@ def test_nbgrader_autograde_full_and_zero_marks(course, docker_client):
             assert not docker_client.images.list(filters={"label": f"{grading.SUB_LABEL}={sub}"})
         scores = _scores(course / "gradebook.db")
         ref, blank = scores["reference-solution"], scores["untouched-release"]
-        assert len(ref) == len(blank) == 19
+        assert len(ref) == len(blank) == len(scores["tampered-checker"]) == 19
         for cell, (max_score, auto, manual) in ref.items():
             if cell == "q_vm_reponse":
                 assert manual, "the written answer waits for a human"
@@ -274,6 +286,11 @@ def test_nbgrader_autograde_full_and_zero_marks(course, docker_client):
         naive = {cell: auto for cell, (_, auto, _) in scores["naive-student"].items()}
         assert naive.pop("q_vm_reponse") is None
         assert naive == pytest.approx(NAIVE_SCORES, abs=0.011)
+        # a notebook that patches the checker in its kernel fools nbgrader, not the out-of-notebook audit
+        assert scores["tampered-checker"]["test_construction"][1] == 2
+        flagged = grading.compare(course, AID, NB, ["reference-solution", "tampered-checker"])
+        assert {r["student"] for r in flagged} == {"tampered-checker"}
+        assert len(flagged) == len(grading.CHECKS)
         # feedback keeps the scores but not the hidden tests
         proc = nbgrader("generate_feedback", AID, cwd=course)
         assert proc.returncode == 0, proc.stderr[-2000:]

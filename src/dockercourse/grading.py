@@ -1169,6 +1169,47 @@ def audit(project: str | Path, points: dict[str, float] | None = None) -> dict[s
     return {name: (grade(name, project, pts).score, pts) for name, pts in points.items()}
 
 
+def gradebook_scores(db: str | Path, assignment: str) -> dict[str, dict[str, float | None]]:
+    """``{student: {grade cell: auto score}}`` from an nbgrader gradebook."""
+    import sqlite3
+
+    q = """SELECT sa.student_id, bc.name, g.auto_score
+           FROM grade g JOIN base_cell bc ON bc.id = g.cell_id
+           JOIN submitted_notebook sn ON sn.id = g.notebook_id
+           JOIN submitted_assignment sa ON sa.id = sn.assignment_id
+           JOIN assignment a ON a.id = sa.assignment_id WHERE a.name = ?"""
+    out: dict[str, dict[str, float | None]] = {}
+    with contextlib.closing(sqlite3.connect(str(db))) as con:
+        for student, cell, auto in con.execute(q, (assignment,)):
+            out.setdefault(student, {})[cell] = auto
+    return out
+
+
+def compare(course: str | Path, assignment: str, notebook: str, students: list[str] | None = None) -> list[dict]:
+    """Regrade each autograded folder outside its notebook (:func:`audit`) and list
+    the checks whose gradebook score differs: a notebook that patched the
+    checker in the kernel gets full marks from nbgrader, not from the audit."""
+    course = Path(course)
+    points = notebook_points(course / "source" / assignment / notebook)
+    gb = gradebook_scores(course / "gradebook.db", assignment)
+    rows = []
+    for student in sorted(students or gb):
+        folder = course / "autograded" / student / assignment
+        if not folder.is_dir():
+            continue
+        try:
+            table = audit(folder, points)
+        finally:
+            with contextlib.suppress(engine.DockerUnavailable):
+                cleanup(folder, images=True)
+        for name, (score, pts) in table.items():
+            recorded = gb.get(student, {}).get(f"test_{name}")
+            if recorded is None or abs(recorded - score) > 0.011:
+                rows.append({"student": student, "check": name, "gradebook": recorded, "audit": score,
+                             "points": pts})
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
@@ -1186,7 +1227,19 @@ def main(argv: list[str] | None = None) -> int:
     p_audit = sub.add_parser("audit", help="run every check on a submission folder, outside any notebook")
     p_audit.add_argument("--project", default=".")
     p_audit.add_argument("--notebook", help="take each check's points from this notebook's test cells")
+    p_cmp = sub.add_parser("compare", help="regrade autograded folders and compare with gradebook.db")
+    p_cmp.add_argument("--course", default=".")
+    p_cmp.add_argument("--assignment", default="tp-conteneurisation")
+    p_cmp.add_argument("--notebook", default="tp-conteneurisation.ipynb")
+    p_cmp.add_argument("--student", action="append", default=None)
     args = parser.parse_args(argv)
+    if args.cmd == "compare":
+        rows = compare(args.course, args.assignment, args.notebook, args.student)
+        for r in rows:
+            print(f"⚠️  {r['student']} / {r['check']} : carnet de notes {r['gradebook']}, "
+                  f"recorrection {r['audit']} (sur {_num(r['points'])})")
+        print(f"{len(rows)} écart(s) entre le carnet de notes et la recorrection.")
+        return 1 if rows else 0
     if args.cmd == "list":
         for k, (title, _) in CHECKS.items():
             print(f"{k:14} {title}")
