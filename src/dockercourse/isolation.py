@@ -1114,6 +1114,11 @@ def nb_unshare():
         print("⚠️  Cellule non exécutée : « unshare » demande les droits root sur une machine Linux.")
         return None
     res = unshare_demo()
+    if res["ps_rc"] != 0 or res["uts_rc"] != 0:
+        first = (res["ps"].strip().splitlines() or ["?"])[0]
+        print(f"⚠️  Cellule non exécutée : le noyau a refusé « unshare » ici ({first}) ; "
+              "c'est le cas dans un conteneur non privilégié.")
+        return None
     print("$ unshare --pid --fork --mount-proc ps -eo pid,comm")
     print(res["ps"].rstrip())
     print("$ unshare --uts sh -c 'hostname demo; hostname'")
