@@ -24,7 +24,7 @@ from pathlib import Path
 LABEL = "dockercourse"
 NAME_PREFIX = "dockercourse-"
 BASE_IMAGE = "python:3.13-slim"
-ROLE_LABEL = "dockercourse.role"
+STANDIN_LABEL = "dockercourse.standin"
 
 #: How long to wait for a freshly started dockerd to answer.
 START_TIMEOUT = 60.0
@@ -384,7 +384,7 @@ def base_image_kind(image_attrs: dict | None) -> str:
     if image_attrs is None:
         return "absente (make test / make lab la préparent)"
     lab = (image_attrs.get("Config") or {}).get("Labels") or {}
-    if lab.get(f"{LABEL}.standin"):
+    if lab.get(STANDIN_LABEL):
         return "stand-in local construit depuis Debian (kit hors ligne)"
     return "image officielle (Docker Hub)"
 
@@ -430,7 +430,8 @@ def describe():
 
 def clean(include_base: bool = False, quiet: bool = False, selector: str = LABEL) -> dict[str, int]:
     """Remove every object labelled ``dockercourse`` (containers, images,
-    volumes, networks). The base image is kept unless ``include_base``.
+    volumes, networks). The offline stand-in base image is removed only with
+    ``include_base`` (the official image never is).
     ``selector`` narrows the label filter (``key`` or ``key=value``)."""
     import docker
 
@@ -443,8 +444,11 @@ def clean(include_base: bool = False, quiet: bool = False, selector: str = LABEL
             counts["containers"] += 1
         except docker.errors.NotFound:
             pass
-    for img in c.images.list(filters=flt):
-        if not include_base and (img.labels or {}).get(ROLE_LABEL) == "base":
+    images = c.images.list(filters=flt)
+    if include_base:  # the offline kit's stand-in, never the official image
+        images += [i for i in c.images.list(filters={"label": STANDIN_LABEL}) if BASE_IMAGE in i.tags]
+    for img in images:
+        if BASE_IMAGE in img.tags and not include_base:
             continue
         try:
             c.images.remove(img.id, force=True)
@@ -465,4 +469,6 @@ def clean(include_base: bool = False, quiet: bool = False, selector: str = LABEL
 
 def leftovers() -> list[str]:
     """Names of labelled containers still present (tests assert this is empty)."""
-    return [ctr.name for ctr in client().containers.list(all=True, filters={"label": LABEL})]
+    # one API call, no per-container inspect: containers removed meanwhile cannot make it fail
+    found = client().api.containers(all=True, filters={"label": LABEL})
+    return [(c.get("Names") or ["?"])[0].lstrip("/") for c in found]

@@ -45,8 +45,8 @@ MIRROR = os.environ.get("DOCKERCOURSE_DEBIAN_MIRROR", "http://deb.debian.org/deb
 PACKAGES = ("python3", "python3-pip", "python3-venv", "ca-certificates")
 WHEELHOUSE_IN_IMAGE = "/opt/dockercourse/wheelhouse"
 #: Bump when the build steps below change in a way the inputs do not show.
-RECIPE_VERSION = "1"
-STANDIN_LABEL = f"{engine.LABEL}.standin"
+RECIPE_VERSION = "2"
+STANDIN_LABEL = engine.STANDIN_LABEL
 RECIPE_LABEL = f"{engine.LABEL}.recipe"
 
 PIP_CONF = f"""\
@@ -142,7 +142,7 @@ def image_status(recipe: Recipe | None = None) -> dict:
     rec = lab.get(RECIPE_LABEL)
     up_to_date = (not standin) or recipe is None or rec == recipe.hash()
     return {"present": True, "standin": standin, "recipe": rec, "up_to_date": up_to_date,
-            "size": img.attrs.get("Size")}
+            "size": img.attrs.get("Size"), "id": img.id}
 
 
 # --------------------------------------------------------------------------- steps
@@ -284,8 +284,24 @@ def customise_rootfs(root: Path, wheel_dir: Path) -> None:
                 p.unlink(missing_ok=True)
 
 
+def _remove_replaced(old_id: str | None) -> None:
+    """Remove the previous stand-in once its tag moved to the new one (kept if still in use)."""
+    import docker
+
+    if not old_id:
+        return
+    c = engine.client()
+    try:
+        if old_id != c.images.get(BASE_IMAGE).id:
+            c.images.remove(old_id)
+    except docker.errors.APIError:  # a container still uses it, or it is gone already
+        pass
+
+
 def import_tar(recipe: Recipe, tar_path: Path) -> str:
-    lab = engine.labels(role="base", standin="1", recipe=recipe.hash())
+    # Deliberately not the plain `dockercourse=1` label: every image built FROM this one inherits
+    # its labels, and a student's own image must not look like something the course made.
+    lab = {STANDIN_LABEL: "1", RECIPE_LABEL: recipe.hash()}
     lab["org.opencontainers.image.description"] = (
         f"Local stand-in for {BASE_IMAGE} (Debian {recipe.suite} packages + offline wheelhouse), "
         "built by the dockercourse offline kit")
@@ -295,9 +311,12 @@ def import_tar(recipe: Recipe, tar_path: Path) -> str:
     for k, v in lab.items():
         cmd += ["--change", f"LABEL {k}={json.dumps(v)}"]
     cmd += [str(tar_path), BASE_IMAGE]
+    old = image_status()
+    old_id = old.get("id") if old["standin"] else None
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise KitError(f"docker import failed: {proc.stderr.strip()}")
+    _remove_replaced(old_id)
     return proc.stdout.strip()
 
 
