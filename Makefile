@@ -15,7 +15,7 @@ export PATH := $(BIN):$(PATH)
 export DOCKERCOURSE_STATE := $(STATE)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup venv engine kit lab test lint clean-docker outputs clean
+.PHONY: setup venv engine kit lab test lint clean-docker outputs release clean
 
 setup: venv engine kit
 
@@ -51,6 +51,10 @@ test: setup lint
 outputs: setup
 	$(BIN)/jupyter nbconvert --to notebook --execute --inplace notebooks/*.ipynb
 	$(BIN)/python -m dockercourse clean
+
+# Regenerate the student version of the TP (release/ is generated, never edited by hand).
+release: venv
+	$(BIN)/nbgrader generate_assignment tp-conteneurisation --force
 
 clean-docker: venv
 	$(BIN)/python -m dockercourse clean

@@ -18,12 +18,20 @@ gradebook when a notebook looks tampered with):
         --notebook source/tp-conteneurisation/tp-conteneurisation.ipynb
 """
 
+import os
 from pathlib import Path
 
 c = get_config()  # noqa: F821 (provided by nbgrader when it loads this file)
 
-c.CourseDirectory.root = str(Path(__file__).resolve().parent)
+ROOT = Path(__file__).resolve().parent
+c.CourseDirectory.root = str(ROOT)
 c.CourseDirectory.course_id = "conteneurisation-docker"
+
+# Where release/submit/collect exchange files. A single machine (make lab, Binder) uses a folder
+# in the repo's ignored state; on JupyterHub, point NBGRADER_EXCHANGE at a shared, writable path.
+EXCHANGE = Path(os.environ.get("NBGRADER_EXCHANGE") or ROOT / ".state" / "exchange")
+EXCHANGE.mkdir(parents=True, exist_ok=True)
+c.Exchange.root = str(EXCHANGE)
 
 # Solutions are replaced by a *comment* stub: a released `%%writefile Dockerfile`
 # cell then writes a comment (not Python code) and the checks fail cleanly.
