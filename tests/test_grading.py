@@ -232,3 +232,24 @@ def test_two_students_on_one_daemon_do_not_collide(tmp_path, docker_client):
     finally:
         for f in folders:
             grading.cleanup(f, images=True, forget=True)
+
+
+def test_last_step_image_reads_the_classic_builder_output():
+    log = ("Step 2/4 : WORKDIR /app\n ---> Running in 0123456789ab\nRemoving intermediate container 0123456789ab\n"
+           " ---> d098e703f35b\nStep 3/4 : RUN false\n ---> Running in 111111111111\n"
+           "The command '/bin/sh -c false' returned a non-zero code: 1\n")
+    assert grading.last_step_image(log) == "d098e703f35b"
+    assert grading.last_step_image("Step 1/1 : FROM x\n") is None
+
+
+def test_failed_build_leaves_no_untagged_steps_behind(docker_client, tmp_path):
+    project = tmp_path / "broken-again"
+    shutil.copytree(FIXTURES / "broken", project)
+    before = {i.id for i in docker_client.images.list(filters={"dangling": True})}
+    try:
+        build = grading.ensure_image(project)
+        assert not build.ok and grading.last_step_image(build.log)
+        after = {i.id for i in docker_client.images.list(filters={"dangling": True})}
+        assert after <= before, "a failed build left its committed steps as untagged images"
+    finally:
+        grading.cleanup(project, images=True, forget=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 
 from . import engine, offline
 
@@ -23,18 +24,20 @@ def main(argv: list[str] | None = None) -> int:
     p_clean.add_argument("--all", action="store_true", help="also remove the course's base image")
     args = parser.parse_args(argv)
 
+    t0 = time.monotonic()
     try:
         if args.cmd == "engine":
             done = engine.ensure_engine()
-            print(f"Docker engine: {done}.")
+            print(f"Docker engine: {done} ({time.monotonic() - t0:.1f} s).")
         elif args.cmd == "describe":
             table = engine.describe()
             if table is None:
                 return 1
             print(table.to_string())
         elif args.cmd == "offline":
-            offline.ensure(from_tar=args.from_tar, extra_requirements=args.requirements,
-                           force=args.force, pull=not args.no_pull)
+            done = offline.ensure(from_tar=args.from_tar, extra_requirements=args.requirements,
+                                  force=args.force, pull=not args.no_pull)
+            print(f"Offline kit: {done} ({time.monotonic() - t0:.1f} s).")
         elif args.cmd == "clean":
             counts = engine.clean(include_base=args.all)
             print("Removed: " + ", ".join(f"{v} {k}" for k, v in counts.items()))

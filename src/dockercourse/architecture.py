@@ -1192,36 +1192,9 @@ def cleanup(unit: str = UNIT, quiet: bool = False) -> dict[str, int]:
     """Remove what this unit created: containers, images (all their tags,
     registry names included), volumes with ``dockercourse.unit=<unit>``, and its
     local registry (process + temp folder)."""
-    import docker
-
-    c = engine.client()
-    flt = {"label": f"{UNIT_LABEL}={unit}"}
-    counts = {"conteneurs": 0, "images": 0, "volumes": 0, "registre": 0}
-    for ctr in c.containers.list(all=True, filters=flt):
-        try:
-            ctr.remove(force=True, v=True)
-            counts["conteneurs"] += 1
-        except docker.errors.NotFound:
-            pass
-    for _ in range(3):  # children first; retry what was still a parent
-        images = sorted(c.images.list(filters=flt), key=lambda i: i.attrs.get("Created", ""), reverse=True)
-        if not images:
-            break
-        for img in images:
-            # (images built FROM the offline stand-in inherit its labels, role=base included:
-            # the unit label is what tells ours apart, and the stand-in itself never has it)
-            if BASE_IMAGE_TAG in img.tags:
-                continue
-            try:
-                c.images.remove(img.id, force=True)
-                counts["images"] += 1
-            except docker.errors.NotFound:
-                pass
-            except docker.errors.APIError:
-                continue
-    for vol in c.volumes.list(filters=flt):
-        vol.remove(force=True)
-        counts["volumes"] += 1
+    done = engine.clean(selector=f"{UNIT_LABEL}={unit}", quiet=True)
+    counts = {"conteneurs": done["containers"], "images": done["images"], "volumes": done["volumes"],
+              "registre": 0}
     global _registry
     if _registry is not None and unit == UNIT:
         _registry.stop()

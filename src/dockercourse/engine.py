@@ -444,20 +444,22 @@ def clean(include_base: bool = False, quiet: bool = False, selector: str = LABEL
             counts["containers"] += 1
         except docker.errors.NotFound:
             pass
-    images = c.images.list(filters=flt)
-    if include_base:  # the offline kit's stand-in, never the official image
-        images += [i for i in c.images.list(filters={"label": STANDIN_LABEL}) if BASE_IMAGE in i.tags]
-    for img in images:
-        if BASE_IMAGE in img.tags and not include_base:
-            continue
-        try:
-            c.images.remove(img.id, force=True)
-            counts["images"] += 1
-        except docker.errors.NotFound:
-            pass
-        except docker.errors.APIError as err:  # still used by a non-course container
-            if not quiet:
-                print(f"  image {img.short_id} kept: {err.explanation}", file=sys.stderr)
+    for _ in range(3):  # newest (children) first; retry what was still a parent
+        images = sorted(c.images.list(filters=flt), key=lambda i: i.attrs.get("Created", ""), reverse=True)
+        if include_base:  # the offline kit's stand-in, never the official image
+            images += [i for i in c.images.list(filters={"label": STANDIN_LABEL}) if BASE_IMAGE in i.tags]
+        images = [i for i in images if include_base or BASE_IMAGE not in i.tags]
+        if not images:
+            break
+        for img in images:
+            try:
+                c.images.remove(img.id, force=True)
+                counts["images"] += 1
+            except docker.errors.NotFound:
+                pass
+            except docker.errors.APIError as err:  # a parent, or used by a non-course container
+                if not quiet:
+                    print(f"  image {img.short_id} kept for now: {err.explanation}", file=sys.stderr)
     for vol in c.volumes.list(filters=flt):
         vol.remove(force=True)
         counts["volumes"] += 1

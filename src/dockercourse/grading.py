@@ -43,14 +43,15 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from . import engine
+from . import engine, offline
 
 #: The TP's contract (stated in the notebook).
 APP_PORT = 8000
 APP_DIR = "app"
 PROJECT_FILES = ("Dockerfile", ".dockerignore")
 BASE_IMAGE = engine.BASE_IMAGE
-REQUIRED_PINS = {"flask": "3.1.3", "gunicorn": "23.0.0"}
+#: The pins the offline wheelhouse carries (its list is the single source of truth).
+REQUIRED_PINS = dict(req.lower().split("==", 1) for req in offline.default_requirements())
 MESSAGE_VAR = "MESSAGE"
 #: Image size allowed over the base image (MB, 10**6 bytes).
 SIZE_BUDGET_MB = 30
@@ -220,7 +221,7 @@ def _base_info(client) -> tuple[str, bool]:
         img = client.images.get(BASE_IMAGE)
     except docker.errors.ImageNotFound:
         return "", False
-    return img.id, bool((img.labels or {}).get(f"{engine.LABEL}.standin"))
+    return img.id, bool((img.labels or {}).get(engine.STANDIN_LABEL))
 
 
 @dataclasses.dataclass
@@ -292,6 +293,31 @@ def _build_failure_reason(project: Path, log: str) -> str:
     return "docker build a échoué : " + "\n".join(picked)
 
 
+_STEP_IMAGE = re.compile(r"^ ---> ([0-9a-f]{12})\s*$", re.M)
+
+
+def last_step_image(log: str) -> str | None:
+    """Pure: the id of the last step the classic builder committed (`` ---> <id>``)."""
+    ids = _STEP_IMAGE.findall(log)
+    return ids[-1] if ids else None
+
+
+def _remove_partial_build(client, log: str) -> None:
+    """A failed classic build leaves the steps it committed as untagged images: remove that
+    chain (``docker rmi`` prunes untagged parents; shared or tagged ones stay)."""
+    import docker
+
+    step = last_step_image(log)
+    if not step:
+        return
+    try:
+        img = client.images.get(step)
+        if not img.tags:
+            client.images.remove(img.id)
+    except docker.errors.APIError:  # gone, the base image, or a parent of another image
+        pass
+
+
 def ensure_image(project: str | Path, client=None, timeout: float = BUILD_TIMEOUT_S) -> Build:
     """Build the submission once per state of its files; later calls reuse it."""
     project = Path(project).resolve()
@@ -333,6 +359,7 @@ def ensure_image(project: str | Path, client=None, timeout: float = BUILD_TIMEOU
             else:
                 b = Build(False, tag=tag, log=log, seconds=round(secs, 2),
                           reason=_build_failure_reason(project, log))
+                _remove_partial_build(client, log)
         # keep only the image of the current state for this submission
         for img in client.images.list(filters={"label": f"{SUB_LABEL}={sub}"}):
             if img.id != b.image and (img.labels or {}).get(f"{engine.LABEL}.role") == "tp-submission":
