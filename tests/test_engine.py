@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from notebook_runner import NO_DAEMON
+from notebook_runner import NO_DAEMON, cell_texts, run_notebook
 
 from dockercourse import engine
 
@@ -165,3 +165,12 @@ def test_cli_without_daemon_fails_clearly():
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and "DOCKER_HOST" in proc.stderr
+
+
+def test_notebook_00_without_a_daemon_says_so_in_french():
+    nb = run_notebook(Path(__file__).parents[1] / "notebooks" / "00_demarrage.ipynb",
+                      env={"DOCKER_HOST": NO_DAEMON})
+    texts = [t for t in cell_texts(nb) if t.strip()]
+    assert len(texts) == 3  # describe, docker run, docker ps: one sentence each
+    for text in texts:
+        assert text.count("\n") == 1 and "démon Docker ne répond pas" in text, text
