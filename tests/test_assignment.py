@@ -59,6 +59,13 @@ def tampered_submission(dest: Path) -> None:
     nbformat.write(nb, dest)
 
 
+def deleted_test_cell_submission(dest: Path) -> None:
+    """The reference solution whose student deleted one test cell (``test_http``)."""
+    nb = nbformat.read(SOURCE / NB, as_version=4)
+    nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") != "test_http"]
+    nbformat.write(nb, dest)
+
+
 #: nbgrader auto scores of the naive submission (partial credit flows through nbgrader)
 NAIVE_SCORES = {"test_q_memoire": 0, "test_q_isolation": 1, "test_q_noyau": 0, "test_requirements": 0,
                 "test_application": 1, "test_construction": 2, "test_cmd": 0, "test_utilisateur": 0,
@@ -257,13 +264,16 @@ def _scores(db: Path) -> dict[str, dict[str, tuple]]:
 
 def test_nbgrader_autograde_full_and_zero_marks(course, docker_client):
     for student, nb_path in (("reference-solution", SOURCE / NB), ("untouched-release", RELEASE / NB),
-                             ("naive-student", None), ("tampered-checker", None)):
+                             ("naive-student", None), ("tampered-checker", None),
+                             ("deleted-test-cell", None)):
         dest = course / "submitted" / student / AID
         dest.mkdir(parents=True)
         if student == "naive-student":
             naive_submission(dest / NB)
         elif student == "tampered-checker":
             tampered_submission(dest / NB)
+        elif student == "deleted-test-cell":
+            deleted_test_cell_submission(dest / NB)
         else:
             shutil.copy(nb_path, dest / NB)
     try:
@@ -286,6 +296,11 @@ def test_nbgrader_autograde_full_and_zero_marks(course, docker_client):
         naive = {cell: auto for cell, (_, auto, _) in scores["naive-student"].items()}
         assert naive.pop("q_vm_reponse") is None
         assert naive == pytest.approx(NAIVE_SCORES, abs=0.011)
+        # a deleted test cell loses nothing silently: the other cells are graded, the missing one
+        # waits for the instructor (needs_manual_grade), who can regrade it with `grading compare`
+        deleted = scores["deleted-test-cell"]
+        assert deleted["test_http"][1] is None and deleted["test_http"][2]
+        assert all(auto == mx for cell, (mx, auto, _) in deleted.items() if cell not in ("test_http", "q_vm_reponse"))
         # a notebook that patches the checker in its kernel fools nbgrader, not the out-of-notebook audit
         assert scores["tampered-checker"]["test_construction"][1] == 2
         flagged = grading.compare(course, AID, NB, ["reference-solution", "tampered-checker"])
