@@ -698,6 +698,7 @@ def run_once(image: str, command: str) -> None:
     c = engine.client()
     print(f"$ docker run --rm {image} sh -c '{command}'")
     out = c.containers.run(image, ["sh", "-c", command], remove=True, network_mode="none",
+                           name=engine.name(UNIT, "run-once"),
                            labels=unit_labels(purpose="run-once")).decode(errors="replace")
     print(out, end="" if out.endswith("\n") else "\n")
 
@@ -1077,7 +1078,8 @@ def docker_hub_pull(image: str = HUB_IMAGE):
         print(f"Le pull depuis Docker Hub a échoué : {summary['error']}")
         return None
     print(f"   Digest: {summary['digest']}\n   {summary['status']}")
-    print(c.containers.run(image, remove=True, labels=unit_labels(purpose="hub")).decode()[:300])
+    print(c.containers.run(image, remove=True, name=engine.name(UNIT, "hub"),
+                           labels=unit_labels(purpose="hub")).decode()[:300])
     if not existed:
         c.images.remove(image)
     return summary

@@ -324,7 +324,8 @@ def verify() -> str:
     """Run the base image once: Python version and pip's configuration."""
     c = engine.client()
     out = c.containers.run(BASE_IMAGE, ["sh", "-c", "python --version && pip --version | cut -d' ' -f1-2"],
-                           remove=True, network_mode="none", labels=engine.labels(purpose="kit-verify"))
+                           remove=True, network_mode="none", name=engine.name("kit-verify"),
+                           labels=engine.labels(purpose="kit-verify"))
     return out.decode().strip()
 
 
