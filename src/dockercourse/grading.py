@@ -559,6 +559,22 @@ def _needs_image(res: Result, ctx: Context) -> Build | None:
     return b
 
 
+@contextlib.contextmanager
+def running_app(res: Result, ctx: Context, check: str, env: dict | None = None):
+    """The submission's image running as a service: yields ``(container, base url, seconds
+    to ready)``. When there is no image or the app never answers, the reason is recorded
+    in ``res`` and the base url is ``None`` (the check then returns)."""
+    b = _needs_image(res, ctx)
+    if not b:
+        yield None, None, 0.0
+        return
+    with service(ctx.client, b.image, ctx.sub, check, env=env) as ctr:
+        base, secs, why = wait_ready(ctr)
+        if base is None:
+            _not_ready(res, ctr, why)
+        yield ctr, base, secs
+
+
 CHECKS: dict[str, tuple[str, object]] = {}
 
 
@@ -982,15 +998,10 @@ def check_size(res: Result, ctx: Context) -> None:
 
 @check("http", "Le conteneur répond sur le port publié")
 def check_http(res: Result, ctx: Context) -> None:
-    b = _needs_image(res, ctx)
-    if not b:
-        return
-    with service(ctx.client, b.image, ctx.sub, "http") as ctr:
-        base, secs, why = wait_ready(ctr)
-        res.timings["ready_s"] = round(secs, 2)
+    with running_app(res, ctx, "http") as (ctr, base, secs):
         if base is None:
-            _not_ready(res, ctr, why)
             return
+        res.timings["ready_s"] = round(secs, 2)
         ctr.reload()
         status, text = http_get(base + "/")
         _judge_home(res, status, _json(text), ctr.attrs["Config"]["Hostname"], where=" (dans le conteneur)")
@@ -1008,14 +1019,9 @@ def _json(text: str):
 
 @check("env", "Variable d'environnement MESSAGE")
 def check_env(res: Result, ctx: Context) -> None:
-    b = _needs_image(res, ctx)
-    if not b:
-        return
     marker = "Bonjour de la correction " + secrets.token_hex(3)
-    with service(ctx.client, b.image, ctx.sub, "env", env={MESSAGE_VAR: marker}) as ctr:
-        base, _, why = wait_ready(ctr)
+    with running_app(res, ctx, "env", env={MESSAGE_VAR: marker}) as (_, base, _):
         if base is None:
-            _not_ready(res, ctr, why)
             return
         _, text = http_get(base + "/")
         body = _json(text)
@@ -1031,13 +1037,8 @@ def check_env(res: Result, ctx: Context) -> None:
 
 @check("logs", "Journaux sur la sortie standard")
 def check_logs(res: Result, ctx: Context) -> None:
-    b = _needs_image(res, ctx)
-    if not b:
-        return
-    with service(ctx.client, b.image, ctx.sub, "logs") as ctr:
-        base, _, why = wait_ready(ctr)
+    with running_app(res, ctx, "logs") as (ctr, base, _):
         if base is None:
-            _not_ready(res, ctr, why)
             return
         nonce = secrets.token_hex(4)
         http_get(f"{base}/sante?verification={nonce}")
@@ -1060,13 +1061,8 @@ def check_logs(res: Result, ctx: Context) -> None:
 
 @check("arret", "docker stop en moins de 3 s (signaux)")
 def check_stop(res: Result, ctx: Context) -> None:
-    b = _needs_image(res, ctx)
-    if not b:
-        return
-    with service(ctx.client, b.image, ctx.sub, "arret") as ctr:
-        base, _, why = wait_ready(ctr)
+    with running_app(res, ctx, "arret") as (ctr, base, _):
         if base is None:
-            _not_ready(res, ctr, why)
             return
         t0 = time.monotonic()
         ctr.stop(timeout=4)  # > STOP_LIMIT_S: a process that ignores SIGTERM is seen
