@@ -3,9 +3,12 @@
 - ``reference``: the TP's solution (the same files the source notebook writes);
 - ``naive``: a beginner's project (root, shell-form CMD with Flask's dev server,
   deps after the code, no .dockerignore, 70 MB of ballast, hadolint errors);
-- ``broken``: a good Dockerfile whose build fails (a version absent offline);
+- ``broken``: the reference pinning a Flask version absent offline, so the build fails;
 - ``shellform``: the reference with a shell-form CMD: /bin/sh is PID 1, so
   ``docker stop`` waits for SIGKILL although gunicorn would handle SIGTERM.
+
+``reference`` and ``naive`` are files under tests/fixtures/projects/; the two
+variants are the reference with one line changed (:data:`VARIANTS`).
 
 Each project is built once (the grader caches the build per submission state)
 and every check grades it; the expected fraction of the points is below.
@@ -25,6 +28,26 @@ from notebook_runner import NO_DAEMON
 from dockercourse import engine, grading
 
 FIXTURES = Path(__file__).parent / "fixtures" / "projects"
+
+#: variant -> (file, line of the reference, replacement)
+VARIANTS = {
+    "broken": ("app/requirements.txt", "flask==3.1.3", "flask==2.0.0"),
+    "shellform": ("Dockerfile",
+                  'CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "2", "--access-logfile", "-", "app:app"]',
+                  "CMD gunicorn --bind 0.0.0.0:8000 --access-logfile - app:app"),
+}
+
+
+def make_project(name: str, dest: Path) -> Path:
+    """Copy fixture project ``name`` (or the reference with a variant's one-line change) to ``dest``."""
+    variant = VARIANTS.get(name)
+    shutil.copytree(FIXTURES / ("reference" if variant else name), dest)
+    if variant:
+        rel, old, new = variant
+        text = (dest / rel).read_text()
+        assert old in text, f"variant {name}: the reference no longer has {old!r}"
+        (dest / rel).write_text(text.replace(old, new))
+    return dest
 
 PROJECTS = ("reference", "naive", "broken", "shellform")
 
@@ -71,8 +94,7 @@ def projects(tmp_path_factory, docker_client):
     root = tmp_path_factory.mktemp("tp-projects")
     out = {}
     for name in PROJECTS:
-        shutil.copytree(FIXTURES / name, root / name)
-        out[name] = root / name
+        out[name] = make_project(name, root / name)
     yield out
     for path in out.values():
         grading.cleanup(path, images=True, forget=True)
@@ -244,7 +266,7 @@ def test_last_step_image_reads_the_classic_builder_output():
 
 def test_failed_build_leaves_no_untagged_steps_behind(docker_client, tmp_path):
     project = tmp_path / "broken-again"
-    shutil.copytree(FIXTURES / "broken", project)
+    make_project("broken", project)
     before = {i.id for i in docker_client.images.list(filters={"dangling": True})}
     try:
         build = grading.ensure_image(project)
