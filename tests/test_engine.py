@@ -174,3 +174,17 @@ def test_notebook_00_without_a_daemon_says_so_in_french():
     assert len(texts) == 3  # describe, docker run, docker ps: one sentence each
     for text in texts:
         assert text.count("\n") == 1 and "démon Docker ne répond pas" in text, text
+
+
+@pytest.mark.docker
+def test_remove_container_touches_only_course_containers(docker_client):
+    ours = docker_client.containers.create(engine.BASE_IMAGE, "true", name=engine.name("test-remove"))
+    other = docker_client.containers.create(engine.BASE_IMAGE, "true", name="not-course-test-remove")
+    try:
+        assert engine.remove_container(ours.name) is True
+        assert engine.remove_container(ours.name) is False  # already gone
+        assert engine.remove_container(other.name) is False
+        assert other.name in {c.name for c in docker_client.containers.list(all=True)}
+    finally:
+        other.remove(force=True)
+        engine.remove_container(ours.name)

@@ -341,7 +341,7 @@ def process_chain(command: tuple[str, ...] = ("sleep", "300")) -> dict:
     container; returns ``{"frame": DataFrame, "facts": {...}, "how": "local"|"helper"}``."""
     c = engine.client()
     name = engine.name(UNIT, "chain")
-    _remove_container(name)
+    engine.remove_container(name)
     ctr = c.containers.run(engine.BASE_IMAGE, list(command), name=name, detach=True, network_mode="none",
                            labels=unit_labels(purpose="process-chain"))
     try:
@@ -591,15 +591,6 @@ def compare_builds(named: dict[str, BuildResult | None]):
 # =========================================================================== containers
 
 
-def _remove_container(name: str) -> None:
-    import docker
-
-    try:
-        engine.client().containers.get(name).remove(force=True, v=True)
-    except docker.errors.NotFound:
-        pass
-
-
 DIFF_KINDS = {0: "C (modifié)", 1: "A (ajouté)", 2: "D (supprimé)"}
 
 
@@ -633,7 +624,7 @@ def start_rw_container(image: str = IMAGE):
     """A long-running container (``sleep infinity``) to play with."""
     c = engine.client()
     name = engine.name(UNIT, "rw")
-    _remove_container(name)
+    engine.remove_container(name)
     return c.containers.run(image, ["sleep", "infinity"], name=name, detach=True,
                             network_mode="none", labels=unit_labels(purpose="writable-layer"))
 
@@ -756,7 +747,7 @@ def lifecycle(image: str = IMAGE):
 
     c = engine.client()
     name = engine.name(UNIT, "lifecycle")
-    _remove_container(name)
+    engine.remove_container(name)
     rows = []
     ctr = None
 
@@ -788,7 +779,7 @@ def lifecycle(image: str = IMAGE):
                 ctr.remove()
             observe(cmd)
     finally:
-        _remove_container(name)
+        engine.remove_container(name)
     return pd.DataFrame(rows)
 
 
@@ -810,7 +801,7 @@ def volume_vs_writable_layer(image: str = IMAGE):
     first = engine.name(UNIT, "writer")
     second = engine.name(UNIT, "reader")
     for n in (first, second):
-        _remove_container(n)
+        engine.remove_container(n)
     write = "echo 'écrit par le 1er conteneur' > /donnees/volume.txt && echo 'idem' > /app/couche.txt"
     print(f"$ docker run --name {first} -v {VOLUME}:/donnees {image} sh -c \"{write}\"")
     ctr = c.containers.run(image, ["sh", "-c", write], name=first, volumes=mounts, detach=True,
@@ -1105,7 +1096,7 @@ def run_app(image: str = IMAGE, port: int = 5000, timeout: float = 30):
     ask it ``GET /`` from inside the container, show the answer, remove it."""
     c = engine.client()
     name = engine.name(UNIT, "run")
-    _remove_container(name)
+    engine.remove_container(name)
     print(f"$ docker run -d --name {name} {image}")
     ctr = c.containers.run(image, name=name, detach=True, network_mode="none",
                            labels=unit_labels(purpose="run-app"))

@@ -469,6 +469,29 @@ def clean(include_base: bool = False, quiet: bool = False, selector: str = LABEL
     return counts
 
 
+def remove_container(name: str, client_=None) -> bool:
+    """Force-remove the course container ``name`` (with its anonymous volumes) if it
+    exists; True when one was removed. Only course containers (``dockercourse-``
+    name or label) are touched, so a re-run can reclaim its names safely."""
+    import docker
+
+    c = client_ or client()
+    try:
+        ctr = c.containers.get(name)
+    except docker.errors.NotFound:
+        return False
+    if not (name.startswith(NAME_PREFIX) or (ctr.labels or {}).get(LABEL)):
+        return False
+    try:
+        ctr.remove(force=True, v=True)
+    except docker.errors.NotFound:
+        return False
+    except docker.errors.APIError as err:  # "removal already in progress"
+        if "in progress" not in str(err):
+            raise
+    return True
+
+
 def leftovers() -> list[str]:
     """Names of labelled containers still present (tests assert this is empty)."""
     # one API call, no per-container inspect: containers removed meanwhile cannot make it fail

@@ -1378,8 +1378,7 @@ def preparer(project: str | Path = ".") -> dict[str, str]:
     try:
         client = engine.client()
         print("Docker répond : vous pouvez construire et lancer des conteneurs.")
-        with contextlib.suppress(Exception):  # a container left by an interrupted earlier run
-            client.containers.get(names["CONTENEUR"]).remove(force=True)
+        if engine.remove_container(names["CONTENEUR"], client):  # left by an interrupted earlier run
             print(f"(conteneur {names['CONTENEUR']} d'une exécution précédente supprimé)")
     except engine.DockerUnavailable as err:
         print(f"⚠️  {err}")

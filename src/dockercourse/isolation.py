@@ -571,21 +571,12 @@ class Sampler:
 DEMO_LIMITS = dict(mem_limit="64m", memswap_limit="64m", nano_cpus=500_000_000, pids_limit=20)
 
 
-def _remove_named(name: str) -> None:
-    import docker
-
-    try:
-        _remove(engine.client().containers.get(name))
-    except docker.errors.NotFound:
-        pass
-
-
 def run_container(part: str, command, **kwargs):
     """Start a labelled course container named ``dockercourse-nb02-<part>`` (removing a
     leftover of the same name first, so that cells can be re-run at once)."""
     c = engine.client()
     name = engine.name("nb02", part)
-    _remove_named(name)
+    engine.remove_container(name)
     kwargs.setdefault("detach", True)
     return c.containers.run(engine.BASE_IMAGE, command, name=name,
                             labels=engine.labels(unit="nb02", role=part), **kwargs)
@@ -993,7 +984,7 @@ def pids_experiment(limit: int = 20, seconds: float = 3.0) -> PidsResult:
         if sampler is not None:
             sampler.close()
         _remove(ctr)
-        _remove_named(engine.name("nb02", "witness"))
+        engine.remove_container(engine.name("nb02", "witness"))
     rows, lim, refused, version = [], None, 0, 1
     for s in samples:
         cg = sampler.cgroups(s)[str(pid)]

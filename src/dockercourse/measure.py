@@ -83,23 +83,12 @@ def cgroup_memory_kib(memory_stats: dict) -> tuple[float | None, float | None]:
     return used, (peak / 1024 if peak else None)
 
 
-def _remove_if_exists(name: str) -> None:
-    import docker
-
-    try:
-        ctr = engine.client().containers.get(name)
-    except docker.errors.NotFound:
-        return
-    if (ctr.labels or {}).get(engine.LABEL) == "1":
-        ctr.remove(force=True)
-
-
 def container_run(name: str, image: str = engine.BASE_IMAGE, unit: str = "nb01",
                   timeout: float = 60) -> ContainerRun:
     """One ``docker run --rm -i`` timed from launch to the marker; reads its
     cgroup memory while it waits, then lets it exit. Never leaves it behind."""
     client = engine.client()  # raises DockerUnavailable (French) when no daemon answers
-    _remove_if_exists(name)
+    engine.remove_container(name)
     label_args = [a for k, v in engine.labels(unit=unit).items() for a in ("--label", f"{k}={v}")]
     cmd = ["docker", "run", "--rm", "-i", "--name", name, *label_args, image,
            "sh", "-c", f"echo {READY}; uname -r; cat > /dev/null"]
@@ -133,7 +122,7 @@ def container_run(name: str, image: str = engine.BASE_IMAGE, unit: str = "nb01",
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-        _remove_if_exists(name)
+        engine.remove_container(name)
         thread.join(timeout=5)
     if not ready_at:
         err = proc.stderr.read() if proc.stderr else ""

@@ -277,7 +277,6 @@ class LocalRegistry:
         raise RegistryError(f"Le registre local ne répond pas après {START_TIMEOUT:.0f} s.")
 
     def _start_container(self, exe: str) -> None:
-        import docker
 
         c = engine.client()
         name = engine.name(self.unit, "registry")
@@ -294,10 +293,7 @@ class LocalRegistry:
             'CMD ["registry", "serve", "/etc/docker/registry/config.yml"]\n')
         img, _ = c.images.build(path=str(ctx), tag=name, labels=labels, rm=True, forcerm=True)
         self.image_id = img.id
-        try:
-            c.containers.get(name).remove(force=True)
-        except docker.errors.NotFound:
-            pass
+        engine.remove_container(name, c)
         self.container = c.containers.run(
             img.id, name=name, detach=True, labels=labels, tmpfs={"/var/lib/registry": "size=512m"},
             ports={f"{self.CONTAINER_PORT}/tcp": (HOST, self.port)})
