@@ -1101,13 +1101,18 @@ def run_app(image: str = IMAGE, port: int = 5000, timeout: float = 30):
     ctr = c.containers.run(image, name=name, detach=True, network_mode="none",
                            labels=unit_labels(purpose="run-app"))
     try:
+        # Docker copies the two pipes in separate goroutines, so the interleaving
+        # of `docker logs` is a race: show each stream on its own, in its order.
         deadline = time.monotonic() + timeout
-        logs = ""
-        while time.monotonic() < deadline and "Running on" not in logs:
+        out = err = ""
+        while time.monotonic() < deadline and not ("Debug mode" in out and "CTRL+C" in err):
             time.sleep(0.2)
-            logs = ctr.logs().decode(errors="replace")
+            out = ctr.logs(stdout=True, stderr=False).decode(errors="replace")
+            err = ctr.logs(stdout=False, stderr=True).decode(errors="replace")
         print(f"$ docker logs {name}")
-        print("\n".join("   " + line.strip() for line in ANSI.sub("", logs).strip().splitlines()))
+        for stream, text in (("stdout", out), ("stderr", err)):
+            for line in ANSI.sub("", text).strip().splitlines():
+                print(f"   {stream} │ {line.strip()}")
         probe = ("import urllib.request; "
                  f"print(urllib.request.urlopen('http://127.0.0.1:{port}/').read().decode(), end='')")
         code, out = ctr.exec_run(["python", "-c", probe])
