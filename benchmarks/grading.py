@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _table import print_table
+
 from dockercourse import engine, grading
 
 REFERENCE = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "projects" / "reference"
@@ -73,14 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         got = scores.get(name)
         rows.append([name, str(len(ts)), f"{statistics.median(ts):.2f}", f"{min(ts):.2f}", f"{max(ts):.2f}",
                      f"{min(got):.2f}" if got else "-"])
-    header = ["check", "runs", "median s", "min s", "max s", "min score /1"]
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    fmt = "  ".join(f"{{:{'<' if i == 0 else '>'}{w}}}" for i, w in enumerate(widths))
     print(f"project: {args.project}  (checks run through run_check: one subprocess each)")
-    print(fmt.format(*header))
-    print("  ".join("-" * w for w in widths))
-    for r in rows:
-        print(fmt.format(*r))
+    print_table(["check", "runs", "median s", "min s", "max s", "min score /1"], rows)
     total = sum(statistics.median(ts) for name, ts in times.items() if name in grading.CHECKS)
     print(f"all {len(grading.CHECKS)} checks, medians summed: {total:.1f} s")
     return 0

@@ -18,6 +18,8 @@ import csv
 import statistics
 import sys
 
+from _table import print_table
+
 from dockercourse import engine, measure, vm
 
 
@@ -56,14 +58,8 @@ def main(argv: list[str] | None = None) -> int:
                             [b.qemu_rss_at_ready_kib / 1024 for b in bs if b.qemu_rss_at_ready_kib],
                             f"qemu peak RSS {max(b.qemu_peak_rss_kib for b in bs) / 1024:.1f} MiB; "
                             f"guest uses {bs[0].guest_mem_used_kib / 1024:.1f} MiB; kernel {bs[0].guest_kernel}"))
-    header = ["what", "runs", "median s", "min s", "max s", "memory MiB", "notes"]
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    fmt = "  ".join(f"{{:{'<' if i in (0, 6) else '>'}{w}}}" for i, w in enumerate(widths))
     print(f"launch -> ready (marker printed); accelerator: {accel} ({why})")
-    print(fmt.format(*header))
-    print("  ".join("-" * w for w in widths))
-    for r in rows:
-        print(fmt.format(*r))
+    print_table(["what", "runs", "median s", "min s", "max s", "memory MiB", "notes"], rows, left=(0, 6))
     print("memory: container = cgroup usage at ready (docker stats); VM = qemu RSS at ready")
 
     if args.save_reference:
