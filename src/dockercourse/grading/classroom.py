@@ -1,0 +1,679 @@
+"""The instructor side: grade a whole class, each submission in its own sandbox.
+
+``python -m dockercourse grade tp-conteneurisation --jobs 4`` (or ``make grade``):
+
+1. **prepare** (this process, one student after another): nbgrader's own autograde
+   sanitizes the submitted notebook (locked cells restored from the gradebook,
+   duplicated grade cells neutralised, deleted ones re-inserted) — nothing runs yet;
+   the project files are read out of its ``%%writefile`` cells;
+2. **sandboxes** (``--jobs`` at a time): each submission goes to a
+   :class:`~.sandbox.Sandbox`, which sends back the official results (computed before
+   any student code runs) and the executed notebook;
+3. **record** (this process, the only writer of the gradebook): nbgrader's autograde
+   again, with the sandbox's outputs injected instead of executing, then every code
+   grade cell's ``auto_score`` set to its official score. Cells whose kernel score was
+   higher, and deleted, duplicated or edited test cells, are flagged (nbgrader's
+   ``flagged`` and this command's report). Manual scores are never touched.
+
+A record per student (``.dockercourse-grading/<assignment>/<student>.json`` in the
+course root) makes a re-run resume: a submission whose files did not change is not
+graded again (``--force`` regrades). Interrupting stops the sandboxes, removes what
+they made and leaves the gradebook as the last recorded student left it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import queue
+import re
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from .. import engine
+from .checks import CHECKS, grade
+from .containers import cleanup
+from .protocol import _num
+from .snapshot import files_from_notebook
+
+RECORDS = ".dockercourse-grading"
+RUN_CHECK = re.compile(r'run_check\(\s*"(\w+)"\s*,\s*points\s*=\s*([\d.]+)\s*\)')
+
+
+# =========================================================================== the assignment, read from source/
+
+
+def notebook_points(notebook: str | Path) -> dict[str, float]:
+    """``{check: points}`` from the ``run_check(...)`` calls of a notebook's grade cells."""
+    nb = json.loads(Path(notebook).read_text())
+    out = {}
+    for cell in nb.get("cells", []):
+        if not (cell.get("metadata", {}).get("nbgrader", {}) or {}).get("grade"):
+            continue
+        src = "".join(cell.get("source", ""))
+        for m in RUN_CHECK.finditer(src):
+            out[m.group(1)] = float(m.group(2))
+    return out
+
+
+def _src(cell: dict) -> str:
+    s = cell.get("source", "")
+    return "".join(s) if isinstance(s, list) else str(s)
+
+
+def _nbg(cell: dict) -> dict:
+    return (cell.get("metadata") or {}).get("nbgrader") or {}
+
+
+class Assignment:
+    """What grading needs from the source notebook: the checks and their cells, the
+    written-answer tests (with their hidden tests) and the locked cells' sources."""
+
+    def __init__(self, course: Path, assignment: str):
+        self.name = assignment
+        src_dir = course / "source" / assignment
+        notebooks = sorted(src_dir.glob("*.ipynb"))
+        if len(notebooks) != 1:
+            raise SystemExit(f"source/{assignment} doit contenir exactement un notebook (trouvé {len(notebooks)}).")
+        self.notebook = notebooks[0].name
+        nb = json.loads(notebooks[0].read_text())
+        self.check_cells: dict[str, tuple[str, float]] = {}   # grade_id -> (check, points)
+        self.answer_tests: dict[str, dict] = {}                 # grade_id -> {source, points, names}
+        self.grade_ids: list[str] = []
+        self.locked: dict[str, str] = {}
+        from .answers import names_read
+
+        for cell in nb["cells"]:
+            meta = _nbg(cell)
+            gid = meta.get("grade_id")
+            if not gid:
+                continue
+            if meta.get("locked") and not meta.get("solution"):
+                self.locked[gid] = _src(cell)
+            if not meta.get("grade") or cell.get("cell_type") != "code":
+                if meta.get("grade"):
+                    self.grade_ids.append(gid)
+                continue
+            self.grade_ids.append(gid)
+            m = RUN_CHECK.search(_src(cell))
+            if m and m.group(1) in CHECKS:
+                self.check_cells[gid] = (m.group(1), float(meta.get("points", m.group(2))))
+            else:
+                self.answer_tests[gid] = {"source": _src(cell), "points": float(meta.get("points", 0)),
+                                          "names": names_read(_src(cell))}
+
+    @property
+    def points(self) -> dict[str, float]:
+        return {check: pts for check, pts in self.check_cells.values()}
+
+    def answer_sources(self, nb: dict) -> list[str]:
+        """The student's answer cells: unlocked code cells before the last answer test,
+        without the ``%%writefile`` ones."""
+        cells = nb.get("cells", [])
+        last = max((i for i, c in enumerate(cells) if _nbg(c).get("grade_id") in self.answer_tests), default=-1)
+        out = []
+        for c in cells[:last]:
+            if c.get("cell_type") != "code" or _nbg(c).get("locked") or _nbg(c).get("grade"):
+                continue
+            s = _src(c)
+            if not s.lstrip().startswith("%%"):
+                out.append(s[:20000])
+        return out[:50]
+
+    def tampering(self, nb: dict) -> list[str]:
+        """French notes on the test cells a submission deleted, duplicated or edited."""
+        seen: dict[str, int] = {}
+        edited = []
+        for c in nb.get("cells", []):
+            gid = _nbg(c).get("grade_id")
+            if not gid:
+                continue
+            seen[gid] = seen.get(gid, 0) + 1
+            if gid in self.locked and gid in self.check_cells and _src(c).strip() != self.locked[gid].strip():
+                edited.append(gid)
+        notes = []
+        deleted = [g for g in self.grade_ids if g not in seen]
+        if deleted:
+            notes.append("cellule(s) de test supprimée(s) : " + ", ".join(deleted))
+        dup = [g for g, n in seen.items() if n > 1]
+        if dup:
+            notes.append("cellule(s) de test dupliquée(s) : " + ", ".join(dup))
+        if edited:
+            notes.append("cellule(s) de test modifiée(s) (restaurées) : " + ", ".join(edited))
+        return notes
+
+
+# =========================================================================== nbgrader, driven from here
+
+_STAGE: dict[str, dict] = {}  # student -> what the record pass injects
+
+
+def _converter_class():
+    from nbconvert.preprocessors import ClearMetadataPreprocessor
+    from nbgrader.api import Gradebook
+    from nbgrader.converters import Autograde
+    from nbgrader.preprocessors import (
+        AssignLatePenalties,
+        CheckCellMetadata,
+        ClearOutput,
+        DeduplicateIds,
+        IgnorePattern,
+        LimitOutput,
+        NbGraderPreprocessor,
+        OverwriteCells,
+        OverwriteKernelspec,
+        SaveAutoGrades,
+    )
+    from nbgrader.utils import determine_grade
+
+    class DropDuplicateGradeCells(NbGraderPreprocessor):
+        """A copy-pasted test cell makes nbgrader fail with a misleading message: keep the
+        first cell of each grade id, the copies lose their nbgrader metadata."""
+
+        def preprocess(self, nb, resources):
+            seen = set()
+            for cell in nb.cells:
+                gid = (cell.metadata.get("nbgrader") or {}).get("grade_id")
+                if gid in seen:
+                    del cell.metadata["nbgrader"]
+                elif gid:
+                    seen.add(gid)
+            return nb, resources
+
+    class CaptureSanitized(NbGraderPreprocessor):
+        def preprocess(self, nb, resources):
+            import nbformat
+
+            _STAGE.setdefault(resources["nbgrader"]["student"], {})["sanitized"] = nbformat.writes(nb)
+            return nb, resources
+
+    class InjectOutputs(NbGraderPreprocessor):
+        """Outputs from the sandbox's run (never its sources or metadata); grade cells with
+        an official result show the official feedback."""
+
+        def preprocess(self, nb, resources):
+            stage = _STAGE[resources["nbgrader"]["student"]]
+            ran = (stage.get("executed") or {}).get("cells") or []
+            official = stage.get("official") or {}
+            by_id = {c.get("id"): c for c in ran if isinstance(c, dict) and c.get("id")}
+            kernel = {}
+            for i, cell in enumerate(nb.cells):
+                if cell.cell_type != "code":
+                    continue
+                other = by_id.get(cell.get("id")) or (ran[i] if i < len(ran) and isinstance(ran[i], dict) else None)
+                if other is not None and _src(other) == cell.source:
+                    cell.outputs = _clean_outputs(other.get("outputs"))
+                    cell.execution_count = other.get("execution_count")
+                else:
+                    cell.outputs = []
+                gid = (cell.metadata.get("nbgrader") or {}).get("grade_id")
+                if gid and (cell.metadata.get("nbgrader") or {}).get("grade"):
+                    auto, _ = determine_grade(cell, self.log)
+                    kernel[gid] = auto
+                    if gid in official:
+                        cell.outputs = _official_outputs(official[gid], cell.metadata["nbgrader"].get("points", 0),
+                                                         cell.execution_count or 1)
+            stage["kernel"] = kernel
+            return nb, resources
+
+    class OfficialScores(NbGraderPreprocessor):
+        """Every code grade cell gets its official score; flags what the kernel claimed more."""
+
+        def preprocess(self, nb, resources):
+            meta = resources["nbgrader"]
+            stage = _STAGE[meta["student"]]
+            official = stage.get("official") or {}
+            flags = stage.setdefault("flags", [])
+            with Gradebook(meta["db_url"]) as gb:
+                sub = gb.find_submission_notebook(meta["notebook"], meta["assignment"], meta["student"])
+                for g in sub.grades:
+                    if g.cell.cell_type != "code":
+                        continue
+                    res = official.get(g.name)
+                    score = 0.0 if res is None else round(float(res["score"]) * g.max_score
+                                                          / max(float(res["points"]), 1e-9), 2)
+                    score = max(0.0, min(float(g.max_score), score))
+                    kernel = stage.get("kernel", {}).get(g.name)
+                    if res is None and official:
+                        flags.append(f"{g.name} : pas de résultat officiel (noté 0)")
+                    elif kernel is not None and kernel > score + 0.01:
+                        flags.append(f"{g.name} : le noyau annonçait {_num(kernel)}, score officiel {_num(score)}")
+                    g.auto_score = score
+                    g.needs_manual_grade = g.manual_score is not None
+                if flags:
+                    sub.flagged = True
+                gb.db.commit()
+            return nb, resources
+
+    class SandboxAutograde(Autograde):
+        def __init__(self, mode: str, **kwargs):
+            super().__init__(**kwargs)
+            self.mode = mode
+
+        def _init_preprocessors(self) -> None:
+            self.exporter._preprocessors = []
+            if self._sanitizing:
+                pps = [ClearOutput, DropDuplicateGradeCells, DeduplicateIds, OverwriteKernelspec, OverwriteCells,
+                       CheckCellMetadata]
+            elif self.mode == "prepare":
+                pps = [CaptureSanitized]
+            else:
+                pps = [InjectOutputs, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
+                       OfficialScores, AssignLatePenalties, CheckCellMetadata]
+            for pp in pps:
+                self.exporter.register_preprocessor(pp, enabled=True)
+
+    return SandboxAutograde
+
+
+def _clean_outputs(outputs) -> list:
+    import nbformat
+
+    out = []
+    for o in (outputs or [])[:200]:
+        if not isinstance(o, dict):
+            continue
+        with contextlib.suppress(Exception):
+            node = nbformat.from_dict(o)
+            nbformat.validate(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(outputs=[node])]))
+            out.append(node)
+    return out
+
+
+def _official_outputs(res: dict, points: float, count: int) -> list:
+    import nbformat
+
+    score = max(0.0, min(float(points), float(res["score"]) * float(points) / max(float(res["points"]), 1e-9)))
+    text = (res.get("text") or "").rstrip() + "\n"
+    return [nbformat.v4.new_output("stream", name="stdout", text=text),
+            nbformat.v4.new_output("execute_result", data={"text/plain": _num(round(score, 2))},
+                                   execution_count=count)]
+
+
+class Course:
+    """The course directory and nbgrader's API on it (config from ``nbgrader_config.py``)."""
+
+    def __init__(self, root: str | Path):
+        from nbgrader.apps import NbGraderAPI
+        from nbgrader.coursedir import CourseDirectory
+        from traitlets.config.loader import PyFileConfigLoader
+
+        self.root = Path(root).resolve()
+        cfg = PyFileConfigLoader("nbgrader_config.py", path=str(self.root)).load_config()
+        cfg.CourseDirectory.root = str(self.root)
+        self.config = cfg
+        self.coursedir = CourseDirectory(config=cfg)
+        self.api = NbGraderAPI(coursedir=self.coursedir, config=cfg)
+        self.db_url = self.coursedir.db_url
+        self.exchange = Path(str(cfg.Exchange.root)) if "root" in cfg.Exchange else None
+
+    def autograde(self, mode: str, assignment: str, student: str) -> dict:
+        from nbgrader.apps.api import capture_log
+        from nbgrader.utils import temp_attrs
+
+        cls = _converter_class()
+        with temp_attrs(self.coursedir, assignment_id=assignment, student_id=student):
+            app = cls(mode, coursedir=self.coursedir, parent=self.api)
+            app.force = True
+            app.create_student = True
+            return capture_log(app)
+
+    def submissions(self, assignment: str) -> list[str]:
+        base = self.root / "submitted"
+        return sorted(p.parent.name for p in base.glob(f"*/{assignment}") if p.is_dir())
+
+
+# =========================================================================== the class command
+
+
+def submission_key(folder: Path, notebook: str) -> str:
+    h = hashlib.sha256()
+    for name in (notebook, "timestamp.txt"):
+        p = folder / name
+        h.update(name.encode() + b"\0" + (p.read_bytes() if p.is_file() else b"-") + b"\0")
+    return h.hexdigest()[:16]
+
+
+def _base_archive(root: Path) -> tuple[str, bool]:
+    """``docker save`` of the base image, cached by image id; (path, is the stand-in)."""
+    client = engine.client()
+    img = client.images.get(engine.BASE_IMAGE)
+    standin = bool((img.labels or {}).get(engine.STANDIN_LABEL))
+    cache = root / "cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    os.chmod(cache, 0o755)
+    path = cache / f"base-{img.id.split(':')[-1][:16]}.tar"
+    if not path.exists():
+        for old in cache.glob("base-*.tar"):
+            old.unlink()
+        tmp = path.with_suffix(".part")
+        with open(tmp, "wb") as fh:
+            for chunk in img.save(named=True):
+                fh.write(chunk)
+        tmp.rename(path)
+    os.chmod(path, 0o644)
+    return str(path), standin
+
+
+class _Bar:
+    def __init__(self, total: int):
+        self.total, self.done, self.t0 = total, 0, time.monotonic()
+
+    def step(self, line: str) -> None:
+        self.done += 1
+        width = 24
+        full = int(width * self.done / max(self.total, 1))
+        bar = "█" * full + "░" * (width - full)
+        print(f"▕{bar}▏ {self.done:>3}/{self.total}  {time.monotonic() - self.t0:6.1f} s  {line}", flush=True)
+
+
+def grade_class(course_root: str | Path, assignment: str, jobs: int = 2, students: list[str] | None = None,
+                force: bool = False, limits=None, quiet: bool = False) -> list[dict]:
+    """Grade every collected submission of ``assignment`` (see the module docstring).
+    Returns one row per student: score, max, flags, seconds, status."""
+    import warnings
+
+    from .sandbox import DEFAULT_ROOT, Limits, Sandbox, ensure_host_support
+
+    warnings.filterwarnings("ignore", module="nbgrader")
+    warnings.filterwarnings("ignore", message=".*not in session.*")
+    course = Course(course_root)
+    spec = Assignment(course.root, assignment)
+    ensure_host_support(quiet=quiet)
+    engine.client()  # the host engine holds the base image
+    base_tar, standin = _base_archive(DEFAULT_ROOT)
+    records = course.root / RECORDS / assignment
+    records.mkdir(parents=True, exist_ok=True)
+    wanted = students or course.submissions(assignment)
+    todo, rows = [], []
+    for sid in wanted:
+        folder = course.root / "submitted" / sid / assignment
+        key = submission_key(folder, spec.notebook)
+        rec_path = records / f"{sid}.json"
+        rec = json.loads(rec_path.read_text()) if rec_path.exists() else {}
+        if not force and rec.get("key") == key and rec.get("status") == "recorded":
+            rows.append(dict(rec, resumed=True))
+            continue
+        todo.append((sid, folder, key))
+    if not quiet:
+        print(f"{len(todo)} copie(s) à corriger, {len(rows)} déjà corrigée(s) ; {jobs} bac(s) à sable en parallèle.",
+              flush=True)
+    hidden = [course.root] + ([course.exchange] if course.exchange else [])
+    limits = limits or Limits()
+    stop = threading.Event()
+    jobs_q: queue.Queue = queue.Queue()
+    done_q: queue.Queue = queue.Queue()
+    bar = _Bar(len(todo))
+
+    def run_slot(slot: int) -> None:
+        try:
+            with Sandbox(slot, course.root, limits, hidden=hidden, isolated_net=standin) as sb:
+                while not stop.is_set():
+                    try:
+                        item = jobs_q.get_nowait()
+                    except queue.Empty:
+                        return
+                    sid, job = item
+                    try:
+                        outcome = sb.run(job, stop=stop)
+                    except Exception as err:  # one student's failure stays theirs
+                        outcome = err
+                    done_q.put((sid, outcome))
+                    sb.teardown()
+                    sb.__enter__()
+        except Exception as err:
+            done_q.put((None, err))
+
+    def interrupted(signum, frame):
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGTERM, interrupted)
+    threads: list[threading.Thread] = []
+    try:
+
+        pending = {}
+        for sid, folder, key in todo:  # prepare: nbgrader sanitizes, nothing of the student runs
+            _STAGE.pop(sid, None)
+            submitted_nb = folder / spec.notebook
+            try:
+                raw = json.loads(submitted_nb.read_bytes()[:50_000_000])
+            except (OSError, ValueError):
+                raw = None
+            res = course.autograde("prepare", assignment, sid) if raw is not None else {"success": False}
+            stage = _STAGE.setdefault(sid, {})
+            stage["flags"] = spec.tampering(raw) if raw else ["notebook illisible"]
+            if not res.get("success") or "sanitized" not in stage:
+                stage["error"] = "nbgrader n'a pas pu préparer la copie : " + _last(res.get("error") or res.get("log"))
+                done_q.put((sid, stage["error"]))
+                pending[sid] = key
+                continue
+            files = files_from_notebook(raw)
+            job = {"slot": 0, "user": "", "hidden": [str(h) for h in hidden], "isolated_net": standin,
+                   "base_tar": base_tar, "notebook_name": spec.notebook, "notebook_text": stage["sanitized"],
+                   "points": spec.points, "files": files,
+                   "answers": {"sources": spec.answer_sources(raw), "tests": spec.answer_tests}}
+            jobs_q.put((sid, job))
+            pending[sid] = key
+        for slot in range(max(1, min(jobs, max(jobs_q.qsize(), 1)))):
+            t = threading.Thread(target=run_slot, args=(slot,), daemon=True)
+            t.start()
+            threads.append(t)
+        while pending:
+            try:
+                sid, outcome = done_q.get(timeout=1.0)
+            except queue.Empty:
+                if not any(t.is_alive() for t in threads) and done_q.empty():
+                    for sid in list(pending):  # a slot could not start: say why for each
+                        rows.append(_record(course, spec, records, sid, pending.pop(sid), "slot",
+                                            "aucun bac à sable n'a pu démarrer"))
+                continue
+            if sid is None:  # a slot failed to start
+                if not quiet:
+                    print(f"⚠️  un bac à sable n'a pas démarré : {outcome}", flush=True)
+                continue
+            key = pending.pop(sid)
+            row = _record(course, spec, records, sid, key, outcome, None)
+            rows.append(row)
+            if not quiet:
+                bar.step(f"{sid} : {_num(row['score'])}/{_num(row['max'])}"
+                         + (f"  ⚠️ {len(row['flags'])} signalement(s)" if row["flags"] else "")
+                         + (f"  ❌ {row['error']}" if row.get("error") else ""))
+    except KeyboardInterrupt:
+        stop.set()
+        if not quiet:
+            print("\nInterrompu : arrêt des bacs à sable (le carnet de notes garde les copies déjà enregistrées).",
+                  flush=True)
+        for t in threads:
+            t.join(timeout=60)
+        raise
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=120)
+        signal.signal(signal.SIGTERM, old)
+    return sorted(rows, key=lambda r: r["student"])
+
+
+def _last(text) -> str:
+    lines = [ln for ln in str(text or "").strip().splitlines() if ln.strip()]
+    return lines[-1][:300] if lines else "(aucun message)"
+
+
+def _record(course: Course, spec: Assignment, records: Path, sid: str, key: str, outcome, error) -> dict:
+    """Write one student's grades through nbgrader (the record pass) and their report."""
+    from .sandbox import Outcome
+
+    stage = _STAGE.setdefault(sid, {})
+    flags = stage.setdefault("flags", [])
+    row = {"student": sid, "key": key, "score": 0.0, "max": 0.0, "flags": flags, "seconds": 0.0,
+           "status": "failed", "error": error or ""}
+    if isinstance(outcome, Outcome):
+        results = dict(outcome.results)
+        for gid, (check, _) in spec.check_cells.items():  # checks report under their name
+            if check in outcome.results:
+                results[gid] = outcome.results[check]
+        stage["official"] = results
+        stage["executed"] = outcome.notebook
+        row.update(seconds=round(outcome.seconds, 1), phases=outcome.phases,
+                   memory_peak_mib=outcome.memory_peak_mib, oom_kills=outcome.oom_kills,
+                   log_tail=outcome.log_tail[-4000:],
+                   check_s={k: (v.get("timings") or {}).get("check_s") for k, v in outcome.results.items()
+                            if isinstance(v, dict) and "timings" in v})
+        if outcome.error:
+            row["error"] = outcome.error
+            flags.append("bac à sable : " + outcome.error)
+        if outcome.timed_out:
+            flags.append("temps limite du bac à sable dépassé")
+        if outcome.notebook is None:
+            flags.append("le notebook exécuté n'est pas revenu du bac à sable")
+        elif (outcome.notebook.get("metadata") or {}).get("dockercourse_dead_kernel"):
+            flags.append("le noyau s'est arrêté pendant l'exécution du notebook")
+    elif isinstance(outcome, Exception):
+        row["error"] = f"{type(outcome).__name__}: {outcome}"[:300]
+        stage["official"] = {}
+    elif isinstance(outcome, str):
+        row["error"] = outcome
+        stage["official"] = {}
+    if "sanitized" in stage:
+        res = course.autograde("record", spec.name, sid)
+        if res.get("success"):
+            row["status"] = "recorded"
+        else:
+            row["error"] = row["error"] or "nbgrader : " + _last(res.get("error") or res.get("log"))
+            row["nbgrader_log"] = str(res.get("log") or "")[-4000:] + str(res.get("error") or "")[-2000:]
+    row["score"], row["max"], row["cells"] = _gradebook_total(course, spec, sid)
+    (records / f"{sid}.json").write_text(json.dumps(row, ensure_ascii=False, indent=1))
+    _STAGE.pop(sid, None)
+    return row
+
+
+def _gradebook_total(course: Course, spec: Assignment, sid: str) -> tuple[float, float, dict]:
+    from nbgrader.api import Gradebook, MissingEntry
+
+    cells = {}
+    with Gradebook(course.db_url) as gb:
+        try:
+            sub = gb.find_submission_notebook(Path(spec.notebook).stem, spec.name, sid)
+        except MissingEntry:
+            return 0.0, 0.0, {}
+        total = mx = 0.0
+        for g in sub.grades:
+            score = g.manual_score if g.manual_score is not None else g.auto_score
+            cells[g.name] = score
+            total += score or 0.0
+            mx += g.max_score
+    return round(total, 2), mx, cells
+
+
+# =========================================================================== audit and compare (no sandbox)
+
+
+def audit(project: str | Path, points: dict[str, float] | None = None) -> dict[str, tuple[float, float]]:
+    """Run every check on a submission folder from *this* process (no kernel
+    involved): ``{check: (score, points)}``."""
+    points = points or {name: 1.0 for name in CHECKS}
+    return {name: (grade(name, project, pts).score, pts) for name, pts in points.items()}
+
+
+def gradebook_scores(db: str | Path, assignment: str) -> dict[str, dict[str, float | None]]:
+    """``{student: {grade cell: auto score}}`` from an nbgrader gradebook (nbgrader's API)."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    out: dict[str, dict[str, float | None]] = {}
+    url = db if str(db).startswith("sqlite:") else f"sqlite:///{Path(db).resolve()}"
+    with Gradebook(url) as gb:
+        try:
+            a = gb.find_assignment(assignment)
+        except MissingEntry:
+            return out
+        for sub in a.submissions:
+            for nb in sub.notebooks:
+                for g in nb.grades:
+                    out.setdefault(sub.student.id, {})[g.name] = g.auto_score
+    return out
+
+
+def compare(course: str | Path, assignment: str, notebook: str, students: list[str] | None = None) -> list[dict]:
+    """Regrade each autograded folder outside its notebook (:func:`audit`) and list
+    the checks whose gradebook score differs."""
+    course = Path(course)
+    points = notebook_points(course / "source" / assignment / notebook)
+    gb = gradebook_scores(course / "gradebook.db", assignment)
+    rows = []
+    for student in sorted(students or gb):
+        folder = course / "autograded" / student / assignment
+        if not folder.is_dir():
+            continue
+        try:
+            table = audit(folder, points)
+        finally:
+            with contextlib.suppress(engine.DockerUnavailable):
+                cleanup(folder, images=True)
+        for name, (score, pts) in table.items():
+            recorded = gb.get(student, {}).get(f"test_{name}")
+            if recorded is None or abs(recorded - score) > 0.011:
+                rows.append({"student": student, "check": name, "gradebook": recorded, "audit": score,
+                             "points": pts})
+    return rows
+
+
+# =========================================================================== command line
+
+
+def add_class_arguments(p) -> None:
+    p.add_argument("assignment", nargs="?", default="tp-conteneurisation")
+    p.add_argument("--course", default=".", help="the course root (nbgrader_config.py), default: here")
+    p.add_argument("--jobs", "-j", type=int, default=max(2, (os.cpu_count() or 2)),
+                   help="sandboxes in parallel (default: the number of CPUs, at least 2)")
+    p.add_argument("--student", action="append", default=None, help="only these students (repeatable)")
+    p.add_argument("--force", action="store_true", help="regrade submissions already recorded")
+    p.add_argument("--wall", type=float, default=None, help="wall-time limit per submission, seconds (600)")
+    p.add_argument("--cell-timeout", type=float, default=None, help="per-cell timeout in the notebook (120)")
+    p.add_argument("--json", metavar="FILE", help="also write the summary as JSON")
+
+
+def print_summary(rows: list[dict]) -> None:
+    if not rows:
+        print("Aucune copie.")
+        return
+    w = max(len("élève"), *(len(r["student"]) for r in rows))
+    print(f"\n{'élève':<{w}}  {'note':>11}  {'durée':>7}  signalements")
+    for r in rows:
+        note = f"{_num(r['score'])}/{_num(r['max'])}"
+        dur = "reprise" if r.get("resumed") else f"{r.get('seconds', 0):.1f} s"
+        flags = "; ".join(r.get("flags") or []) or ("❌ " + r["error"] if r.get("error") else "—")
+        print(f"{r['student']:<{w}}  {note:>11}  {dur:>7}  {flags}")
+    scores = [r["score"] for r in rows]
+    print(f"\n{len(rows)} copie(s), moyenne {sum(scores) / len(scores):.1f}/{_num(rows[0]['max'])}, "
+          f"{sum(1 for r in rows if r.get('flags'))} signalée(s), "
+          f"{sum(1 for r in rows if r.get('status') != 'recorded')} non enregistrée(s).")
+
+
+def class_main(args) -> int:
+    from .sandbox import Limits, SandboxError
+
+    limits = Limits()
+    if args.wall:
+        limits.wall_s = args.wall
+    if args.cell_timeout:
+        limits.cell_s = args.cell_timeout
+    try:
+        rows = grade_class(args.course, args.assignment, jobs=args.jobs, students=args.student, force=args.force,
+                           limits=limits)
+    except SandboxError as err:
+        print(f"❌ {err}", file=sys.stderr)
+        return 2
+    except engine.DockerUnavailable as err:
+        print(f"❌ {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    print_summary(rows)
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, ensure_ascii=False, indent=1))
+    return 0 if all(r.get("status") == "recorded" for r in rows) else 1

@@ -1,0 +1,740 @@
+"""The sandbox: one submission graded as an unprivileged identity, on an engine of its own.
+
+What a sandbox is (slot ``k``, one per parallel job):
+
+* **identity** — the system user ``dcgrade<k>`` (no login, no home on the host), with
+  its own ``/etc/subuid`` range for the containers of its rootless engine;
+* **disk** — a sparse ext4 image (:data:`Limits.disk_gib`) loop-mounted on
+  ``<root>/slots/<k>``, owned by that user: the only place it can write, apart from
+  private size-capped ``/tmp``, ``/var/tmp`` and ``/dev/shm``;
+* **view of the host** — a private mount namespace where the course root (solutions,
+  gradebook, other submissions), the exchange, ``/root`` and the host's Docker socket
+  are covered by empty tmpfs; only the Python installation and this package are bound
+  back, read-only;
+* **limits** — a cgroup (v1: memory + pids + freezer; v2: one delegated group) around
+  the whole tree: engine, kernel, checks and containers (a rootless engine on cgroup v1
+  cannot limit its containers itself), a wall-time limit, and the engine's infra
+  protected from the OOM killer before the student's processes;
+* **engine** — rootless ``dockerd`` (rootlesskit + slirp4netns) with its data on the
+  sandbox's disk; the base image is loaded from a ``docker save`` archive, so the
+  engine sees none of the host's images or containers;
+* **network** — with the offline base image (no registry needed), a network namespace
+  of its own holding only ``lo``.
+
+The program that runs inside (:func:`worker`) first computes the **official results**
+(every check, out of any kernel, on files read from the notebook without running it,
+and the theory answers evaluated by the source's tests in a fresh interpreter), sends
+them to the grader on its standard output, closes that channel, and only then executes
+the student's notebook (for the feedback the student and the instructor read). The
+grader believes only the results sent before any student code ran.
+
+Internal entry points: ``python -m dockercourse.grading.sandbox enter|worker JOB.json``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import pwd
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from .. import engine
+from .protocol import RESULT_MARK, read_results
+
+USER_PREFIX = "dcgrade"
+#: First subordinate uid/gid of slot 0; slot k gets [BASE + k * SPAN, BASE + (k + 1) * SPAN).
+SUBID_BASE = 1_500_000_000
+SUBID_SPAN = 65536
+DEFAULT_ROOT = Path("/var/lib/dockercourse-grading")
+PHASE_A_DONE = "@@DOCKERCOURSE-PHASE-A-DONE@@"
+PACKAGES = ("rootlesskit", "uidmap", "slirp4netns", "e2fsprogs", "iproute2")
+ROOTLESS_SCRIPTS = ("/usr/share/docker.io/contrib/dockerd-rootless.sh", "/usr/bin/dockerd-rootless.sh")
+CGROUP_NAME = "dockercourse-grading"
+
+
+class SandboxError(RuntimeError):
+    """The grading host cannot make sandboxes (message for the instructor, in French)."""
+
+
+@dataclasses.dataclass
+class Limits:
+    memory_mib: int = 3072
+    pids: int = 2048
+    disk_gib: int = 6
+    tmp_mib: int = 256
+    wall_s: float = 600.0
+    phase_a_s: float = 300.0
+    cell_s: float = 120.0
+
+
+# =========================================================================== host support (root, once)
+
+
+def rootless_script() -> str | None:
+    for p in ROOTLESS_SCRIPTS:
+        if os.access(p, os.X_OK):
+            return p
+    return shutil.which("dockerd-rootless.sh")
+
+
+def buildkit_cli() -> str:
+    """A docker client that builds with BuildKit: one with the buildx plugin, or a 20.x
+    client (BuildKit built in). Falls back to ``docker``."""
+    cands = [shutil.which("docker"), "/usr/bin/docker", "/usr/local/bin/docker"]
+    for c in dict.fromkeys(x for x in cands if x and os.access(x, os.X_OK)):
+        if subprocess.run([c, "buildx", "version"], capture_output=True).returncode == 0:
+            return c
+        out = subprocess.run([c, "--version"], capture_output=True, text=True).stdout
+        with contextlib.suppress(ValueError, IndexError):
+            if int(out.split("version", 1)[1].strip().split(".")[0]) < 23:
+                return c
+    return shutil.which("docker") or "docker"
+
+
+def cgroup_version() -> int:
+    if Path("/sys/fs/cgroup/cgroup.controllers").exists():
+        return 2
+    return 1
+
+
+def ensure_host_support(quiet: bool = False) -> list[str]:
+    """Install what rootless engines need (Debian packages, ``/dev/net/tun`` usable by
+    unprivileged users). Returns what was done; raises :class:`SandboxError`."""
+    done = []
+    if os.geteuid() != 0:
+        raise SandboxError("la correction en bac à sable doit être lancée en root (elle crée des utilisateurs, "
+                           "des cgroups et des montages) : sudo python -m dockercourse grade …")
+    missing = [p for p, exe in (("rootlesskit", "rootlesskit"), ("uidmap", "newuidmap"),
+                                ("slirp4netns", "slirp4netns"), ("e2fsprogs", "mkfs.ext4"), ("iproute2", "ip"))
+               if shutil.which(exe) is None and not Path(f"/usr/sbin/{exe}").exists()]
+    if missing:
+        if not engine._is_debian_like():
+            raise SandboxError(f"installez d'abord : {', '.join(missing)} (paquets Debian/Ubuntu de Docker rootless).")
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        install = ["apt-get", "install", "-y", "-q", "-o", "DPkg::Lock::Timeout=300", *missing]
+        proc = subprocess.run(install, capture_output=True, text=True, env=env)
+        if proc.returncode != 0:
+            subprocess.run(["apt-get", "update", "-q"], capture_output=True, env=env)
+            proc = subprocess.run(install, capture_output=True, text=True, env=env)
+        if proc.returncode != 0:
+            raise SandboxError("apt-get install " + " ".join(missing) + " a échoué :\n" + proc.stdout[-800:])
+        done.append("installed " + " ".join(missing))
+    if rootless_script() is None:
+        raise SandboxError("dockerd-rootless.sh est introuvable (paquet docker.io ou docker-ce-rootless-extras).")
+    tun = Path("/dev/net/tun")
+    if tun.exists() and stat.S_IMODE(tun.stat().st_mode) & 0o006 != 0o006:
+        os.chmod(tun, 0o666)  # slirp4netns, run by the sandbox user, opens it
+        done.append("chmod 0666 /dev/net/tun")
+    if not quiet:
+        for d in done:
+            print(f"  bac à sable : {d}", flush=True)
+    return done
+
+
+def _ensure_user(slot: int) -> tuple[int, int, str]:
+    name = f"{USER_PREFIX}{slot}"
+    try:
+        pw = pwd.getpwnam(name)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent",
+                        "--shell", "/usr/sbin/nologin", "--user-group", name], check=True, capture_output=True)
+        pw = pwd.getpwnam(name)
+    lo = SUBID_BASE + slot * SUBID_SPAN
+    for path in ("/etc/subuid", "/etc/subgid"):
+        lines = Path(path).read_text().splitlines() if Path(path).exists() else []
+        want = f"{name}:{lo}:{SUBID_SPAN}"
+        if want not in lines:
+            lines = [ln for ln in lines if not ln.startswith(f"{name}:")] + [want]
+            Path(path).write_text("\n".join(lines) + "\n")
+    return pw.pw_uid, pw.pw_gid, name
+
+
+# =========================================================================== cgroups
+
+
+class Cgroup:
+    """The limiting cgroup around a sandbox's whole process tree."""
+
+    V1_CONTROLLERS = ("memory", "pids", "freezer")
+
+    def __init__(self, slot: int, limits: Limits, owner: tuple[int, int]):
+        self.version = cgroup_version()
+        self.name = f"{CGROUP_NAME}/slot{slot}"
+        self.limits = limits
+        self.owner = owner
+        if self.version == 1:
+            self.paths = [Path("/sys/fs/cgroup") / c / self.name for c in self.V1_CONTROLLERS
+                          if (Path("/sys/fs/cgroup") / c).is_dir()]
+        else:
+            self.paths = [Path("/sys/fs/cgroup") / self.name]
+
+    def create(self) -> None:
+        self.kill()
+        mem = self.limits.memory_mib * 1024 * 1024
+        if self.version == 1:
+            for p in self.paths:
+                p.mkdir(parents=True, exist_ok=True)
+                ctl = p.parent.parent.name
+                if ctl == "memory":
+                    _write(p / "memory.limit_in_bytes", str(mem))
+                    with contextlib.suppress(OSError):
+                        _write(p / "memory.memsw.limit_in_bytes", str(mem))
+                elif ctl == "pids":
+                    _write(p / "pids.max", str(self.limits.pids))
+        else:
+            parent = self.paths[0].parent
+            parent.mkdir(exist_ok=True)
+            with contextlib.suppress(OSError):
+                _write(Path("/sys/fs/cgroup/cgroup.subtree_control"), "+memory +pids")
+            with contextlib.suppress(OSError):
+                _write(parent / "cgroup.subtree_control", "+memory +pids")
+            p = self.paths[0]
+            p.mkdir(exist_ok=True)
+            _write(p / "memory.max", str(mem))
+            with contextlib.suppress(OSError):
+                _write(p / "memory.swap.max", "0")
+            _write(p / "pids.max", str(self.limits.pids))
+            # delegation: the rootless engine may create child groups for its containers
+            for f in ("", "cgroup.procs", "cgroup.subtree_control", "cgroup.threads"):
+                with contextlib.suppress(OSError):
+                    os.chown(p / f if f else p, *self.owner)
+
+    def join(self, pid: int) -> None:
+        for p in self.paths:
+            _write(p / "cgroup.procs", str(pid))
+
+    def pids(self) -> set[int]:
+        out: set[int] = set()
+        for p in self.paths:
+            files = [p / "cgroup.procs"] if self.version == 1 else list(p.rglob("cgroup.procs"))
+            for f in files:
+                with contextlib.suppress(OSError, ValueError):
+                    out |= {int(x) for x in f.read_text().split()}
+        return out
+
+    def memory_peak_mib(self) -> float | None:
+        for p in self.paths:
+            for f in ("memory.max_usage_in_bytes", "memory.peak"):
+                with contextlib.suppress(OSError, ValueError):
+                    return int((p / f).read_text()) / 2**20
+        return None
+
+    def oom_kills(self) -> int:
+        for p in self.paths:
+            for f in ("memory.oom_control", "memory.events"):
+                with contextlib.suppress(OSError):
+                    for line in (p / f).read_text().splitlines():
+                        k, _, v = line.partition(" ")
+                        if k == "oom_kill":
+                            return int(v)
+        return 0
+
+    def kill(self) -> None:
+        """SIGKILL everything in the group (frozen first, so a fork bomb cannot outrun it)."""
+        if self.version == 2 and (self.paths[0] / "cgroup.kill").exists():
+            with contextlib.suppress(OSError):
+                _write(self.paths[0] / "cgroup.kill", "1")
+        freezer = next((p for p in self.paths if p.parent.parent.name == "freezer"), None)
+        for _ in range(50):
+            pids = self.pids()
+            if not pids:
+                break
+            if freezer is not None:
+                with contextlib.suppress(OSError):
+                    _write(freezer / "freezer.state", "FROZEN")
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
+            if freezer is not None:
+                with contextlib.suppress(OSError):
+                    _write(freezer / "freezer.state", "THAWED")
+            time.sleep(0.05)
+
+    def remove(self) -> None:
+        self.kill()
+        for p in self.paths:
+            for sub in sorted((d for d in p.rglob("*") if d.is_dir()), key=lambda d: -len(d.parts)):
+                with contextlib.suppress(OSError):
+                    sub.rmdir()
+            with contextlib.suppress(OSError):
+                p.rmdir()
+
+
+def _write(path: Path, value: str) -> None:
+    with open(path, "w") as fh:
+        fh.write(value)
+
+
+# =========================================================================== the sandbox (root side)
+
+
+@dataclasses.dataclass
+class Outcome:
+    """What came back from a sandbox."""
+
+    results: dict[str, dict]          # official results, by check (or grade cell) name
+    notebook: dict | None             # the executed notebook (feedback), None if unreadable
+    seconds: float
+    timed_out: bool = False
+    error: str = ""                   # French, when the sandbox itself failed
+    memory_peak_mib: float | None = None
+    oom_kills: int = 0
+    phases: dict = dataclasses.field(default_factory=dict)
+    log_tail: str = ""
+
+
+class Sandbox:
+    """One slot: its user, disk, cgroup and mount namespace. Use as a context manager:
+    ``with Sandbox(k, course_root) as sb: sb.run(job)``; leaving it kills and removes
+    everything the slot made."""
+
+    def __init__(self, slot: int, course_root: Path, limits: Limits | None = None,
+                 root: Path = DEFAULT_ROOT, hidden: list[Path] | None = None, isolated_net: bool = True):
+        self.slot = slot
+        self.course_root = Path(course_root).resolve()
+        self.limits = limits or Limits()
+        self.root = root
+        self.hidden = [Path(p).resolve() for p in (hidden or [])]
+        self.isolated_net = isolated_net
+        self.uid, self.gid, self.user = _ensure_user(slot)
+        self.dir = root / "slots" / str(slot)
+        self.image = root / "slots" / f"{slot}.img"
+        self.cgroup = Cgroup(slot, self.limits, (self.uid, self.gid))
+
+    # ---------------------------------------------------------------- lifecycle
+
+    def __enter__(self) -> Sandbox:
+        self.teardown()  # a slot left by an interrupted run
+        (self.root / "slots").mkdir(parents=True, exist_ok=True)
+        os.chmod(self.root, 0o711)
+        os.chmod(self.root / "slots", 0o711)
+        self.dir.mkdir(exist_ok=True)
+        with open(self.image, "wb") as fh:
+            fh.truncate(self.limits.disk_gib * 2**30)
+        subprocess.run(["mkfs.ext4", "-q", "-F", "-m", "0", "-E", "lazy_itable_init=1,lazy_journal_init=1",
+                        str(self.image)], check=True, capture_output=True)
+        subprocess.run(["mount", "-o", "loop", str(self.image), str(self.dir)], check=True,
+                       capture_output=True)
+        os.chown(self.dir, self.uid, self.gid)
+        os.chmod(self.dir, 0o700)
+        for d in ("home", "run", "out", "nb"):
+            (self.dir / d).mkdir()
+            os.chown(self.dir / d, self.uid, self.gid)
+        os.chmod(self.dir / "run", 0o700)
+        (self.dir / "job").mkdir()  # root-owned, read-only for the worker
+        self.cgroup.create()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.teardown()
+
+    def teardown(self) -> None:
+        if os.environ.get("DOCKERCOURSE_SANDBOX_KEEP"):  # debugging: leave the last slot's files
+            self.cgroup.remove()
+            self._kill_identity()
+            return
+        self.cgroup.remove()
+        self._kill_identity()
+        if self.dir.exists() and os.path.ismount(self.dir):
+            if subprocess.run(["umount", str(self.dir)], capture_output=True).returncode != 0:
+                time.sleep(0.5)
+                self._kill_identity()
+                subprocess.run(["umount", "-l", str(self.dir)], capture_output=True)
+        with contextlib.suppress(OSError):
+            self.image.unlink()
+        with contextlib.suppress(OSError):
+            self.dir.rmdir()
+
+    def _kill_identity(self) -> None:
+        """Anything still running as the slot's user or its subordinate ids."""
+        lo = SUBID_BASE + self.slot * SUBID_SPAN
+        for _ in range(20):
+            found = False
+            for entry in Path("/proc").iterdir():
+                if not entry.name.isdigit():
+                    continue
+                try:
+                    uid = entry.stat().st_uid
+                except OSError:
+                    continue
+                if uid == self.uid or lo <= uid < lo + SUBID_SPAN:
+                    found = True
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.kill(int(entry.name), signal.SIGKILL)
+            if not found:
+                return
+            time.sleep(0.05)
+
+    # ---------------------------------------------------------------- one submission
+
+    def run(self, job: dict, progress=None, stop=None) -> Outcome:
+        """Run ``job`` (see :func:`worker`) in the sandbox and collect its outcome."""
+        t0 = time.monotonic()
+        jobdir = self.dir / "job"
+        job = dict(job, sandbox=str(self.dir), uid=self.uid, gid=self.gid, user=self.user, slot=self.slot,
+                   docker_cli=job.get("docker_cli") or buildkit_cli(),
+                   limits=dataclasses.asdict(self.limits))
+        for rel, data in job.pop("files", {}).items():
+            target = jobdir / "project" / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data if isinstance(data, bytes) else data.encode())
+        (jobdir / "project").mkdir(exist_ok=True)
+        nb_text = job.pop("notebook_text")
+        (self.dir / "nb" / job["notebook_name"]).write_text(nb_text)
+        os.chown(self.dir / "nb" / job["notebook_name"], self.uid, self.gid)
+        (jobdir / "job.json").write_text(json.dumps(job))
+        for p in [jobdir, *jobdir.rglob("*")]:
+            os.chmod(p, 0o755 if p.is_dir() else 0o644)
+        cmd = ["unshare", "--mount", "--propagation", "private"]
+        if self.isolated_net:
+            cmd.append("--net")
+        cmd += [sys.executable, "-I", "-m", "dockercourse.grading.sandbox", "enter", str(jobdir / "job.json")]
+        stderr_path = Path(tempfile.mkstemp(prefix=f"dockercourse-sandbox{self.slot}-", suffix=".log")[1])
+        lines: list[str] = []
+        timed_out = False
+        phases: dict = {}
+        with open(stderr_path, "w") as err:
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, text=True,
+                                    start_new_session=True, env=_root_env())
+            deadline = t0 + self.limits.wall_s
+            import selectors
+
+            sel = selectors.DefaultSelector()
+            sel.register(proc.stdout, selectors.EVENT_READ)
+            buf = ""
+            phase_a_done = False
+            while True:
+                remaining = deadline - time.monotonic()
+                if stop is not None and stop.is_set():
+                    break
+                if remaining <= 0:
+                    timed_out = True
+                    break
+                if not sel.select(timeout=min(remaining, 1.0)):
+                    if proc.poll() is not None:
+                        break
+                    continue
+                chunk = proc.stdout.readline()
+                if not chunk:
+                    break
+                if phase_a_done:
+                    continue  # nothing after phase A is believed (the channel should be closed anyway)
+                if len(buf) < 5_000_000:
+                    buf += chunk
+                if chunk.startswith("@@DOCKERCOURSE-PHASE@@"):
+                    parts = chunk.split(maxsplit=2)
+                    if len(parts) == 3:
+                        phases[parts[1]] = parts[2].strip()[:300]
+                if chunk.startswith(PHASE_A_DONE):
+                    phase_a_done = True
+                    phases["A_s"] = round(time.monotonic() - t0, 2)
+                elif chunk.startswith(RESULT_MARK) and progress:
+                    with contextlib.suppress(Exception):
+                        progress(json.loads(chunk[len(RESULT_MARK):]).get("check", ""))
+            sel.close()
+            lines = buf.splitlines()
+            # the channel closes after phase A; the notebook (phase B) still runs
+            while not timed_out and proc.poll() is None:
+                if stop is not None and stop.is_set():
+                    break
+                if time.monotonic() > deadline:
+                    timed_out = True
+                    break
+                time.sleep(0.2)
+            if phase_a_done:
+                phases["B_s"] = round(time.monotonic() - t0 - phases.get("A_s", 0), 2)
+        peak = self.cgroup.memory_peak_mib()
+        ooms = self.cgroup.oom_kills()
+        with contextlib.suppress(Exception):
+            os.killpg(proc.pid, signal.SIGKILL)
+        self.cgroup.kill()
+        self._kill_identity()
+        with contextlib.suppress(Exception):
+            proc.wait(timeout=10)
+        results = {}
+        for r in read_results("\n".join(lines)):
+            name = r.get("check")
+            if isinstance(name, str) and name not in results:
+                results[name] = r
+        notebook = self._read_output(job["notebook_name"])
+        inner = (self._safe_read("home", "sandbox.log", 6000) or b"").decode(errors="replace")
+        log_tail = (stderr_path.read_text(errors="replace")[-3000:] + "\n" + inner).strip()
+        with contextlib.suppress(OSError):
+            stderr_path.unlink()
+        error = ""
+        if not phase_a_done and not results:
+            error = ("le bac à sable n'a rendu aucun résultat"
+                     + (" dans le temps imparti" if timed_out else "") + " : " + _last_line(log_tail))
+        phases["total_s"] = round(time.monotonic() - t0, 2)
+        return Outcome(results, notebook, time.monotonic() - t0, timed_out, error, peak, ooms, phases, log_tail)
+
+    def _safe_read(self, folder: str, name: str, limit: int) -> bytes | None:
+        """A file the sandbox user wrote, read safely: every process of the slot is dead,
+        and neither the folder nor the file may be a symlink (root must not follow one)."""
+        d = self.dir / folder
+        try:
+            if not stat.S_ISDIR(os.lstat(d).st_mode):
+                return None
+            fd = os.open(d / name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
+            return None
+        with os.fdopen(fd, "rb") as fh:
+            st = os.fstat(fh.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                return None
+            if st.st_size > limit:
+                fh.seek(st.st_size - limit)
+            return fh.read(limit)
+
+    def _read_output(self, name: str) -> dict | None:
+        """The executed notebook (at most 20 MB), parsed; None if absent or unreadable."""
+        data = self._safe_read("out", name, 20_000_001)
+        if data is None or len(data) > 20_000_000:
+            return None
+        try:
+            import nbformat
+
+            with contextlib.redirect_stderr(None):
+                nb = nbformat.reads(data.decode(errors="replace"), as_version=4)  # multi-line strings joined
+        except Exception:  # not a notebook: whatever the sandbox wrote, it is not believed
+            return None
+        return nb if isinstance(nb, dict) else None
+
+
+def _root_env() -> dict[str, str]:
+    keep = ("PATH", "LANG", "LC_ALL", "DOCKERCOURSE_DEBUG")
+    return {k: v for k, v in os.environ.items() if k in keep} | {"PYTHONDONTWRITEBYTECODE": "1"}
+
+
+def _last_line(text: str) -> str:
+    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+    return lines[-1][:300] if lines else "(aucun message)"
+
+
+# =========================================================================== inside: enter (root, new mount namespace)
+
+
+def _mount(*args: str) -> None:
+    subprocess.run(["mount", *args], check=True, capture_output=True)
+
+
+def _needed_paths() -> list[Path]:
+    """What the worker must still see: the Python installation, the venv, this package."""
+    import dockercourse
+
+    paths = {Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve(),
+             Path(dockercourse.__file__).resolve().parent.parent}
+    return sorted(paths, key=lambda p: len(p.parts))
+
+
+def enter(job_path: str) -> None:
+    """Root, in a fresh mount namespace: join the cgroup, hide the host, drop to the
+    sandbox user and exec :func:`worker`."""
+    job = json.loads(Path(job_path).read_text())
+    slot_dir = Path(job["sandbox"])
+    limits = Limits(**job["limits"])
+    cg = Cgroup(job["slot"], limits, (job["uid"], job["gid"]))
+    cg.join(os.getpid())
+    with contextlib.suppress(OSError):
+        _write(Path("/proc/self/oom_score_adj"), "-500")  # infra first: the OOM killer takes the student's processes
+    needed = _needed_paths()
+    hidden = [Path(h) for h in job["hidden"]] + [Path("/root")]
+    hidden = [h for h in hidden if h.is_dir()]
+    hidden = [h for h in hidden if not any(o != h and o in h.parents for o in hidden)]  # outermost only
+    covered = [p for p in needed if any(h == p or h in p.parents for h in hidden)]
+    # keep a handle on what must stay visible, hide, then bind it back read-only
+    keep = slot_dir / "job" / ".keep"
+    keep.mkdir(mode=0o700, exist_ok=True)
+    staged = []
+    for i, p in enumerate(covered):
+        s = keep / str(i)
+        s.mkdir(exist_ok=True)
+        _mount("--bind", str(p), str(s))
+        staged.append((s, p))
+    for h in hidden:
+        _mount("-t", "tmpfs", "-o", "size=1m,mode=755,nosuid,nodev", "tmpfs", str(h))
+    for s, p in staged:
+        p.mkdir(parents=True, exist_ok=True)
+        _mount("--bind", str(s), str(p))
+        _mount("-o", "remount,bind,ro", str(p))
+        subprocess.run(["umount", str(s)], capture_output=True)
+    for h in hidden:  # a bound-back folder that contains a hidden one must not re-expose it
+        if any(p in h.parents for _, p in staged):
+            _mount("-t", "tmpfs", "-o", "size=1m,mode=755,nosuid,nodev", "tmpfs", str(h))
+    for sock in ("/var/run/docker.sock", "/run/docker.sock", "/run/containerd/containerd.sock"):
+        if os.path.exists(sock) and not os.path.islink(sock):
+            with contextlib.suppress(subprocess.CalledProcessError):
+                _mount("--bind", "/dev/null", sock)
+    for t in ("/tmp", "/var/tmp", "/dev/shm"):
+        if os.path.isdir(t):
+            _mount("-t", "tmpfs", "-o", f"size={limits.tmp_mib}m,mode=1777,nosuid,nodev", "tmpfs", t)
+    if job.get("isolated_net") and shutil.which("ip"):
+        subprocess.run(["ip", "link", "set", "lo", "up"], capture_output=True)
+    os.setgroups([])
+    os.setresgid(job["gid"], job["gid"], job["gid"])
+    os.setresuid(job["uid"], job["uid"], job["uid"])
+    home = slot_dir / "home"
+    env = {
+        "HOME": str(home), "USER": job["user"], "LOGNAME": job["user"],
+        "XDG_RUNTIME_DIR": str(slot_dir / "run"),
+        "PATH": f"{Path(sys.executable).parent}:{Path(job['docker_cli']).parent}:/usr/local/bin:/usr/bin:/bin:"
+                "/usr/sbin:/sbin",
+        "DOCKERCOURSE_DOCKER": job["docker_cli"], "DOCKER_BUILDKIT": "1",
+        "DOCKER_HOST": f"unix://{slot_dir / 'run' / 'docker.sock'}",
+        "DOCKERCOURSE_STATE": str(home / ".dockercourse"),
+        "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONIOENCODING": "utf-8",
+        "MPLBACKEND": "Agg", "JUPYTER_PLATFORM_DIRS": "1", "DOCKERCOURSE_SANDBOX": "1",
+    }
+    os.chdir(home)
+    os.execve(sys.executable, [sys.executable, "-I", "-m", "dockercourse.grading.sandbox", "worker", job_path], env)
+
+
+# =========================================================================== inside: worker (the sandbox user)
+
+
+def _emit(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def _start_engine(slot_dir: Path, log) -> subprocess.Popen:
+    run = slot_dir / "run"
+    home = slot_dir / "home"
+    cmd = [rootless_script(), "--data-root", str(home / "docker"), "--exec-root", str(run / "dockerd"),
+           "--pidfile", str(run / "docker.pid"), "-H", f"unix://{run / 'docker.sock'}", "--log-level=warn"]
+    proc = subprocess.Popen(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
+    sock = run / "docker.sock"
+
+    def answers():
+        if proc.poll() is not None:
+            raise RuntimeError("dockerd rootless s'est arrêté au démarrage")
+        return sock.exists() and subprocess.run(["docker", "version", "--format", "{{.Server.Version}}"],
+                                                capture_output=True).returncode == 0
+
+    from .containers import wait_until
+
+    ok, _ = wait_until(answers, 60, interval=0.1)
+    if not ok:
+        raise RuntimeError("dockerd rootless ne répond pas après 60 s")
+    return proc
+
+
+def _phase_a(job: dict, project: Path, official: dict) -> None:
+    """Official results: every check (one process), then the written answers."""
+    limits = Limits(**job["limits"])
+    cmd = [sys.executable, "-I", "-m", "dockercourse.grading", "check-all", "--project", str(project),
+           "--points", json.dumps(job["points"])]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=sys.stderr, stdin=subprocess.DEVNULL,
+                            text=True, cwd=str(project))
+    t0 = time.monotonic()
+    try:
+        for line in proc.stdout:
+            if line.startswith(RESULT_MARK):
+                _emit(line.rstrip("\n"))
+                for r in read_results(line):
+                    official[r["check"]] = r
+            if time.monotonic() - t0 > limits.phase_a_s:
+                break
+    finally:
+        with contextlib.suppress(Exception):
+            proc.kill()
+        proc.wait()
+    answers = job.get("answers") or {}
+    if answers.get("tests"):
+        from .answers import collect, score_cell
+
+        names = sorted({n for t in answers["tests"].values() for n in t["names"]})
+        values = collect(answers["sources"], names, engine.BASE_IMAGE)
+        for grade_id, t in answers["tests"].items():
+            score, text = score_cell(t["source"], values, t["points"])
+            payload = {"check": grade_id, "score": score, "points": t["points"], "text": text.strip(),
+                       "kind": "answer"}
+            official[grade_id] = payload
+            _emit(RESULT_MARK + " " + json.dumps(payload, ensure_ascii=False))
+
+
+def _execute_notebook(job: dict, official_file: Path) -> None:
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import DeadKernelError
+
+    slot_dir = Path(job["sandbox"])
+    nb_path = slot_dir / "nb" / job["notebook_name"]
+    nb = nbformat.read(nb_path, as_version=4)
+    os.environ["DOCKERCOURSE_OFFICIAL_RESULTS"] = str(official_file)
+    os.environ["NBGRADER_EXECUTION"] = "autograde"
+    limits = Limits(**job["limits"])
+    client = NotebookClient(nb, timeout=int(limits.cell_s), kernel_name="python3", allow_errors=True,
+                            interrupt_on_timeout=True, resources={"metadata": {"path": str(nb_path.parent)}})
+    try:
+        client.execute()
+    except DeadKernelError as err:
+        nb.metadata["dockercourse_dead_kernel"] = str(err)[:300]
+    except Exception as err:  # a kernel that never started, a cell that broke nbclient
+        nb.metadata["dockercourse_execution_error"] = f"{type(err).__name__}: {err}"[:300]
+    out = slot_dir / "out" / job["notebook_name"]
+    nbformat.write(nb, out)
+
+
+def worker(job_path: str) -> int:
+    """The sandbox user: engine, base image, official results (phase A), then the
+    student's notebook (phase B)."""
+    job = json.loads(Path(job_path).read_text())
+    slot_dir = Path(job["sandbox"])
+    home = slot_dir / "home"
+    (home / ".dockercourse").mkdir(parents=True, exist_ok=True)
+    log = open(home / "sandbox.log", "a")
+    os.dup2(log.fileno(), 2)  # the grader reads stdout only; diagnostics stay in the sandbox
+    sys.stderr = open(2, "w", closefd=False)
+    official: dict = {}
+    try:
+        t0 = time.monotonic()
+        _start_engine(slot_dir, open(home / "dockerd.log", "a"))
+        _emit(f"@@DOCKERCOURSE-PHASE@@ engine {time.monotonic() - t0:.2f}")
+        t1 = time.monotonic()
+        proc = subprocess.run(["docker", "load", "-q", "-i", job["base_tar"]], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError("docker load de l'image de base a échoué : " + proc.stderr[-300:])
+        _emit(f"@@DOCKERCOURSE-PHASE@@ base {time.monotonic() - t1:.2f}")
+        _phase_a(job, slot_dir / "job" / "project", official)
+    except Exception as err:
+        _emit(f"@@DOCKERCOURSE-PHASE@@ error {err}")
+    from .snapshot import Snapshot
+
+    official_file = home / ".dockercourse" / "official.json"
+    official_file.write_text(json.dumps({"files": Snapshot.of(slot_dir / "job" / "project").hash(),
+                                         "results": official}))
+    _emit(PHASE_A_DONE)
+    # From here on the student's code runs: the grader's channel is closed first.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(log.fileno(), 1)
+    os.dup2(log.fileno(), 2)
+    os.close(devnull)
+    sys.stdout = open(1, "w", closefd=False)
+    sys.stderr = open(2, "w", closefd=False)
+    _execute_notebook(job, official_file)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 2 or argv[0] not in ("enter", "worker"):
+        print("usage: python -m dockercourse.grading.sandbox enter|worker JOB.json", file=sys.stderr)
+        return 2
+    if argv[0] == "enter":
+        enter(argv[1])
+        return 1  # exec failed
+    return worker(argv[1])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
