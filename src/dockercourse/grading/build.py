@@ -124,6 +124,13 @@ _NOISE = ("DEPRECATED", "Sending build context", "BuildKit is currently disabled
 def _build_failure_reason(snap: Snapshot, log: str) -> str:
     if "Dockerfile" not in snap.files:
         return "il n'y a pas de fichier Dockerfile dans le dossier du TP (exécutez la cellule %%writefile Dockerfile)."
+    froms = re.findall(r"(?im)^\s*FROM\s+(?:--\S+\s+)*(\S+)", snap.text("Dockerfile") or "")
+    if froms and re.search(r"pull access denied|failed to resolve source metadata|manifest unknown|not found: "
+                           r"manifest|no such host|dial tcp|lookup .* on|repository does not exist|"
+                           r"failed to do request", log, re.I):
+        return (f"l'image de base « {froms[0]} » est introuvable : elle n'est pas sur ce démon Docker et ne peut "
+                f"pas être téléchargée (pas de registre joignable, ou ce tag n'existe pas). "
+                f"Partez de FROM {BASE_IMAGE}, l'image prévue pour le TP.")
     lines = [_ANSI.sub("", ln).strip() for ln in log.splitlines()]
     lines = [ln for ln in lines if ln and not any(n in ln for n in _NOISE)]
     errors = [ln for ln in lines if re.search(r"error|erreur|returned a non-zero|unknown instruction|no such file",

@@ -196,13 +196,29 @@ def probe_app(app_file: Path, marker: str = "", timeout: float = PROBE_TIMEOUT_S
         script.write_text(probe_script())
         env = {k: v for k, v in os.environ.items() if k != MESSAGE_VAR}
         env["PYTHONDONTWRITEBYTECODE"] = "1"
+        proc = subprocess.Popen([sys.executable, "-I", "-B", str(script), str(app_file), marker], env=env,
+                                cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_probe_limits)
         try:
-            proc = subprocess.run([sys.executable, "-I", "-B", str(script), str(app_file), marker], env=env,
-                                  cwd=tmp, capture_output=True, text=True, timeout=timeout,
-                                  stdin=subprocess.DEVNULL)
+            out, _ = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
-            return {"error": "timeout"}
-        return _parse_probe(proc.stdout + proc.stderr)
+            out = None
+        finally:  # whatever the app started at import goes with it
+            with contextlib.suppress(OSError):
+                os.killpg(proc.pid, 9)
+            proc.wait()
+        return {"error": "timeout"} if out is None else _parse_probe(out)
+
+
+def _probe_limits() -> None:
+    """In the probe's child: a fork bomb or a huge allocation at import stops there."""
+    import resource
+
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_AS, (2**31, 2**31))
+    if os.geteuid() != 0:  # RLIMIT_NPROC counts every process of the user; root ignores it
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NPROC, (64, 64))
 
 
 _PROBE_DOCKERFILE = """FROM {base}
@@ -247,9 +263,13 @@ def probe_in_image(ctx: Context, marker: str) -> tuple[dict, str]:
                 if code != 0:
                     return {"error": "exception", "detail": "l'image de test ne se construit pas : "
                             + "\n".join(log.strip().splitlines()[-3:])}, note
+        import docker
+
         code, out = run_once(client, tag, ctx.sub, "sonde", ["python", "-I", "-B", "/probe_app.py", "/app/app.py",
                                                               marker], timeout=PROBE_TIMEOUT_S,
-                             user="65534:65534", entrypoint="", working_dir="/app")
+                             user="65534:65534", entrypoint="", working_dir="/app",
+                             ulimits=[docker.types.Ulimit(name="nproc", soft=64, hard=64),
+                                      docker.types.Ulimit(name="as", soft=2**30, hard=2**30)])
         if code == 124:
             return {"error": "timeout"}, note
         return _parse_probe(out), note

@@ -88,13 +88,17 @@ class Assignment:
         self.locked: dict[str, str] = {}
         from .answers import names_read
 
+        released = course / "release" / assignment / self.notebook
+        shown = json.loads(released.read_text()) if released.is_file() else nb  # what students received
+        for cell in shown["cells"]:
+            meta = _nbg(cell)
+            if meta.get("grade_id") and meta.get("locked") and not meta.get("solution"):
+                self.locked[meta["grade_id"]] = _src(cell)
         for cell in nb["cells"]:
             meta = _nbg(cell)
             gid = meta.get("grade_id")
             if not gid:
                 continue
-            if meta.get("locked") and not meta.get("solution"):
-                self.locked[gid] = _src(cell)
             if not meta.get("grade") or cell.get("cell_type") != "code":
                 if meta.get("grade"):
                     self.grade_ids.append(gid)
@@ -134,7 +138,7 @@ class Assignment:
             if not gid:
                 continue
             seen[gid] = seen.get(gid, 0) + 1
-            if gid in self.locked and gid in self.check_cells and _src(c).strip() != self.locked[gid].strip():
+            if gid in self.locked and _nbg(c).get("grade") and _src(c).strip() != self.locked[gid].strip():
                 edited.append(gid)
         notes = []
         deleted = [g for g in self.grade_ids if g not in seen]
@@ -424,7 +428,9 @@ def grade_class(course_root: str | Path, assignment: str, jobs: int = 2, student
                     except Exception as err:  # one student's failure stays theirs
                         outcome = err
                     done_q.put((sid, outcome))
-                    sb.teardown()
+                    if stop.is_set():
+                        return
+                    sb.teardown()  # a fresh disk, engine and cgroup for the next submission
                     sb.__enter__()
         except Exception as err:
             done_q.put((None, err))
@@ -477,7 +483,8 @@ def grade_class(course_root: str | Path, assignment: str, jobs: int = 2, student
                     print(f"⚠️  un bac à sable n'a pas démarré : {outcome}", flush=True)
                 continue
             key = pending.pop(sid)
-            row = _record(course, spec, records, sid, key, outcome, None)
+            with _deferred_interrupt():  # a gradebook write is never cut in the middle
+                row = _record(course, spec, records, sid, key, outcome, None)
             rows.append(row)
             if not quiet:
                 bar.step(f"{sid} : {_num(row['score'])}/{_num(row['max'])}"
@@ -497,6 +504,18 @@ def grade_class(course_root: str | Path, assignment: str, jobs: int = 2, student
             t.join(timeout=120)
         signal.signal(signal.SIGTERM, old)
     return sorted(rows, key=lambda r: r["student"])
+
+
+@contextlib.contextmanager
+def _deferred_interrupt():
+    got = []
+    old = signal.signal(signal.SIGINT, lambda *a: got.append(1))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+    if got:
+        raise KeyboardInterrupt
 
 
 def _last(text) -> str:

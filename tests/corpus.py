@@ -1,0 +1,244 @@
+"""A class of modelled students for the TP, each named for what they do (like nbgrader's
+own fixtures: ``infinite-loop``, ``submitted-cheat-attempt``…).
+
+Each student is the released notebook as that student would hand it in: the solution
+cells filled from a project (the reference one, or a variant of it), plus whatever
+they did to it (a hostile cell, a deleted or copied test cell…). :data:`STUDENTS`
+maps a name to a :class:`Student`, whose ``expected`` gives the official score of
+every graded code cell (the written answer Q4 always waits for a human), whose
+``feedback`` lists words the French feedback of their notebook must show, and whose
+``flagged`` says whether the instructor must see the submission flagged.
+
+The notebooks are built from the committed ``release/`` and ``source/`` at test time,
+so the corpus follows the TP when its text changes.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+AID = "tp-conteneurisation"
+NB = f"{AID}.ipynb"
+PROJECTS = ROOT / "tests" / "fixtures" / "projects"
+REFERENCE = PROJECTS / "reference"
+FILES = {"requirements": "app/requirements.txt", "app_py": "app/app.py", "dockerfile": "Dockerfile",
+         "dockerignore": ".dockerignore"}
+
+#: Points of every graded code cell (the TP's 27 automatic points).
+MAX = {"test_q_memoire": 1, "test_q_isolation": 1, "test_q_noyau": 1, "test_requirements": 1,
+       "test_application": 3, "test_construction": 2, "test_cmd": 2, "test_utilisateur": 1, "test_expose": 1,
+       "test_healthcheck": 2, "test_cache": 2, "test_dockerignore": 2, "test_taille": 1, "test_http": 2,
+       "test_env": 1, "test_logs": 1, "test_arret": 1, "test_hadolint": 2}
+IMAGE_CHECKS = ["test_construction", "test_cmd", "test_utilisateur", "test_expose", "test_healthcheck",
+                "test_cache", "test_taille", "test_http", "test_env", "test_logs", "test_arret"]
+RUNTIME = ["test_http", "test_env", "test_logs"]
+#: Where hostile cells try to write on the host (the test asserts none of them appears).
+CANARIES = ["/tmp/dockercourse-pirate", "/var/tmp/dockercourse-pirate", "/root/dockercourse-pirate",
+            "/etc/dockercourse-pirate"]
+
+
+def reference_files() -> dict[str, str]:
+    return {rel: (REFERENCE / rel).read_text() for rel in FILES.values()}
+
+
+def _solution_text(cell) -> str:
+    return "\n".join(ln for ln in cell.source.splitlines() if "BEGIN SOLUTION" not in ln and "END SOLUTION" not in ln)
+
+
+def solved(files: dict[str, str] | None = None, answers: str | None = None) -> nbformat.NotebookNode:
+    """The release notebook with every solution cell filled (reference files by default)."""
+    files = reference_files() | (files or {})
+    rel = nbformat.read(ROOT / "release" / AID / NB, as_version=4)
+    src = {c.metadata.get("nbgrader", {}).get("grade_id"): c
+           for c in nbformat.read(ROOT / "source" / AID / NB, as_version=4).cells}
+    for c in rel.cells:
+        gid = c.metadata.get("nbgrader", {}).get("grade_id")
+        if not c.metadata.get("nbgrader", {}).get("solution"):
+            continue
+        if gid in FILES:
+            c.source = f"%%writefile {FILES[gid]}\n" + files[FILES[gid]].rstrip("\n")
+        elif gid == "theorie_reponses" and answers is not None:
+            c.source = answers
+        elif gid in src:
+            c.source = _solution_text(src[gid])
+    return rel
+
+
+def variant(rel: str, old: str, new: str) -> dict[str, str]:
+    """The reference project with one line of ``rel`` changed."""
+    text = reference_files()[rel]
+    assert old in text, f"{rel} no longer contains {old!r}"
+    return {rel: text.replace(old, new)}
+
+
+def add_cell(nb, source: str, after: str | None = None) -> None:
+    """A new code cell (no nbgrader metadata), after the cell with grade id ``after`` (else last)."""
+    cell = nbformat.v4.new_code_cell(source)
+    idx = len(nb.cells)
+    if after:
+        idx = next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == after) + 1
+    nb.cells.insert(idx, cell)
+
+
+@dataclasses.dataclass
+class Student:
+    build: Callable[[], nbformat.NotebookNode]
+    expected: dict[str, float]
+    feedback: list[str] = dataclasses.field(default_factory=list)
+    flagged: bool = False
+    why: str = ""
+
+
+def scores(**overrides: float) -> dict[str, float]:
+    out = {k: float(v) for k, v in MAX.items()}
+    out.update({k.replace("__", "_"): float(v) for k, v in overrides.items()})
+    return out
+
+
+def zero(cells: list[str], base: dict[str, float] | None = None) -> dict[str, float]:
+    out = dict(base or scores())
+    out.update({c: 0.0 for c in cells})
+    return out
+
+
+NAIVE = {rel: (PROJECTS / "naive" / rel).read_text() for rel in FILES.values() if (PROJECTS / "naive" / rel).exists()}
+
+
+def _naive():
+    nb = solved({**NAIVE, ".dockerignore": "# (rien)\n"},
+                answers='reponse_memoire = "la RAM"\nreponse_isolation = "namespaces"\nconteneur_a_son_noyau = True')
+    return nb
+
+
+def _untouched():
+    return nbformat.read(ROOT / "release" / AID / NB, as_version=4)
+
+
+def _kernel_patched():
+    nb = _untouched()
+    for c in nb.cells:
+        if c.metadata.get("nbgrader", {}).get("grade_id") == "theorie_reponses":
+            c.source += ("\nimport dockercourse.grading as _g\n"
+                         "_g.run_check = run_check = lambda name, points, **kw: float(points)\n"
+                         "import builtins\nbuiltins.isinstance = lambda *a: True")
+    return nb
+
+
+def _without(gid: str):
+    nb = solved()
+    nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") != gid]
+    return nb
+
+
+def _duplicated(gid: str):
+    nb = solved()
+    i = next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == gid)
+    twin = copy.deepcopy(nb.cells[i])
+    twin["id"] = twin.get("id", "x") + "-copie"
+    nb.cells.insert(i + 1, twin)
+    return nb
+
+
+def _edited(gid: str, source: str):
+    nb = solved()
+    for c in nb.cells:
+        if c.metadata.get("nbgrader", {}).get("grade_id") == gid:
+            c.source = source
+    return nb
+
+
+def _with_cell(source: str, after: str | None = None, files: dict[str, str] | None = None):
+    def build():
+        nb = solved(files)
+        add_cell(nb, source, after)
+        return nb
+
+    return build
+
+
+APP_REF = reference_files()["app/app.py"]
+APP_TAIL = 'app = Flask(__name__)\n'
+
+STUDENTS: dict[str, Student] = {
+    "reference-solution": Student(solved, scores(), why="the TP's solution: full automatic marks"),
+    "untouched-release": Student(_untouched, {k: 0.0 for k in MAX}, ["VOTRE CODE ICI", "❌"],
+                                 why="hands in the release as it is"),
+    "naive-student": Student(
+        _naive, {"test_q_memoire": 0, "test_q_isolation": 1, "test_q_noyau": 0, "test_requirements": 0,
+                 "test_application": 1, "test_construction": 2, "test_cmd": 0, "test_utilisateur": 0,
+                 "test_expose": 0, "test_healthcheck": 0, "test_cache": 0, "test_dockerignore": 0, "test_taille": 0,
+                 "test_http": 1, "test_env": 0, "test_logs": 0.5, "test_arret": 0, "test_hadolint": 1},
+        ["forme exec", "USER", "EXPOSE 8000", "SIGTERM", "os.environ.get"], why="a beginner's project"),
+    "kernel-patched-checker": Student(
+        _kernel_patched, {k: 0.0 for k in MAX}, flagged=True,
+        why="the release plus a cell that replaces run_check and isinstance in the kernel"),
+    "deleted-test-cell": Student(lambda: _without("test_http"), scores(), flagged=True,
+                                 why="the solution without the test_http cell"),
+    "duplicated-test-cell": Student(lambda: _duplicated("test_cmd"), scores(), flagged=True,
+                                    why="the solution with test_cmd pasted twice"),
+    "edited-test-cell": Student(lambda: _edited("test_taille", "1.0"), scores(), flagged=True,
+                                why="the solution with test_taille rewritten to return full marks"),
+    "bind-mounts-host-root": Student(_with_cell(
+        "!docker run --rm -v /:/hote python:3.13-slim sh -c 'for d in tmp var/tmp root etc; do "
+        "echo pirate > /hote/$d/dockercourse-pirate; done; cat /hote/etc/shadow | head -1; ls /hote/work /hote/root'\n"
+        "!echo pirate > /tmp/dockercourse-pirate; echo pirate > /var/tmp/dockercourse-pirate; id"),
+        scores(), why="a cell that bind-mounts the host's / and writes everywhere"),
+    "wipes-its-engine": Student(_with_cell(
+        "!docker rm -f $(docker ps -aq) ; docker rmi -f $(docker images -aq) ; docker system prune -af", after=None),
+        scores(), why="removes every container and image of its engine"),
+    "reference-after-wipe": Student(solved, scores(), why="a correct student graded after the wiper"),
+    "reads-course-source": Student(_with_cell(
+        "import glob, os\n"
+        "for p in ['../../../source', '../../../gradebook.db', '/work', os.path.expanduser('~')]:\n"
+        "    print(p, os.path.exists(p))\n"
+        "print(glob.glob('/**/tp-conteneurisation/*.ipynb', recursive=False))\n"
+        "open('../../../gradebook.db', 'w').write('pirate')", after="theorie_reponses"),
+        scores(), why="a cell that reads ../../../source and overwrites the gradebook"),
+    "fork-bomb-at-import": Student(
+        lambda: solved({"app/app.py": APP_REF.replace(APP_TAIL, APP_TAIL + "import os\nwhile True:\n    os.fork()\n")}),
+        zero(["test_application", "test_healthcheck", *RUNTIME]), ["Application Flask"],
+        why="app.py forks forever at import"),
+    "memory-hog-at-import": Student(
+        lambda: solved({"app/app.py": APP_REF.replace(APP_TAIL, APP_TAIL + "LEST = bytearray(4 * 1024**3)\n")}),
+        zero(["test_application", "test_healthcheck", *RUNTIME]), ["Application Flask"],
+        why="app.py allocates 4 GiB at import"),
+    "infinite-loop-at-import": Student(
+        lambda: solved({"app/app.py": APP_REF.replace(APP_TAIL, APP_TAIL + "while True:\n    pass\n")}),
+        zero(["test_application", "test_healthcheck", *RUNTIME]), ["ne se termine pas"],
+        why="app.py loops forever at import"),
+    "sleeps-forever-in-a-cell": Student(_with_cell("import time\ntime.sleep(10**6)", after="theorie_reponses"),
+                                        scores(), why="a cell that never ends"),
+    "os-exit-in-a-cell": Student(_with_cell("import os\nos._exit(3)", after="dockerignore"), scores(), flagged=True,
+                                 why="a cell that kills the kernel"),
+    "unpullable-base-image": Student(
+        lambda: solved(variant("Dockerfile", "FROM python:3.13-slim", "FROM python:3.99-introuvable")),
+        zero(IMAGE_CHECKS), ["python:3.99-introuvable"], why="a base image no registry can give"),
+    "listens-on-localhost": Student(
+        lambda: solved(variant("Dockerfile", '"0.0.0.0:8000"', '"127.0.0.1:8000"')),
+        zero(RUNTIME), ["127.0.0.1"], why="gunicorn bound to 127.0.0.1"),
+    "wrong-port": Student(
+        lambda: solved(variant("Dockerfile", '"0.0.0.0:8000"', '"0.0.0.0:5000"')),
+        zero([*RUNTIME, "test_healthcheck"]), ["pas sur le port 8000"], why="gunicorn bound to port 5000"),
+    "shell-form-cmd": Student(
+        lambda: solved(variant("Dockerfile",
+                               'CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "2", "--access-logfile", '
+                               '"-", "app:app"]', "CMD gunicorn --bind 0.0.0.0:8000 --access-logfile - app:app")),
+        scores(test_cmd=1, test_arret=0, test_hadolint=1.5), ["forme exec", "SIGKILL"],
+        why="a shell-form CMD: sh is PID 1 and does not forward SIGTERM"),
+    "runs-as-root": Student(
+        lambda: solved(variant("Dockerfile", "USER 10001:10001\n", "")), scores(test_utilisateur=0), ["USER"],
+        why="no USER instruction"),
+    "broken-dockerfile": Student(
+        lambda: solved(variant("Dockerfile", "RUN pip install", "RUNN pip install")),
+        zero(IMAGE_CHECKS, scores(test_hadolint=0)), ["RUNN"], why="a typo in an instruction"),
+    "crashing-app": Student(
+        lambda: solved({"app/app.py": APP_REF + '\nraise RuntimeError("oups")\n'}),
+        zero(["test_application", "test_healthcheck", "test_arret", *RUNTIME]), ["RuntimeError"],
+        why="app.py raises at import"),
+}
