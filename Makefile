@@ -1,6 +1,7 @@
 # « Conteneurisation avec Docker » — the README's commands.
 #   make lab    prepare everything, then open JupyterLab on the course (LAB_ARGS=--no-browser headless)
 #   make test   prepare everything, then run the whole test suite (what CI runs)
+#   make grade  grade every collected submission of the TP, each in its own sandbox (root)
 
 PYTHON      ?= python3
 VENV        := .venv
@@ -10,12 +11,13 @@ LAB_ARGS    ?=
 # Jupyter refuses to run as root without this flag (CI machines and fresh VMs are root).
 ROOT_FLAG   := $(if $(filter 0,$(shell id -u)),--allow-root,)
 PYTEST_ARGS ?=
+GRADE_ARGS  ?=
 # nbgrader shells out to alembic: the venv's bin must be on PATH for every call.
 export PATH := $(BIN):$(PATH)
 export DOCKERCOURSE_STATE := $(STATE)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup venv engine kit lab test lint clean-docker outputs release clean
+.PHONY: setup venv engine kit lab test lint clean-docker outputs release grade clean
 
 setup: venv engine kit
 
@@ -55,6 +57,11 @@ outputs: setup
 # Regenerate the student version of the TP (release/ is generated, never edited by hand).
 release: venv
 	$(BIN)/nbgrader generate_assignment tp-conteneurisation --force
+
+# Grade the class: one sandbox per submission (unprivileged user, rootless engine), the
+# official scores written to gradebook.db; re-running resumes. GRADE_ARGS="--jobs 4 --student alice"
+grade: setup
+	$(BIN)/python -m dockercourse grade tp-conteneurisation $(GRADE_ARGS)
 
 clean-docker: venv
 	$(BIN)/python -m dockercourse clean

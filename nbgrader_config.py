@@ -8,7 +8,7 @@ Instructor cycle for the TP (the checks rebuild and run each student's files):
 
     nbgrader generate_assignment tp-conteneurisation --force   # refresh release/ (committed)
     nbgrader release_assignment / collect tp-conteneurisation   # or put notebooks in submitted/<student>/
-    nbgrader autograde tp-conteneurisation                      # needs a Docker daemon and python:3.13-slim
+    python -m dockercourse grade tp-conteneurisation --jobs 4   # each submission in its own sandbox (root)
     nbgrader generate_feedback tp-conteneurisation              # hidden tests are stripped (see below)
 
 To regrade a submission folder without its notebook (e.g. to compare with the
@@ -19,9 +19,18 @@ gradebook when a notebook looks tampered with):
 """
 
 import os
+import sys
 from pathlib import Path
 
 c = get_config()  # noqa: F821 (provided by nbgrader when it loads this file)
+
+# `nbgrader autograde` would run every student's cells as you, on your Docker engine. The
+# course grades each submission in a sandbox instead: `python -m dockercourse grade` (make grade).
+if sys.argv[1:2] == ["autograde"] and not os.environ.get("DOCKERCOURSE_UNSANDBOXED_AUTOGRADE"):
+    sys.exit("nbgrader autograde exécuterait le code des élèves sous votre identité, sur votre démon Docker.\n"
+             "Corrigez la classe dans des bacs à sable : python -m dockercourse grade tp-conteneurisation "
+             "(ou make grade).\nnbgrader autograde runs student code as you: use `python -m dockercourse grade` "
+             "(set DOCKERCOURSE_UNSANDBOXED_AUTOGRADE=1 to run it anyway).")
 
 ROOT = Path(__file__).resolve().parent
 c.CourseDirectory.root = str(ROOT)

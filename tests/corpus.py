@@ -202,16 +202,16 @@ STUDENTS: dict[str, Student] = {
         scores(), why="a cell that reads ../../../source and overwrites the gradebook"),
     "fork-bomb-at-import": Student(
         lambda: solved({"app/app.py": APP_REF.replace(APP_TAIL, APP_TAIL + "import os\nwhile True:\n    os.fork()\n")}),
-        zero(["test_application", "test_healthcheck", *RUNTIME]), ["Application Flask"],
-        why="app.py forks forever at import"),
+        zero(["test_application", "test_arret", *RUNTIME], scores(test_healthcheck=1)), ["Application Flask"],
+        why="app.py forks forever at import: the workers fail to boot and gunicorn exits"),
     "memory-hog-at-import": Student(
         lambda: solved({"app/app.py": APP_REF.replace(APP_TAIL, APP_TAIL + "LEST = bytearray(4 * 1024**3)\n")}),
-        zero(["test_application", "test_healthcheck", *RUNTIME]), ["Application Flask"],
-        why="app.py allocates 4 GiB at import"),
+        zero(["test_application", *RUNTIME], scores(test_healthcheck=1)), ["MemoryError"],
+        why="app.py allocates 4 GiB at import: gunicorn's workers are OOM-killed and restarted"),
     "infinite-loop-at-import": Student(
         lambda: solved({"app/app.py": APP_REF.replace(APP_TAIL, APP_TAIL + "while True:\n    pass\n")}),
-        zero(["test_application", "test_healthcheck", *RUNTIME]), ["ne se termine pas"],
-        why="app.py loops forever at import"),
+        zero(["test_application", "test_arret", *RUNTIME], scores(test_healthcheck=1)), ["ne se termine pas"],
+        why="app.py loops forever at import: no worker answers, and SIGTERM waits for it"),
     "sleeps-forever-in-a-cell": Student(_with_cell("import time\ntime.sleep(10**6)", after="theorie_reponses"),
                                         scores(), why="a cell that never ends"),
     "os-exit-in-a-cell": Student(_with_cell("import os\nos._exit(3)", after="dockerignore"), scores(), flagged=True,
@@ -224,21 +224,21 @@ STUDENTS: dict[str, Student] = {
         zero(RUNTIME), ["127.0.0.1"], why="gunicorn bound to 127.0.0.1"),
     "wrong-port": Student(
         lambda: solved(variant("Dockerfile", '"0.0.0.0:8000"', '"0.0.0.0:5000"')),
-        zero([*RUNTIME, "test_healthcheck"]), ["pas sur le port 8000"], why="gunicorn bound to port 5000"),
+        zero(RUNTIME, scores(test_healthcheck=1)), ["pas sur le port 8000"], why="gunicorn bound to port 5000"),
     "shell-form-cmd": Student(
         lambda: solved(variant("Dockerfile",
                                'CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "2", "--access-logfile", '
                                '"-", "app:app"]', "CMD gunicorn --bind 0.0.0.0:8000 --access-logfile - app:app")),
-        scores(test_cmd=1, test_arret=0, test_hadolint=1.5), ["forme exec", "SIGKILL"],
+        scores(test_cmd=1, test_arret=0), ["forme exec", "SIGKILL"],
         why="a shell-form CMD: sh is PID 1 and does not forward SIGTERM"),
     "runs-as-root": Student(
         lambda: solved(variant("Dockerfile", "USER 10001:10001\n", "")), scores(test_utilisateur=0), ["USER"],
         why="no USER instruction"),
     "broken-dockerfile": Student(
         lambda: solved(variant("Dockerfile", "RUN pip install", "RUNN pip install")),
-        zero(IMAGE_CHECKS, scores(test_hadolint=0)), ["RUNN"], why="a typo in an instruction"),
+        zero(IMAGE_CHECKS, scores(test_hadolint=1.5)), ["RUNN"], why="a typo in an instruction"),
     "crashing-app": Student(
         lambda: solved({"app/app.py": APP_REF + '\nraise RuntimeError("oups")\n'}),
-        zero(["test_application", "test_healthcheck", "test_arret", *RUNTIME]), ["RuntimeError"],
+        zero(["test_application", "test_arret", *RUNTIME], scores(test_healthcheck=1)), ["RuntimeError"],
         why="app.py raises at import"),
 }

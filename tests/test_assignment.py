@@ -1,6 +1,7 @@
 """The TP as an nbgrader assignment: release/ is generated and leak-free, the
-source notebook passes every check, the release fails every check cleanly, and
-a real ``nbgrader autograde`` gives full and zero marks.
+source notebook passes every check and the release fails every check cleanly, in a
+kernel, as a student runs them. Grading a class (sandboxes, official scores, the
+gradebook) is tests/test_class_grading.py.
 
 Notebooks always run on temp copies (never in source/: %%writefile would put
 solution files next to the source notebook, and generate_assignment copies them).
@@ -8,11 +9,9 @@ solution files next to the source notebook, and generate_assignment copies them)
 
 from __future__ import annotations
 
-import html as html_module
 import os
 import re
 import shutil
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +22,8 @@ from notebook_runner import NO_DAEMON, run_notebook
 
 from dockercourse import grading
 
+pytestmark = pytest.mark.xdist_group("tp")
+
 ROOT = Path(__file__).resolve().parents[1]
 AID = "tp-conteneurisation"
 NB = f"{AID}.ipynb"
@@ -30,48 +31,6 @@ SOURCE = ROOT / "source" / AID
 RELEASE = ROOT / "release" / AID
 PROJECTS = ROOT / "tests" / "fixtures" / "projects"
 REFERENCE = PROJECTS / "reference"
-
-
-def naive_submission(dest: Path) -> None:
-    """The release notebook as a beginner fills it: the ``naive`` fixture project in
-    the %%writefile cells (no .dockerignore), one right and two wrong theory answers."""
-    nb = nbformat.read(RELEASE / NB, as_version=4)
-    for c in nb.cells:
-        gid = c.metadata.get("nbgrader", {}).get("grade_id")
-        if c.cell_type == "code" and c.source.startswith("%%writefile"):
-            path = c.source.splitlines()[0].split(maxsplit=1)[1]
-            if (PROJECTS / "naive" / path).is_file():
-                c.source = f"%%writefile {path}\n" + (PROJECTS / "naive" / path).read_text()
-        elif gid == "theorie_reponses":
-            c.source += '\nreponse_memoire = "la RAM"\nreponse_isolation = "namespaces"\nconteneur_a_son_noyau = True'
-        elif gid == "q_vm_reponse":
-            c.source = "Une VM est plus lourde."
-    nbformat.write(nb, dest)
-
-
-def tampered_submission(dest: Path) -> None:
-    """The untouched release plus one answer cell that replaces the checker in the kernel."""
-    nb = nbformat.read(RELEASE / NB, as_version=4)
-    for c in nb.cells:
-        if c.metadata.get("nbgrader", {}).get("grade_id") == "theorie_reponses":
-            c.source += ("\nimport dockercourse.grading as _g\n"
-                         "_g.run_check = run_check = lambda name, points, **kw: float(points)")
-    nbformat.write(nb, dest)
-
-
-def deleted_test_cell_submission(dest: Path) -> None:
-    """The reference solution whose student deleted one test cell (``test_http``)."""
-    nb = nbformat.read(SOURCE / NB, as_version=4)
-    nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") != "test_http"]
-    nbformat.write(nb, dest)
-
-
-#: nbgrader auto scores of the naive submission (partial credit flows through nbgrader)
-NAIVE_SCORES = {"test_q_memoire": 0, "test_q_isolation": 1, "test_q_noyau": 0, "test_requirements": 0,
-                "test_application": 1, "test_construction": 2, "test_cmd": 0, "test_utilisateur": 0,
-                "test_expose": 0, "test_healthcheck": 0, "test_cache": 0, "test_dockerignore": 0,
-                "test_taille": 0, "test_http": 1, "test_env": 0, "test_logs": 0.5, "test_arret": 0,
-                "test_hadolint": 1}
 
 
 def nbgrader(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -248,72 +207,3 @@ def test_notebook_without_daemon_says_so_in_french(folder, workdir):
         if "run_check" in c.source and c.metadata["nbgrader"]["grade_id"] not in (
                 "test_requirements", "test_application", "test_dockerignore", "test_hadolint"):
             assert score == 0.0 and "Le démon Docker ne répond pas" in text, text
-
-
-def _scores(db: Path) -> dict[str, dict[str, tuple]]:
-    q = """SELECT sa.student_id, bc.name, gc.max_score, g.auto_score, g.needs_manual_grade
-           FROM grade g JOIN base_cell bc ON bc.id=g.cell_id JOIN grade_cells gc ON gc.id=g.cell_id
-           JOIN submitted_notebook sn ON sn.id=g.notebook_id
-           JOIN submitted_assignment sa ON sa.id=sn.assignment_id"""
-    out: dict[str, dict[str, tuple]] = {}
-    with sqlite3.connect(db) as con:
-        for student, cell, max_score, auto, manual in con.execute(q):
-            out.setdefault(student, {})[cell] = (max_score, auto, manual)
-    return out
-
-
-def test_nbgrader_autograde_full_and_zero_marks(course, docker_client):
-    for student, nb_path in (("reference-solution", SOURCE / NB), ("untouched-release", RELEASE / NB),
-                             ("naive-student", None), ("tampered-checker", None),
-                             ("deleted-test-cell", None)):
-        dest = course / "submitted" / student / AID
-        dest.mkdir(parents=True)
-        if student == "naive-student":
-            naive_submission(dest / NB)
-        elif student == "tampered-checker":
-            tampered_submission(dest / NB)
-        elif student == "deleted-test-cell":
-            deleted_test_cell_submission(dest / NB)
-        else:
-            shutil.copy(nb_path, dest / NB)
-    try:
-        proc = nbgrader("autograde", AID, cwd=course)
-        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-        for d in (course / "autograded").glob(f"*/{AID}"):  # checks and the last cell cleaned up
-            sub = grading.submission_id(d)
-            assert not docker_client.containers.list(all=True, filters={"label": f"{grading.SUB_LABEL}={sub}"})
-            assert not docker_client.images.list(filters={"label": f"{grading.SUB_LABEL}={sub}"})
-        scores = _scores(course / "gradebook.db")
-        ref, blank = scores["reference-solution"], scores["untouched-release"]
-        assert len(ref) == len(blank) == len(scores["tampered-checker"]) == 19
-        for cell, (max_score, auto, manual) in ref.items():
-            if cell == "q_vm_reponse":
-                assert manual, "the written answer waits for a human"
-            else:
-                assert auto == max_score, f"reference-solution {cell}: {auto}/{max_score}"
-        for cell, (max_score, auto, _) in blank.items():
-            assert auto == 0, f"untouched-release {cell}: {auto}/{max_score}"
-        naive = {cell: auto for cell, (_, auto, _) in scores["naive-student"].items()}
-        assert naive.pop("q_vm_reponse") is None
-        assert naive == pytest.approx(NAIVE_SCORES, abs=0.011)
-        # a deleted test cell loses nothing silently: the other cells are graded, the missing one
-        # waits for the instructor (needs_manual_grade), who can regrade it with `grading compare`
-        deleted = scores["deleted-test-cell"]
-        assert deleted["test_http"][1] is None and deleted["test_http"][2]
-        assert all(auto == mx for cell, (mx, auto, _) in deleted.items() if cell not in ("test_http", "q_vm_reponse"))
-        # a notebook that patches the checker in its kernel fools nbgrader, not the out-of-notebook audit
-        assert scores["tampered-checker"]["test_construction"][1] == 2
-        flagged = grading.compare(course, AID, NB, ["reference-solution", "tampered-checker"])
-        assert {r["student"] for r in flagged} == {"tampered-checker"}
-        assert len(flagged) == len(grading.CHECKS)
-        # feedback keeps the scores but not the hidden tests
-        proc = nbgrader("generate_feedback", AID, cwd=course)
-        assert proc.returncode == 0, proc.stderr[-2000:]
-        html = (course / "feedback" / "reference-solution" / AID / NB.replace(".ipynb", ".html")).read_text()
-        text = html_module.unescape(re.sub(r"<[^>]+>", "", html))
-        assert "Construction de l'image : 2/2" in text
-        assert "if not isinstance(reponse_memoire, str) or not reponse_memoire.strip():" in text
-        assert '"control group", "groupe de contrôle"' not in text
-    finally:
-        for d in (course / "autograded").glob(f"*/{AID}"):
-            grading.cleanup(d, images=True, forget=True)

@@ -27,6 +27,8 @@ from notebook_runner import NO_DAEMON
 
 from dockercourse import engine, grading
 
+pytestmark = pytest.mark.xdist_group("tp")
+
 FIXTURES = Path(__file__).parent / "fixtures" / "projects"
 
 #: variant -> (file, line of the reference, replacement)

@@ -25,13 +25,18 @@ SCORE_MARK = "@@SCORE@@"
 
 #: Runs inside the container; reads {"sources": [...], "names": [...]} on stdin.
 COLLECT = r'''
-import contextlib, io, json, sys
+import contextlib, io, json, signal, sys
 job = json.loads(sys.stdin.read())
 ns = {"__name__": "__main__"}
+def too_long(*a):
+    raise TimeoutError
+signal.signal(signal.SIGALRM, too_long)
 for src in job["sources"]:
     lines = [ln for ln in src.splitlines() if not ln.lstrip().startswith(("%", "!"))]
+    signal.alarm(5)  # a cell that never ends loses its own answers, not the others'
     with contextlib.suppress(BaseException), contextlib.redirect_stdout(io.StringIO()):
         exec(compile("\n".join(lines), "<cellule>", "exec"), ns)
+    signal.alarm(0)
 ok = (str, int, float, bool, type(None))
 out = {k: ns[k] for k in job["names"] if k in ns and isinstance(ns[k], ok)}
 sys.stdout.write("\n@@ANSWERS@@ " + json.dumps(out) + "\n")

@@ -116,13 +116,13 @@ class Assignment:
         return {check: pts for check, pts in self.check_cells.values()}
 
     def answer_sources(self, nb: dict) -> list[str]:
-        """The student's answer cells: unlocked code cells before the last answer test,
-        without the ``%%writefile`` ones."""
+        """The student's answer cells: the solution code cells before the last answer test,
+        without the ``%%writefile`` ones (cells a student added are not answers)."""
         cells = nb.get("cells", [])
         last = max((i for i, c in enumerate(cells) if _nbg(c).get("grade_id") in self.answer_tests), default=-1)
         out = []
         for c in cells[:last]:
-            if c.get("cell_type") != "code" or _nbg(c).get("locked") or _nbg(c).get("grade"):
+            if c.get("cell_type") != "code" or not _nbg(c).get("solution") or _nbg(c).get("grade"):
                 continue
             s = _src(c)
             if not s.lstrip().startswith("%%"):

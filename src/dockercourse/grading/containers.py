@@ -25,7 +25,9 @@ READY_TIMEOUT_S = 25.0
 #: Limits of every container a check starts (applied when the engine has cgroups).
 CONTAINER_LIMITS = {"mem_limit": "256m", "pids_limit": 128, "nano_cpus": 1_000_000_000}
 #: Per-process limits that hold even without cgroups (rootless on cgroup v1).
-ULIMITS = {"nproc": 256, "nofile": 1024}
+ULIMITS = {"nproc": 128, "nofile": 1024}
+#: The OOM killer takes a check's container before anything else of the grader's.
+OOM_SCORE_ADJ = 1000
 
 
 def wait_until(predicate: Callable[[], object], timeout: float, interval: float = 0.2):
@@ -59,7 +61,8 @@ def limits(client) -> dict:
     cgroups, and rlimits always (a fork bomb stays within ``nproc``)."""
     import docker
 
-    out: dict = {"ulimits": [docker.types.Ulimit(name=k, soft=v, hard=v) for k, v in ULIMITS.items()]}
+    out: dict = {"ulimits": [docker.types.Ulimit(name=k, soft=v, hard=v) for k, v in ULIMITS.items()],
+                 "oom_score_adj": OOM_SCORE_ADJ}
     if engine_has_cgroups(client):
         out.update(CONTAINER_LIMITS)
     return out
