@@ -4,10 +4,10 @@ A grade cell that is not a ``run_check`` call tests variables that the student's
 answer cells define. Officially it is scored in two steps, neither of which trusts
 the student's kernel:
 
-1. :data:`COLLECT` runs the student's answer cells in a throw-away container of the
+1. ``collect_answers.py`` runs the student's answer cells in a throw-away container of the
    base image (no network, an unprivileged uid) and prints the values of the
    variables the tests read (strings, numbers, booleans, ``None``);
-2. :func:`score_cell` runs the *source* test cell (hidden tests included) in a fresh
+2. ``score_answers.py`` (:func:`score_cell`) runs the *source* test cell (hidden tests included) in a fresh
    interpreter with those values, and scores it as nbgrader does: an error or any
    stderr output gives 0, a last expression that is a number is the score, else
    full points.
@@ -19,50 +19,13 @@ import ast
 import json
 import subprocess
 import sys
+from importlib import resources
 
 ANSWERS_MARK = "@@ANSWERS@@"
 SCORE_MARK = "@@SCORE@@"
 
-#: Runs inside the container; reads {"sources": [...], "names": [...]} on stdin.
-COLLECT = r'''
-import contextlib, io, json, signal, sys
-job = json.loads(sys.stdin.read())
-ns = {"__name__": "__main__"}
-def too_long(*a):
-    raise TimeoutError
-signal.signal(signal.SIGALRM, too_long)
-for src in job["sources"]:
-    lines = [ln for ln in src.splitlines() if not ln.lstrip().startswith(("%", "!"))]
-    signal.alarm(5)  # a cell that never ends loses its own answers, not the others'
-    with contextlib.suppress(BaseException), contextlib.redirect_stdout(io.StringIO()):
-        exec(compile("\n".join(lines), "<cellule>", "exec"), ns)
-    signal.alarm(0)
-ok = (str, int, float, bool, type(None))
-out = {k: ns[k] for k in job["names"] if k in ns and isinstance(ns[k], ok)}
-sys.stdout.write("\n@@ANSWERS@@ " + json.dumps(out) + "\n")
-'''
-
-#: Runs in a fresh interpreter; reads {"answers": {...}, "source": "..."} on stdin.
-SCORE = r'''
-import ast, contextlib, io, json, sys
-job = json.loads(sys.stdin.read())
-ns = dict(job["answers"])
-ns["__name__"] = "__main__"
-out, err = io.StringIO(), io.StringIO()
-value, failed = None, ""
-try:
-    tree = ast.parse(job["source"])
-    last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        exec(compile(tree, "<test>", "exec"), ns)
-        if last is not None:
-            value = eval(compile(ast.Expression(last.value), "<test>", "eval"), ns)
-except BaseException as exc:
-    failed = f"{type(exc).__name__}: {exc}"
-sys.stdout.write("\n@@SCORE@@ " + json.dumps({"value": repr(value) if value is not None else None,
-    "number": value if isinstance(value, (int, float)) and not isinstance(value, bool) else None,
-    "failed": failed, "stderr": err.getvalue()[-500:], "text": out.getvalue()[-4000:]}) + "\n")
-'''
+def _script(name: str) -> str:
+    return resources.files("dockercourse.grading").joinpath(name).read_text()
 
 
 def names_read(source: str) -> list[str]:
@@ -100,7 +63,7 @@ def collect(sources: list[str], names: list[str], image: str, timeout: float = 3
     cli = os.environ.get("DOCKERCOURSE_DOCKER") or "docker"
     cmd = [cli, "run", "--rm", "-i", "--name", name, "--network", "none", "--user", "65534:65534",
            "--ulimit", "nproc=64:64", "--label", f"{engine.LABEL}=1", "--entrypoint", "python", image,
-           "-I", "-c", COLLECT]
+           "-I", "-c", _script("collect_answers.py")]
     try:
         proc = subprocess.run(cmd, input=job, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -112,8 +75,9 @@ def collect(sources: list[str], names: list[str], image: str, timeout: float = 3
 def score_cell(source: str, answers: dict, points: float, timeout: float = 30) -> tuple[float, str]:
     """``(score, printed text)`` of a test cell run with ``answers``, scored as nbgrader does."""
     try:
-        proc = subprocess.run([sys.executable, "-I", "-c", SCORE], input=json.dumps({"answers": answers,
-                              "source": source}), capture_output=True, text=True, timeout=timeout)
+        job = json.dumps({"answers": answers, "source": source})
+        proc = subprocess.run([sys.executable, "-I", "-c", _script("score_answers.py")], input=job,
+                              capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return 0.0, "(le test a dépassé le temps imparti)"
     res = _marked(proc.stdout, SCORE_MARK)

@@ -39,7 +39,7 @@ from .. import engine
 from .checks import CHECKS, grade
 from .containers import cleanup
 from .protocol import _num
-from .snapshot import files_from_notebook
+from .snapshot import files_from_notebook, write_files
 
 RECORDS = ".dockercourse-grading"
 RUN_CHECK = re.compile(r'run_check\(\s*"(\w+)"\s*,\s*points\s*=\s*([\d.]+)\s*\)')
@@ -618,21 +618,29 @@ def gradebook_scores(db: str | Path, assignment: str) -> dict[str, dict[str, flo
 
 
 def compare(course: str | Path, assignment: str, notebook: str, students: list[str] | None = None) -> list[dict]:
-    """Regrade each autograded folder outside its notebook (:func:`audit`) and list
-    the checks whose gradebook score differs."""
+    """Regrade each autograded notebook's files outside any kernel (:func:`audit` on the
+    files its ``%%writefile`` cells write) and list the checks whose gradebook score
+    differs. Runs on this machine's engine: for a quick look, the class command is the
+    sandboxed way."""
+    import tempfile
+
     course = Path(course)
     points = notebook_points(course / "source" / assignment / notebook)
     gb = gradebook_scores(course / "gradebook.db", assignment)
     rows = []
     for student in sorted(students or gb):
-        folder = course / "autograded" / student / assignment
-        if not folder.is_dir():
+        nb_path = course / "autograded" / student / assignment / notebook
+        if not nb_path.is_file():
             continue
-        try:
-            table = audit(folder, points)
-        finally:
-            with contextlib.suppress(engine.DockerUnavailable):
-                cleanup(folder, images=True)
+        with tempfile.TemporaryDirectory(prefix="dockercourse-compare-") as tmp:
+            folder = Path(tmp) / assignment
+            write_files(files_from_notebook(json.loads(nb_path.read_text())), folder)
+            folder.mkdir(exist_ok=True)
+            try:
+                table = audit(folder, points)
+            finally:
+                with contextlib.suppress(engine.DockerUnavailable):
+                    cleanup(folder, images=True, forget=True)
         for name, (score, pts) in table.items():
             recorded = gb.get(student, {}).get(f"test_{name}")
             if recorded is None or abs(recorded - score) > 0.011:

@@ -17,13 +17,12 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from .. import engine
 from .build import BUILD_TIMEOUT_S
 from .checks import probe_app
-from .containers import cleanup, http_get
+from .containers import cleanup, http_get, wait_until
 from .protocol import RESULT_MARK, _num
 from .snapshot import APP_DIR, APP_PORT, Snapshot, student_names
 
@@ -170,13 +169,15 @@ def attendre_http(url: str, timeout: float = 20.0) -> None:
     if not port:
         print(f"Adresse sans port valide : {url} (le port du conteneur est-il publié ?)")
         return
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
+
+    def answered():
         status, body = http_get(url, timeout=2)
-        if status:
-            print(f"GET {url} → {status}  {body.strip()}")
-            return
-        time.sleep(0.3)
+        return (status, body) if status else None
+
+    answer, _ = wait_until(answered, timeout, interval=0.3)
+    if answer:
+        print(f"GET {url} → {answer[0]}  {answer[1].strip()}")
+        return
     print(f"Rien ne répond à {url} après {timeout:.0f} s : regardez docker logs.")
 
 

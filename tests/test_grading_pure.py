@@ -1,0 +1,129 @@
+"""The grader's pure logic, without Docker: what files a notebook writes, what a
+container listens on, how a written answer is scored, what counts as tampering."""
+
+from __future__ import annotations
+
+import nbformat
+import pytest
+from corpus import ROOT, solved
+
+from dockercourse.grading import answers, classroom, containers, protocol, snapshot
+
+
+def _nb(*sources: str):
+    return nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
+
+
+def test_files_from_notebook_reads_writefile_cells_without_running_them():
+    nb = _nb("%%writefile Dockerfile\nFROM python:3.13-slim", "print('pas un fichier')",
+             "%%writefile app/app.py\nimport os", "%%writefile -a app/app.py\nprint(1)\n",
+             "%%writefile ../../etc/passwd\npirate", "%%writefile /tmp/x\npirate", "%%writefile notes.txt\nnon",
+             "%%writefile Dockerfile\nFROM python:3.13-slim\nUSER 10001")
+    files = snapshot.files_from_notebook(nb)
+    assert files == {"Dockerfile": b"FROM python:3.13-slim\nUSER 10001\n", "app/app.py": b"import os\nprint(1)\n"}
+
+
+def test_files_from_the_reference_notebook_are_the_reference_project():
+    files = snapshot.files_from_notebook(solved())
+    ref = ROOT / "tests" / "fixtures" / "projects" / "reference"
+    for rel, data in files.items():
+        assert data == (ref / rel).read_bytes(), rel
+
+
+def test_snapshot_refuses_oversized_projects_without_reading_them(tmp_path):
+    (tmp_path / "app").mkdir()
+    (tmp_path / "Dockerfile").write_text("FROM python:3.13-slim\n")
+    with open(tmp_path / "app" / "lourd.bin", "wb") as fh:
+        fh.truncate(int((snapshot.MAX_CONTEXT_MB + 1) * 1e6))
+    (tmp_path / "app" / "lien").symlink_to("/etc/shadow")
+    snap = snapshot.Snapshot.of(tmp_path)
+    assert snap.oversize and "app/lourd.bin" not in snap.files and "app/lien" not in snap.files
+    assert snap.size_mb > snapshot.MAX_CONTEXT_MB
+
+
+def test_snapshot_hash_follows_content_not_mtime(tmp_path):
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "app.py").write_text("a = 1\n")
+    h1 = snapshot.Snapshot.of(tmp_path).hash()
+    (tmp_path / "app" / "app.py").write_text("a = 1\n")
+    assert snapshot.Snapshot.of(tmp_path).hash() == h1
+    (tmp_path / "app" / "app.py").write_text("a = 2\n")
+    assert snapshot.Snapshot.of(tmp_path).hash() != h1
+
+
+PROC_NET_TCP = """  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0100007F:1F40 00000000:0000 0A 00000000:00000000 00:00000000 00000000 10001        0 1 1 0000
+   1: 00000000:1388 00000000:0000 0A 00000000:00000000 00:00000000 00000000 10001        0 2 1 0000
+   2: 0100007F:1F40 0100007F:C000 01 00000000:00000000 00:00000000 00000000 10001        0 3 1 0000
+"""
+
+
+def test_listening_sockets_tell_why_an_app_cannot_be_reached():
+    socks = containers.parse_listening(PROC_NET_TCP)
+    assert socks == {("127.0.0.1", 8000), ("0.0.0.0", 5000)}
+    assert containers.wrong_listen({("127.0.0.1", 8000)}) == "loopback"
+    assert containers.wrong_listen({("0.0.0.0", 5000)}) == "port"
+    assert containers.wrong_listen({("0.0.0.0", 8000)}) == ""
+    assert containers.wrong_listen({("::", 8000), ("127.0.0.1", 8000)}) == ""
+    assert containers.wrong_listen(None) == "" and containers.wrong_listen(set()) == ""
+
+
+def test_wait_until_returns_the_value_or_gives_up():
+    calls = []
+    value, secs = containers.wait_until(lambda: calls.append(1) or (len(calls) >= 3 and "prêt"), 5, interval=0.01)
+    assert value == "prêt" and len(calls) == 3
+    value, secs = containers.wait_until(lambda: None, 0.05, interval=0.01)
+    assert value is None and secs >= 0.05
+
+
+def test_result_lines_round_trip_and_ignore_garbage():
+    res = protocol.Result("Essai", 2)
+    res.ok("un point", 1)
+    res.fail("l'autre", "a", "b", "c", 1)
+    text = "bruit\n" + protocol.result_line(res.payload("essai")) + "\n@@DOCKERCOURSE-RESULT@@ {pas du json\n"
+    got = protocol.read_results(text)
+    assert len(got) == 1 and got[0]["score"] == 1.0 and "À faire : c" in got[0]["text"]
+
+
+TEST_Q1 = '''note = 0.0
+if not isinstance(reponse_memoire, str) or not reponse_memoire.strip():
+    print("sans réponse")
+if "cgroup" in reponse_memoire.lower():
+    note = 1.0
+note
+'''
+
+
+@pytest.mark.parametrize("answer,score", [("les cgroups", 1.0), ("la RAM", 0.0), (None, 0.0), (3, 0.0)])
+def test_written_answers_are_scored_like_nbgrader(answer, score):
+    names = answers.names_read(TEST_Q1)
+    assert names == ["reponse_memoire"]
+    got, text = answers.score_cell(TEST_Q1, {"reponse_memoire": answer} if answer is not None else {}, 1)
+    assert got == score
+
+
+def test_a_test_cell_that_prints_on_stderr_scores_zero():
+    got, _ = answers.score_cell("import sys\nprint('x', file=sys.stderr)\n1.0", {}, 1)
+    assert got == 0.0
+    assert answers.score_cell("x = 1", {}, 2)[0] == 2.0  # no error, no number: full points
+
+
+def test_tampering_is_named_per_cell(tmp_path):
+    import shutil
+
+    shutil.copytree(ROOT / "source", tmp_path / "source")
+    shutil.copytree(ROOT / "release", tmp_path / "release")
+    spec = classroom.Assignment(tmp_path, "tp-conteneurisation")
+    assert spec.tampering(solved()) == []
+    nb = solved()
+    dup = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_cmd"][0]
+    nb.cells.append(nbformat.from_dict(dict(dup)))
+    nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") != "test_http"]
+    for c in nb.cells:
+        if c.metadata.get("nbgrader", {}).get("grade_id") == "test_q_noyau":
+            c.source = "1.0"
+    notes = " | ".join(spec.tampering(nb))
+    assert "supprimée(s) : test_http" in notes and "dupliquée(s) : test_cmd" in notes
+    assert "modifiée(s) (restaurées) : test_q_noyau" in notes
+    assert set(spec.points) == set(__import__("dockercourse.grading", fromlist=["CHECKS"]).CHECKS)
+    assert spec.answer_sources(solved())[0].startswith("# Q1")
