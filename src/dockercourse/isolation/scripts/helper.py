@@ -1,0 +1,111 @@
+"""Helper container (``--pid=host --cgroupns=host``): print raw /proc and cgroup files as JSON.
+
+argv[1] is a JSON request: ``root`` (where the host's /sys/fs/cgroup is mounted), ``names``
+(cgroup files to copy), ``pids``; with ``snapshot`` one JSON line and exit, else a ready line
+then one sample per ``interval`` during ``duration`` seconds.
+"""
+
+import json
+import os
+import sys
+import time
+
+req = json.loads(sys.argv[1])
+ROOT = req["root"]
+if not os.path.isdir(ROOT):  # no bind mount (Docker Desktop may refuse it): the container's own
+    ROOT = "/sys/fs/cgroup"  # view, complete on cgroup v2 with --cgroupns=host
+NAMES = set(req["names"])
+NS = ("pid", "net", "mnt", "uts", "ipc", "user", "cgroup", "time")
+
+
+def read(p, limit=65536):
+    try:
+        with open(p) as f:
+            return f.read(limit)
+    except OSError:
+        return None
+
+
+def ns_of(pid):
+    out = {}
+    for n in NS:
+        try:
+            out[n] = os.readlink(f"/proc/{pid}/ns/{n}")
+        except OSError:
+            out[n] = None
+    return out
+
+
+def cg_files(proc_cgroup):
+    files = {}
+    top = read(os.path.join(ROOT, "cgroup.controllers"))
+    if top is not None:
+        files["cgroup.controllers"] = top
+    try:
+        mounts = [d for d in os.listdir(ROOT) if os.path.isdir(os.path.join(ROOT, d))]
+    except OSError:
+        mounts = []
+    for line in (proc_cgroup or "").splitlines():
+        path = line.split(":", 2)[-1].strip("/")
+        for base in ["", *mounts]:
+            d = os.path.join(ROOT, base, path) if path else os.path.join(ROOT, base)
+            if not os.path.isdir(d):
+                continue
+            rel = "/".join(x for x in (base, path) if x)
+            for name in NAMES:
+                t = read(os.path.join(d, name))
+                if t is not None:
+                    files[(rel + "/" if rel else "") + name] = t
+    return files
+
+
+def nprocs():
+    return sum(1 for d in os.listdir("/proc") if d.isdigit())
+
+
+def host_reference():
+    """PID 1 of the host, else dockerd or containerd: the namespaces to compare against."""
+    for cand in ["1"] + [d for d in os.listdir("/proc") if d.isdigit()]:
+        comm = read(f"/proc/{cand}/comm", 64)
+        if comm is None:
+            continue
+        comm = comm.strip()
+        if cand != "1" and comm not in ("dockerd", "containerd"):
+            continue
+        ns = ns_of(cand)
+        if ns["pid"] is not None:
+            return {"pid": int(cand), "comm": comm, "ns": ns,
+                    "mounts": len((read(f"/proc/{cand}/mounts", 1 << 22) or "").splitlines())}
+    return None
+
+
+pids = [str(p) for p in req["pids"]]
+proc_cg = req.get("proc_cgroup") or {p: read(f"/proc/{p}/cgroup") for p in pids}  # override: tests
+if req.get("snapshot"):
+    out = {
+        "ref": host_reference(),
+        "self_ns": ns_of("self"),
+        "ns": {p: ns_of(p) for p in pids},
+        "comm": {p: (read(f"/proc/{p}/comm", 64) or "").strip() for p in pids},
+        "proc_cgroup": proc_cg,
+        "cgroup": {p: cg_files(proc_cg[p]) for p in pids},
+        "hostname": (read("/proc/sys/kernel/hostname") or "").strip(),
+        "interfaces": [line.split(":")[0].strip() for line in (read("/proc/net/dev") or "").splitlines()[2:]],
+        "shm": (read("/proc/sysvipc/shm") or "").splitlines()[1:],
+        "nprocs": nprocs(),
+    }
+    print(json.dumps(out), flush=True)
+    sys.exit(0)
+t0 = time.monotonic()
+seen = False
+print(json.dumps({"ready": True, "proc_cgroup": proc_cg}), flush=True)
+while time.monotonic() - t0 < req["duration"]:
+    t = time.monotonic() - t0
+    sample = {p: cg_files(proc_cg[p]) for p in pids}
+    alive = any(len(v) > 1 for v in sample.values())
+    if alive:
+        seen = True
+    elif seen and req.get("stop_when_gone", True):
+        break
+    print(json.dumps({"t": t, "cgroup": sample, "nprocs": nprocs()}), flush=True)
+    time.sleep(req["interval"])
