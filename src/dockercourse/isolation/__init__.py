@@ -18,6 +18,8 @@ Scripts that run inside containers are real files in ``scripts/`` (checked by ru
 from .cgroups import MIB, Cgroup, DictTree, LocalTree, detect_version, local_cgroup, parse_flat_keyed, parse_proc_cgroup
 from .containers import (
     DEMO_LIMITS,
+    DEMO_SECONDS,
+    SCRIPTS_DIR,
     ContainerView,
     Effects,
     cleanup,
@@ -26,6 +28,8 @@ from .containers import (
     leftovers,
     local_namespaces,
     namespaces,
+    oui,
+    run_command,
     run_container,
     start_demo,
     stop,
@@ -36,6 +40,8 @@ from .experiments import (
     MemoryResult,
     PidsResult,
     cpu_experiment,
+    cpu_share,
+    go_command,
     memory_experiment,
     pids_experiment,
     plot_cpu,
@@ -45,8 +51,16 @@ from .experiments import (
     unshare_demo,
 )
 from .helper import HELPER_FILES, HELPER_MOUNT, HELPER_SCRIPT, Sampler, _helper_request, host_snapshot, script
-from .namespaces import NAMESPACE_ROLES, NAMESPACE_TYPES, namespace_table, parse_ns_link, read_namespaces
+from .namespaces import (
+    NAMESPACE_ROLES,
+    NAMESPACE_TYPES,
+    namespace_notes,
+    namespace_table,
+    parse_ns_link,
+    read_namespaces,
+)
 from .notebook import (
+    memory_counters_table,
     nb_cgroup,
     nb_cleanup,
     nb_cpu,
@@ -63,5 +77,6 @@ from .notebook import (
     nb_shared,
     nb_start_demo,
     nb_stop,
+    nb_try_memory,
     nb_unshare,
 )

@@ -6,6 +6,7 @@ Containers are labelled ``dockercourse.unit=nb02`` and named ``dockercourse-nb02
 from __future__ import annotations
 
 import json
+import shlex
 from dataclasses import dataclass, field
 
 from .. import engine
@@ -28,7 +29,44 @@ def run_container(part: str, command, **kwargs):
                             labels=engine.labels(unit="nb02", role=part), **kwargs)
 
 
-def start_demo(seconds: int = 600):
+#: docker SDK keyword -> ``docker run`` option, for the commands shown to students.
+_CLI_OPTIONS = (("mem_limit", "--memory"), ("memswap_limit", "--memory-swap"), ("nano_cpus", "--cpus"),
+                ("pids_limit", "--pids-limit"))
+
+
+def run_command(part: str, args, script_name: str | None = None, **kwargs) -> str:
+    """Pure: the ``docker run`` line a student types to start what :func:`run_container` starts.
+
+    ``args`` follow the image name; with ``script_name`` the command is
+    ``python3 -c "$(cat <script path in the repository>)" args...`` (the script is in
+    ``src/dockercourse/isolation/scripts/``, to read and to paste)."""
+    opts = ["docker", "run", "-d"]  # the course starts them in the background, then watches them
+    if kwargs.get("auto_remove"):
+        opts.append("--rm")
+    opts += ["--name", engine.name("nb02", part), "--label", f"{engine.LABEL}=1"]
+    for key, flag in _CLI_OPTIONS:
+        if kwargs.get(key) is None:
+            continue
+        value = kwargs[key]
+        if key == "nano_cpus":
+            value = f"{value / 1e9:g}"
+        opts += [flag, str(value)]
+    opts.append(engine.BASE_IMAGE)
+    cmd = " ".join(shlex.quote(str(o)) for o in opts)
+    if script_name:
+        cmd += f' python3 -c "$(cat {SCRIPTS_DIR}/{script_name}.py)"'
+    return " ".join([cmd, *(shlex.quote(str(a)) for a in args)])
+
+
+#: Where the in-container scripts are, from the repository's root (shown in commands).
+SCRIPTS_DIR = "src/dockercourse/isolation/scripts"
+
+
+#: At worst, the demo container removes itself after this many seconds (``--rm``).
+DEMO_SECONDS = 600
+
+
+def start_demo(seconds: int = DEMO_SECONDS):
     """The container inspected in the notebook: ``python3`` sleeping, with the three limits
     (``--memory 64m --memory-swap 64m --cpus 0.5 --pids-limit 20``); removes itself after
     ``seconds`` at worst (``--rm``)."""
@@ -108,7 +146,7 @@ def local_namespaces():
                            host_label="PID 1 local" if readable else "PID 1 local (illisible)")
 
 
-@dataclass
+@dataclass(repr=False)
 class Effects:
     pid1_comm: str
     host_pid: int
@@ -126,6 +164,9 @@ class Effects:
     def _repr_html_(self) -> str:
         return self.table().to_html()
 
+    def __repr__(self) -> str:
+        return self.table().to_string()
+
     def table(self):
         import pandas as pd
 
@@ -136,16 +177,16 @@ class Effects:
              + ", ".join(self.host_interfaces[:6]) + ("…" if len(self.host_interfaces) > 6 else "")),
             ("mnt", f"/ = {self.root_fstype}, {self.container_mounts} montages",
              f"{self.host_mounts} montages (vus par dockerd)"),
-            ("ipc", f"segment {self.ipc_key} présent : {_oui(self.ipc_in_container)}",
-             f"segment {self.ipc_key} présent : {_oui(self.ipc_visible_on_host)}"),
+            ("ipc", f"segment {self.ipc_key} présent : {oui(self.ipc_in_container)}",
+             f"segment {self.ipc_key} présent : {oui(self.ipc_visible_on_host)}"),
         ]
         return pd.DataFrame(rows, columns=["espace de noms", "dans le conteneur", "sur l'hôte Docker"]
                             ).set_index("espace de noms")
 
 
-def _oui(b: bool) -> str:
+def oui(b: bool) -> str:
+    """French yes/no for sentences and tables shown to students (never Python's True/False)."""
     return "oui" if b else "non"
-
 
 
 _EFFECTS_SCRIPT = script("effects")

@@ -8,11 +8,11 @@ cgroup from the helper container, and always removes what it started.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .. import engine
 from .cgroups import MIB
-from .containers import container_pid, run_container
+from .containers import container_pid, run_command, run_container
 from .helper import Sampler, script
 
 
@@ -26,12 +26,19 @@ class MemoryResult:
     allocated_mib: int
     peak_mib: float
     version: int
+    commands: list[str] = field(default_factory=list)  # what a student types to repeat it
 
     def summary(self) -> str:
-        return (f"le conteneur a été tué par le noyau : OOMKilled={self.oom_killed}, code {self.exit_code}")
+        return (f"le conteneur a été tué par le noyau : {'oui' if self.oom_killed else 'non'} "
+                f"(OOMKilled={str(self.oom_killed).lower()}, code de sortie {self.exit_code})")
 
 
 _ALLOC_SCRIPT = script("alloc")
+
+
+def go_command(part: str) -> str:
+    """The ``docker exec`` that gives the start signal the scripts wait for (``/tmp/go``)."""
+    return f"docker exec {engine.name('nb02', part)} touch /tmp/go"
 
 
 def _go(container) -> None:
@@ -46,8 +53,10 @@ def memory_experiment(limit: str = "64m", step_mib: int = 4, max_mib: int = 256,
     until the kernel OOM-kills it; its cgroup is sampled from the host meanwhile."""
     import pandas as pd
 
-    ctr = run_container("oom", ["python3", "-c", _ALLOC_SCRIPT, str(step_mib), str(max_mib), str(pause)],
-                        mem_limit=limit, memswap_limit=limit, pids_limit=20)
+    args = [str(step_mib), str(max_mib), str(pause)]
+    opts = dict(mem_limit=limit, memswap_limit=limit, pids_limit=20)
+    commands = [run_command("oom", args, "alloc", **opts), go_command("oom")]
+    ctr = run_container("oom", ["python3", "-c", _ALLOC_SCRIPT, *args], **opts)
     sampler = None
     try:
         pid = container_pid(ctr)
@@ -83,7 +92,7 @@ def memory_experiment(limit: str = "64m", step_mib: int = 4, max_mib: int = 256,
     return MemoryResult(samples=df, limit_mib=limit_mib or 0.0, oom_killed=bool(state.get("OOMKilled")),
                         exit_code=int(status.get("StatusCode", state.get("ExitCode", -1))),
                         events=events, allocated_mib=allocated, peak_mib=peak / MIB,
-                        version=version)
+                        version=version, commands=commands)
 
 
 def plot_memory(res: MemoryResult):
@@ -95,7 +104,8 @@ def plot_memory(res: MemoryResult):
     ax.axhline(res.limit_mib, color="red", linestyle="--", label=f"limite --memory ({res.limit_mib:g} Mio)")
     ax.set_xlabel("temps depuis le début de l'allocation (s)")
     ax.set_ylabel("mémoire (Mio)")
-    ax.set_title("Allocation pas à pas sous --memory 64m : le noyau tue le processus (OOM)")
+    ax.set_title(f"Allocation pas à pas sous --memory {res.limit_mib:g}m"
+                 + (" : le noyau tue le processus (OOM)" if res.oom_killed else " : limite jamais atteinte"))
     ax.legend(loc="lower right")
     fig.tight_layout()
     return fig
@@ -106,6 +116,7 @@ class CpuResult:
     samples: object   # DataFrame: temps (s), conteneur, temps CPU cumulé (s)
     summary: object   # DataFrame per container
     version: int
+    commands: list[str] = field(default_factory=list)  # what a student types to repeat it
 
     def limited(self) -> dict:
         return self.summary.loc["--cpus 0.5"].to_dict()
@@ -123,12 +134,15 @@ def cpu_experiment(cpus: float = 0.5, seconds: float = 3.0) -> CpuResult:
     import pandas as pd
 
     labels_ = {f"--cpus {cpus:g}": dict(nano_cpus=int(cpus * 1e9)), "sans limite": {}}
+    common = dict(mem_limit="64m", memswap_limit="64m", pids_limit=20)
+    commands = [run_command(f"cpu{i}", [f"{seconds:g}"], "busy", **common, **kw)
+                for i, kw in enumerate(labels_.values())]
+    commands += [go_command(f"cpu{i}") for i in range(len(labels_))]
     ctrs = {}
     sampler = None
     try:
         for i, (lab, kw) in enumerate(labels_.items()):
-            ctrs[lab] = run_container(f"cpu{i}", ["python3", "-c", _BUSY_SCRIPT, str(seconds)],
-                                      mem_limit="64m", memswap_limit="64m", pids_limit=20, **kw)
+            ctrs[lab] = run_container(f"cpu{i}", ["python3", "-c", _BUSY_SCRIPT, f"{seconds:g}"], **common, **kw)
         pids = {lab: container_pid(c) for lab, c in ctrs.items()}
         sampler = Sampler(pids.values(), interval=0.1, duration=seconds + 30)
         for c in ctrs.values():
@@ -149,9 +163,10 @@ def cpu_experiment(cpus: float = 0.5, seconds: float = 3.0) -> CpuResult:
             if "usage_usec" not in st:
                 continue
             version = cg.version
-            first.setdefault(lab, (s["t"], st))
-            last[lab] = (s["t"], st)
-            rows.append((s["t"], lab, st["usage_usec"] / 1e6, cg.cpu_limit()))
+            t = (s.get("tp") or {}).get(str(pid), s["t"])  # when this cgroup was read
+            first.setdefault(lab, (t, st))
+            last[lab] = (t, st)
+            rows.append((t, lab, st["usage_usec"] / 1e6, cg.cpu_limit()))
     df = pd.DataFrame(rows, columns=["temps (s)", "conteneur", "temps CPU cumulé (s)", "limite (CPU)"])
     summ = []
     for lab in labels_:
@@ -164,23 +179,42 @@ def cpu_experiment(cpus: float = 0.5, seconds: float = 3.0) -> CpuResult:
                            ).set_index("conteneur")
     if not df.empty:
         df["temps (s)"] -= df["temps (s)"].min()
-    return CpuResult(samples=df, summary=summary, version=version)
+    return CpuResult(samples=df, summary=summary, version=version, commands=commands)
+
+
+def cpu_share(samples, window: float = 0.5):
+    """Pure: CPU share of each container over sliding windows of about ``window`` seconds
+    (cumulated CPU time gained / wall time elapsed), from :attr:`CpuResult.samples`.
+
+    Over one 0.1 s sampling interval the share is noisy: the helper competes for the same
+    2 cores, so a reading that comes 30 ms late makes a single thread look like 1.3 cores.
+    A window of several samples keeps that error small."""
+    import pandas as pd
+
+    rows = []
+    for lab, grp in samples.groupby("conteneur", sort=False):
+        t = grp["temps (s)"].to_numpy()
+        used = grp["temps CPU cumulé (s)"].to_numpy()
+        j = 0
+        for i in range(1, len(t)):
+            while j < i - 1 and t[i] - t[j + 1] >= window:
+                j += 1
+            if t[i] - t[j] > 0:
+                rows.append((t[i], lab, (used[i] - used[j]) / (t[i] - t[j])))
+    return pd.DataFrame(rows, columns=["temps (s)", "conteneur", "part d'un cœur"])
 
 
 def plot_cpu(res: CpuResult):
     import matplotlib.pyplot as plt
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.5))
-    for lab, grp in res.samples.groupby("conteneur", sort=False):
-        t = grp["temps (s)"].to_numpy()
-        used = grp["temps CPU cumulé (s)"].to_numpy()
-        if len(t) > 1:  # CPU share over each sampling interval
-            ax1.plot(t[1:] - t[0], (used[1:] - used[:-1]) / (t[1:] - t[:-1]), marker=".", label=lab)
+    for lab, grp in cpu_share(res.samples).groupby("conteneur", sort=False):
+        ax1.plot(grp["temps (s)"], grp["part d'un cœur"], marker=".", label=lab)
     ax1.axhline(0.5, color="red", linestyle="--", label="quota --cpus 0.5")
     ax1.set_xlabel("temps écoulé (s)")
     ax1.set_ylabel("part d'un cœur (CPU)")
     ax1.set_ylim(bottom=0)
-    ax1.set_title("Boucle active : CPU obtenu au fil du temps")
+    ax1.set_title("Boucle active : CPU obtenu (moyenne sur 0,5 s)")
     ax1.legend()
     summ = res.summary
     ax2.bar(summ.index, summ["part de CPU mesurée"], color=["tab:blue", "tab:orange"])
@@ -207,6 +241,7 @@ class PidsResult:
     refused_forks: int
     other_container_ok: bool
     version: int
+    commands: list[str] = field(default_factory=list)  # what a student types to repeat it
 
 
 _BOMB_SCRIPT = script("forkbomb")
@@ -217,8 +252,13 @@ def pids_experiment(limit: int = 20, seconds: float = 3.0) -> PidsResult:
     container still starts meanwhile, then kill it (all its processes die with its PID 1)."""
     import pandas as pd
 
-    ctr = run_container("forkbomb", ["python3", "-c", _BOMB_SCRIPT], pids_limit=limit,
-                        mem_limit="256m", memswap_limit="256m", nano_cpus=500_000_000)
+    opts = dict(pids_limit=limit, mem_limit="256m", memswap_limit="256m", nano_cpus=500_000_000)
+    witness = engine.name("nb02", "witness")
+    commands = [run_command("forkbomb", [], "forkbomb", **opts), go_command("forkbomb"),
+                f"docker run --rm --name {witness} --label {engine.LABEL}=1 {engine.BASE_IMAGE} "
+                "python3 -c \"print('ok')\"",
+                f"docker kill {engine.name('nb02', 'forkbomb')}"]
+    ctr = run_container("forkbomb", ["python3", "-c", _BOMB_SCRIPT], **opts)
     sampler = None
     try:
         pid = container_pid(ctr)
@@ -251,7 +291,8 @@ def pids_experiment(limit: int = 20, seconds: float = 3.0) -> PidsResult:
     if not df.empty:
         df["temps (s)"] -= df["temps (s)"].iloc[0]
     return PidsResult(samples=df, limit=lim, max_seen=int(df["processus du conteneur"].max()) if len(df) else 0,
-                      refused_forks=refused, other_container_ok=other_ok, version=version)
+                      refused_forks=refused, other_container_ok=other_ok, version=version,
+                      commands=commands)
 
 
 def plot_pids(res: PidsResult):

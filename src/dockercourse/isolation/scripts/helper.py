@@ -101,11 +101,14 @@ seen = False
 print(json.dumps({"ready": True, "proc_cgroup": proc_cg}), flush=True)
 while time.monotonic() - t0 < req["duration"]:
     t = time.monotonic() - t0
-    sample = {p: cg_files(proc_cg[p]) for p in pids}
+    sample, stamps = {}, {}
+    for p in pids:  # each pid's own time, taken right after its files were read
+        sample[p] = cg_files(proc_cg[p])
+        stamps[p] = time.monotonic() - t0
     alive = any(len(v) > 1 for v in sample.values())
     if alive:
         seen = True
     elif seen and req.get("stop_when_gone", True):
         break
-    print(json.dumps({"t": t, "cgroup": sample, "nprocs": nprocs()}), flush=True)
+    print(json.dumps({"t": t, "tp": stamps, "cgroup": sample, "nprocs": nprocs()}), flush=True)
     time.sleep(req["interval"])
