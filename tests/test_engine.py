@@ -51,7 +51,9 @@ def test_facts_from_info(fixture, cgroup, driver, rootless, desktop, arch):
 def test_base_image_kind():
     assert "absente" in engine.base_image_kind(None)
     standin = {"Config": {"Labels": {"dockercourse.standin": "1"}}}
-    assert "stand-in" in engine.base_image_kind(standin)
+    assert "copie locale" in engine.base_image_kind(standin)
+    assert "stand-in" not in engine.base_image_kind(standin)  # no build jargon in student text
+    assert max(len(engine.base_image_kind(a)) for a in (None, standin, {"Config": {}})) <= 50  # never cut
     assert "officielle" in engine.base_image_kind({"Config": {"Labels": None}})
 
 
