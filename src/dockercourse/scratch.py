@@ -75,9 +75,7 @@ def rootfs(image: str = engine.BASE_IMAGE) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=f"rootfs-{key}-", dir=_cache_root()))
     name = engine.name("nb02", "export")
     try:
-        old = c.containers.list(all=True, filters={"name": name})
-        for ctr in old:
-            ctr.remove(force=True)
+        engine.remove_container(name, c)  # a leftover of an interrupted run
         ctr = c.containers.create(image, ["true"], name=name, labels=engine.labels(unit="nb02", role="export"))
         try:
             exporter = subprocess.Popen(["docker", "export", ctr.id], stdout=subprocess.PIPE)
@@ -86,7 +84,7 @@ def rootfs(image: str = engine.BASE_IMAGE) -> Path:
             if exporter.wait(timeout=300) != 0 or untar.returncode != 0:
                 raise RuntimeError(f"docker export | tar failed: {untar.stderr.decode()[-500:]}")
         finally:
-            ctr.remove(force=True)
+            engine.remove_container(name, c)
         (tmp / ".complete").write_text(img.id + "\n")
         shutil.rmtree(dest, ignore_errors=True)
         tmp.rename(dest)
@@ -315,13 +313,10 @@ open("/root/bonjour.txt", "w").write("écrit dans le conteneur fait main")
 ALLOC = "b = []\nwhile True:\n    b.append(b'x' * (4 << 20))  # 4 Mio de plus, indéfiniment"
 
 
+@engine.needs_docker
 def nb_rootfs():
     """Export (or reuse) the base image's filesystem; prints one deterministic line."""
-    try:
-        path = rootfs()
-    except engine.DockerUnavailable as err:
-        print(f"⚠️  Cellule non exécutée : {err}")
-        return None
+    path = rootfs()
     print(f"Système de fichiers de {engine.BASE_IMAGE} prêt (en cache) ; /usr/bin/python3 présent :",
           oui((path / "usr/bin/python3").exists()))
     return path
