@@ -267,7 +267,7 @@ class Cgroup:
         cpus = self.cpu_limit()
         rows.append(("--cpus", " + ".join(short("cpu", f) for f in cpu_files),
                      " / ".join(_raw(self._read("cpu", f)) for f in cpu_files),
-                     "illimité" if cpus is None else f"{cpus:g} CPU (quota / période, en µs)"))
+                     "illimité" if cpus is None else f"{cpus:g} CPU (quota / période, en µs)".replace(".", ",")))
         pids = self.pids_max()
         rows.append(("--pids-limit", short("pids", "pids.max"), _raw(self._read("pids", "pids.max")),
                      "illimité" if pids is None else f"{pids} processus au plus"))

@@ -126,10 +126,14 @@ def view(container) -> ContainerView:
         name=container.name, pid=pid, comm=snap["comm"][key],
         ns={k: parse_ns_link(v) for k, v in snap["ns"][key].items()},
         host_ns={k: parse_ns_link(v) for k, v in ref["ns"].items()},
-        host_ref=ref["comm"],
+        host_ref=_ref_label(ref["comm"]),
         cgroup=Cgroup(DictTree(snap["cgroup"][key]), snap["proc_cgroup"][key] or ""),
         snapshot=snap,
     )
+
+
+def _ref_label(comm: str) -> str:
+    return "containerd-shim, son parent" if comm.startswith("containerd-shim") else comm
 
 
 def namespaces(container):
@@ -160,6 +164,7 @@ class Effects:
     ipc_key: str
     ipc_in_container: bool
     ipc_visible_on_host: bool
+    host_ref: str = "dockerd"  # the host process whose mounts were counted
 
     def _repr_html_(self) -> str:
         return self.table().to_html()
@@ -176,7 +181,7 @@ class Effects:
             ("net", ", ".join(self.interfaces), f"{len(self.host_interfaces)} interfaces : "
              + ", ".join(self.host_interfaces[:6]) + ("…" if len(self.host_interfaces) > 6 else "")),
             ("mnt", f"/ = {self.root_fstype}, {self.container_mounts} montages",
-             f"{self.host_mounts} montages (vus par dockerd)"),
+             f"{self.host_mounts} montages (vus par {self.host_ref})"),
             ("ipc", f"segment {self.ipc_key} présent : {oui(self.ipc_in_container)}",
              f"segment {self.ipc_key} présent : {oui(self.ipc_visible_on_host)}"),
         ]
@@ -210,5 +215,6 @@ def effects(container) -> Effects:
         host_mounts=mounts_on_host, container_mounts=inside["mounts"],
         ipc_key=inside["shmkey"], ipc_in_container=inside["shm_here"],
         ipc_visible_on_host=inside["shmkey"] in shmkeys_host,
+        host_ref=_ref_label((snap.get("ref") or {}).get("comm") or "dockerd"),
     )
 

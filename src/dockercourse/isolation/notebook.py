@@ -238,8 +238,8 @@ def nb_cpu():
 def nb_report_cpu(res):
     res = _require(res)
     lim, free = res.limited(), res.unlimited()
-    print("limite lue dans le cgroup du conteneur limité :",
-          f"{res.samples.loc[res.samples['conteneur'] == '--cpus 0.5', 'limite (CPU)'].iloc[0]:g} CPU")
+    limit = res.samples.loc[res.samples["conteneur"] == "--cpus 0.5", "limite (CPU)"].iloc[0]
+    print("limite lue dans le cgroup du conteneur limité :", f"{limit:g} CPU".replace(".", ","))
     print("part de CPU du conteneur limité au plus 0,5 (marge de mesure 0,05) :",
           oui(lim["part de CPU mesurée"] <= 0.55))
     print("périodes de quota décomptées par le noyau (nr_periods > 0) : conteneur limité",

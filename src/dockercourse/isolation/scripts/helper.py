@@ -63,19 +63,44 @@ def nprocs():
     return sum(1 for d in os.listdir("/proc") if d.isdigit())
 
 
-def host_reference():
-    """PID 1 of the host, else dockerd or containerd: the namespaces to compare against."""
-    for cand in ["1"] + [d for d in os.listdir("/proc") if d.isdigit()]:
-        comm = read(f"/proc/{cand}/comm", 64)
-        if comm is None:
-            continue
-        comm = comm.strip()
-        if cand != "1" and comm not in ("dockerd", "containerd"):
-            continue
-        ns = ns_of(cand)
-        if ns["pid"] is not None:
-            return {"pid": int(cand), "comm": comm, "ns": ns,
-                    "mounts": len((read(f"/proc/{cand}/mounts", 1 << 22) or "").splitlines())}
+def _ref(pid):
+    comm = read(f"/proc/{pid}/comm", 64)
+    if comm is None:
+        return None
+    ns = ns_of(pid)
+    if ns["pid"] is None or ns["user"] is None:
+        return None
+    return {"pid": int(pid), "comm": comm.strip(), "ns": ns,
+            "mounts": len((read(f"/proc/{pid}/mounts", 1 << 22) or "").splitlines())}
+
+
+def _ppid(pid):
+    for line in (read(f"/proc/{pid}/status") or "").splitlines():
+        if line.startswith("PPid:"):
+            return line.split()[1]
+    return None
+
+
+def host_reference(targets):
+    """The process whose namespaces stand for "the host": PID 1 when readable; else the
+    containerd-shim that started the first target (the daemon's own namespaces, even when other
+    dockerd processes, rootless or in other containers, are visible); else dockerd/containerd."""
+    ref = _ref("1")
+    if ref:
+        return ref
+    for target in targets[:1]:
+        pid, seen = _ppid(target), 0
+        while pid and pid not in ("0", "1") and seen < 8:
+            if (read(f"/proc/{pid}/comm", 64) or "").startswith("containerd-shim"):
+                ref = _ref(pid)
+                if ref:
+                    return ref
+            pid, seen = _ppid(pid), seen + 1
+    for cand in sorted((d for d in os.listdir("/proc") if d.isdigit()), key=int):
+        if (read(f"/proc/{cand}/comm", 64) or "").strip() in ("dockerd", "containerd"):
+            ref = _ref(cand)
+            if ref:
+                return ref
     return None
 
 
@@ -83,7 +108,7 @@ pids = [str(p) for p in req["pids"]]
 proc_cg = req.get("proc_cgroup") or {p: read(f"/proc/{p}/cgroup") for p in pids}  # override: tests
 if req.get("snapshot"):
     out = {
-        "ref": host_reference(),
+        "ref": host_reference(pids),
         "self_ns": ns_of("self"),
         "ns": {p: ns_of(p) for p in pids},
         "comm": {p: (read(f"/proc/{p}/comm", 64) or "").strip() for p in pids},
