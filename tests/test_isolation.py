@@ -378,3 +378,10 @@ def test_notebook_completes_without_daemon():
     if shutil.which("unshare") and os.geteuid() == 0:
         # ps right-aligns its PID column to the width of kernel.pid_max: match the row, not the padding
         assert re.search(r"^\s*1 ps$", joined, re.MULTILINE), joined
+
+
+def test_exercise_refuses_a_malformed_limit_in_french(capsys):
+    assert iso.nb_try_memory("beaucoup") is None
+    assert iso.nb_try_memory("4m") is None  # too small for Python itself
+    out = capsys.readouterr().out
+    assert out.count("n'est pas une limite utilisable") == 2

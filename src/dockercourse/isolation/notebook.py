@@ -7,8 +7,10 @@ and return None; the next cells, given None, print the same kind of sentence ins
 from __future__ import annotations
 
 import os
+import re
 
 from .. import engine
+from .cgroups import MIB
 from .containers import (
     DEMO_LIMITS,
     DEMO_SECONDS,
@@ -41,6 +43,10 @@ def _require(obj, what: str = "l'étape précédente"):
         engine.client()  # no daemon: raises DockerUnavailable with the right sentence
         raise engine.DockerUnavailable(f"{what} n'a pas abouti : ré-exécutez les cellules précédentes.")
     return obj
+
+
+def _bytes(text: str) -> int:
+    return int(text[:-1]) * {"k": 1024, "m": MIB, "g": 1024 * MIB}[text[-1]]
 
 
 def _commands(commands) -> None:
@@ -211,7 +217,12 @@ def nb_report_memory(res):
 def nb_try_memory(limit: str):
     """The student's exercise: the same allocation under another ``--memory``; verdicts only
     (the exact amount allocated before the kill varies from run to run)."""
-    res = memory_experiment(limit=limit)
+    text = str(limit).strip().lower()
+    if not re.fullmatch(r"\d+[kmg]", text) or _bytes(text) < 8 * MIB:
+        print(f"⚠️  « {limit} » n'est pas une limite utilisable : écrivez un nombre suivi de m (Mio) ou g (Gio), "
+              "au moins 8m, par exemple \"96m\".")
+        return None
+    res = memory_experiment(limit=text)
     _commands(res.commands[:1])
     plot_memory(res)
     lim = f"{res.limit_mib:g} Mio" if res.limit_mib else "aucune"
