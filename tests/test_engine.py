@@ -51,7 +51,9 @@ def test_facts_from_info(fixture, cgroup, driver, rootless, desktop, arch):
 def test_base_image_kind():
     assert "absente" in engine.base_image_kind(None)
     standin = {"Config": {"Labels": {"dockercourse.standin": "1"}}}
-    assert "stand-in" in engine.base_image_kind(standin)
+    assert "copie locale" in engine.base_image_kind(standin)
+    assert "stand-in" not in engine.base_image_kind(standin)  # no build jargon in student text
+    assert max(len(engine.base_image_kind(a)) for a in (None, standin, {"Config": {}})) <= 50  # never cut
     assert "officielle" in engine.base_image_kind({"Config": {"Labels": None}})
 
 
@@ -171,7 +173,7 @@ def test_notebook_00_without_a_daemon_says_so_in_french():
     nb = run_notebook(Path(__file__).parents[1] / "notebooks" / "00_demarrage.ipynb",
                       env={"DOCKER_HOST": NO_DAEMON})
     texts = [t for t in cell_texts(nb) if t.strip()]
-    assert len(texts) == 3  # describe, docker run, docker ps: one sentence each
+    assert len(texts) == 4  # describe, docker run, docker ps, the exercise's docker run: one sentence each
     for text in texts:
         assert text.count("\n") == 1 and "démon Docker ne répond pas" in text, text
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -169,6 +170,91 @@ def test_namespace_table_shared_column():
     assert t.loc["time", "partagé"] == "inconnu"
 
 
+def _shared(**private):
+    return {ns: ("non" if private.get(ns) else "oui") for ns in iso.NAMESPACE_TYPES}
+
+
+def test_namespace_notes_follow_the_measurement():
+    """The notebook's prose is generated from the table: the cgroup namespace is private on a
+    cgroup v2 host, shared on v1, and the sentence says which was measured."""
+    docker_default = dict(pid=1, net=1, mnt=1, uts=1, ipc=1)
+    v1 = iso.namespace_notes(_shared(**docker_default), 1)
+    v2 = iso.namespace_notes(_shared(**docker_default, cgroup=1), 2)
+    assert v1[0].startswith("pid, net, mnt, uts, ipc : privés")
+    assert any(n.startswith("cgroup : partagé — cet hôte utilise les cgroups v1") for n in v1)
+    assert any(n.startswith("cgroup : privé — avec les cgroups v2") for n in v2)
+    assert not any("cgroups v1" in n for n in v2)
+    assert any(n.startswith("user : partagé — le root du conteneur (uid 0) EST le root de l'hôte") for n in v1)
+    rootless = iso.namespace_notes(_shared(**docker_default, cgroup=1, user=1), 2)
+    assert any(n.startswith("user : privé") for n in rootless)
+    assert any("illisible" in n for n in iso.namespace_notes({"pid": "non"}, 2))
+
+
+def test_run_command_is_what_a_student_types():
+    cmd = iso.run_command("oom", ["4", "256", "0.1"], "alloc", mem_limit="64m", memswap_limit="64m",
+                          pids_limit=20)
+    assert cmd == ("docker run -d --name dockercourse-nb02-oom --label dockercourse=1 --memory 64m "
+                   "--memory-swap 64m --pids-limit 20 python:3.13-slim "
+                   'python3 -c "$(cat src/dockercourse/isolation/scripts/alloc.py)" 4 256 0.1')
+    demo = iso.run_command("demo", ["python3", "-c", "import time; time.sleep(600)"], auto_remove=True,
+                           **iso.DEMO_LIMITS)
+    assert "-d --rm" in demo and "--cpus 0.5" in demo and demo.endswith("-c 'import time; time.sleep(600)'")
+    root = Path(__file__).parent.parent
+    assert (root / iso.SCRIPTS_DIR / "alloc.py").read_text() == iso.script("alloc")
+
+
+def test_cpu_share_windows_smooth_late_readings():
+    """One busy thread read every 0.1 s, with one reading 30 ms late: per interval it looks like
+    1.3 cores; over 0.5 s windows it stays close to 1."""
+    import pandas as pd
+
+    times = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
+    read_at = [t + (0.03 if i == 6 else 0) for i, t in enumerate(times)]  # reading 6 came late
+    used = [t * 1.0 for t in read_at]  # the thread ran all the time: 1 core
+    stamped = [t if i != 6 else t - 0.03 for i, t in enumerate(read_at)]  # ... but dated too early
+    df = pd.DataFrame({"temps (s)": stamped, "conteneur": "sans limite", "temps CPU cumulé (s)": used})
+    per_interval = max((used[i] - used[i - 1]) / (stamped[i] - stamped[i - 1]) for i in range(1, len(used)))
+    assert per_interval > 1.25
+    shares = iso.cpu_share(df, window=0.5)
+    assert shares["part d'un cœur"].iloc[-1] == pytest.approx(1.0)
+    assert shares.loc[shares["temps (s)"] >= 0.5, "part d'un cœur"].max() < 1.1
+
+
+def _memory_result(version, events, oom=True):
+    return iso.MemoryResult(samples=None, limit_mib=64.0, oom_killed=oom, exit_code=137 if oom else 0,
+                            events=events, allocated_mib=56, peak_mib=64.0, version=version)
+
+
+def test_memory_counters_table_explains_a_zero():
+    t1 = iso.memory_counters_table(_memory_result(1, {"limit_hits": 0, "oom_kill": 1}))
+    assert t1.loc["refus à la limite", "valeur"] == 0
+    assert "ne compte plus" in t1.loc["refus à la limite", "ce que ça veut dire"]
+    assert t1.loc["processus tués par l'OOM killer", "valeur"] == 1
+    assert t1.loc["pic d'utilisation", "valeur"] == "64 Mio"
+    t2 = iso.memory_counters_table(_memory_result(2, {"limit_hits": 37, "oom": 1, "oom_kill": 1}))
+    assert t2.loc["refus à la limite", "fichier du cgroup"] == "memory.events (max)"
+    assert t2.loc["refus à la limite", "valeur"] == 37
+    for t in (t1, t2):  # nothing a default pandas display would cut with "..."
+        assert t.astype(str).map(len).to_numpy().max() <= 50
+
+
+def test_tables_fit_pandas_default_column_width():
+    """Values longer than pandas' display.max_colwidth (50) are shown cut with "..."."""
+    from dockercourse import scratch
+
+    host = dict.fromkeys(iso.NAMESPACE_TYPES, 1)
+    for table in (iso.namespace_table(host, host), scratch.docker_adds_table(),
+                  iso.Cgroup(iso.LocalTree(V1), (V1 / "proc_cgroup").read_text()).limits_table()):
+        assert table.astype(str).map(len).to_numpy().max() <= 50, table
+
+
+def test_in_container_scripts_are_files_ruff_checks():
+    scripts = Path(iso.__file__).parent / "scripts"
+    for name in ("helper", "effects", "alloc", "busy", "forkbomb"):
+        assert (scripts / f"{name}.py").is_file()
+        compile(iso.script(name), name, "exec")
+
+
 def test_local_readers_on_this_machine():
     ns = iso.read_namespaces("self")
     assert set(ns) == set(iso.NAMESPACE_TYPES) and ns["pid"] is not None
@@ -216,6 +302,10 @@ def test_live_memory_oom(docker_client):
     assert res.limit_mib == 64
     assert res.peak_mib >= 0.9 * 64
     assert 0 < res.allocated_mib < 256
+    table = iso.memory_counters_table(res)
+    assert table.loc["pic d'utilisation", "valeur"].endswith(" Mio")
+    if res.version == 1 and res.events.get("limit_hits") == 0:  # what notebook 02 explains
+        assert "ne compte plus" in table.loc["refus à la limite", "ce que ça veut dire"]
     usage = res.samples["utilisation (Mio)"]
     assert usage.max() <= 64 and usage.max() > 48
     # the cgroup vanishes with the container: when a sample was taken after the kill
@@ -235,6 +325,9 @@ def test_live_cpu_throttling(docker_client):
         assert lim["temps bridé (s)"] > 0
     assert free["périodes bridées (nr_throttled)"] == 0 and free["temps bridé (s)"] == 0
     assert set(res.samples["conteneur"]) == {"--cpus 0.5", "sans limite"}
+    shares = iso.cpu_share(res.samples)
+    assert shares.groupby("conteneur")["part d'un cœur"].median().max() <= 1.05  # one thread, one core
+    assert any("--cpus 0.5" in c for c in res.commands) and any("touch /tmp/go" in c for c in res.commands)
     assert not iso.leftovers()
 
 
@@ -283,4 +376,12 @@ def test_notebook_completes_without_daemon():
     # unshare and the hand-made container need no daemon (the image's filesystem is cached)
     joined = "\n".join(texts)
     if shutil.which("unshare") and os.geteuid() == 0:
-        assert "      1 ps" in joined
+        # ps right-aligns its PID column to the width of kernel.pid_max: match the row, not the padding
+        assert re.search(r"^\s*1 ps$", joined, re.MULTILINE), joined
+
+
+def test_exercise_refuses_a_malformed_limit_in_french(capsys):
+    assert iso.nb_try_memory("beaucoup") is None
+    assert iso.nb_try_memory("4m") is None  # too small for Python itself
+    out = capsys.readouterr().out
+    assert out.count("n'est pas une limite utilisable") == 2

@@ -61,7 +61,14 @@ def test_comparison_plot_and_kernel_proof(containers, vms, capsys):
     assert list(table.index) == [measure.KIND_CONTAINER, measure.vm_kind(vms[measure.COL_ACCEL].iloc[0])]
     assert table["essais"].tolist() == [2, 1]
     assert table.attrs["memory_ratio"] > 1, "qemu must hold more memory than one small container"
-    assert "fois plus" in measure.ratio_sentence(table)
+    sentence = measure.ratio_sentence(table)
+    assert "fois plus" in sentence and "Ce que ce rapport compte" in sentence
+    assert "containerd-shim" in sentence  # what the ratio leaves out is said
+    if vms[measure.COL_ACCEL].iloc[0] == "tcg":
+        assert "émulée (TCG)" in sentence
+    if not engine.in_container():  # on the Docker host the shim is measured, and it is not nothing
+        assert 1 < table.attrs["shim_rss_mib"] < 100 and table.attrs["shim_private_mib"] > 0
+        assert table.attrs["memory_ratio_with_shim"] < table.attrs["memory_ratio"]
 
     fig = measure.plot_comparison(containers, vms)
     ax_t, ax_m = fig.axes
@@ -112,3 +119,24 @@ def test_notebook_without_daemon():
     assert any("Pas de conteneur mesuré" in t for t in texts)
     # the VM part does not need Docker: it still ran (live, or from the reference data)
     assert any("La VM voit un autre noyau" in t for t in texts)
+
+
+def test_parse_smaps_rollup():
+    text = "55d0-7ffd ---p 00000000 00:00 0 [rollup]\nRss:  13136 kB\nPss:  4767 kB\n" \
+           "Private_Clean:  100 kB\nPrivate_Dirty:  2308 kB\n"
+    assert measure.parse_smaps_rollup(text) == (13136.0, 2408.0)
+    assert measure.parse_smaps_rollup("") is None
+    assert measure.shim_memory_kib("0" * 64, proc="/nonexistent") is None
+
+
+def test_memory_verdicts():
+    vms = pd.DataFrame({measure.COL_MEM: [240.0, 241.0]})
+    few = pd.DataFrame({measure.COL_MEM: [1.0, 0.9, 1.1]})
+    few.attrs["shim_rss_mib"] = 13.0
+    out = measure.memory_verdicts(few, vms)
+    assert out[0].startswith("3 conteneurs démarrés")
+    assert out[1].endswith(": oui") and out[2].endswith(": oui")
+    many = pd.DataFrame({measure.COL_MEM: [1.0] * 20})
+    many.attrs["shim_rss_mib"] = 13.0
+    assert measure.memory_verdicts(many, vms)[2].endswith(": non")  # 20 shims weigh more than one VM
+    assert "non mesuré" in measure.memory_verdicts(pd.DataFrame({measure.COL_MEM: [1.0]}), vms)[2]

@@ -385,7 +385,7 @@ def base_image_kind(image_attrs: dict | None) -> str:
         return "absente (make test / make lab la préparent)"
     lab = (image_attrs.get("Config") or {}).get("Labels") or {}
     if lab.get(STANDIN_LABEL):
-        return "stand-in local construit depuis Debian (kit hors ligne)"
+        return "copie locale faite depuis Debian (kit hors ligne)"  # ≤ 50 characters: never cut
     return "image officielle (Docker Hub)"
 
 

@@ -67,6 +67,44 @@ class ContainerRun:
     mem_kib: float | None
     peak_kib: float | None
     kernel: str | None
+    shim_kib: tuple[float, float] | None = None  # (RSS, private) of its containerd-shim, when visible
+
+
+def parse_smaps_rollup(text: str) -> tuple[float, float] | None:
+    """Pure: ``(Rss, Private_Clean + Private_Dirty)`` in KiB from ``/proc/<pid>/smaps_rollup``."""
+    vals: dict[str, float] = {}
+    for line in (text or "").splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0].endswith(":") and parts[1].isdigit():
+            vals[parts[0][:-1]] = float(parts[1])
+    if "Rss" not in vals:
+        return None
+    return vals["Rss"], vals.get("Private_Clean", 0.0) + vals.get("Private_Dirty", 0.0)
+
+
+def shim_memory_kib(container_id: str, proc: str | Path = "/proc") -> tuple[float, float] | None:
+    """Memory of the ``containerd-shim`` that Docker starts on the host for one container
+    (``-id <container id>`` on its command line): ``(RSS, private)`` in KiB. ``None`` when this
+    process cannot see it (Docker Desktop, a notebook inside a container, not allowed)."""
+    root = Path(proc)
+    try:
+        entries = [d for d in root.iterdir() if d.name.isdigit()]
+    except OSError:
+        return None
+    for d in entries:
+        try:
+            cmd = (d / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if not cmd or b"containerd-shim" not in cmd[0]:
+            continue
+        if container_id.encode() not in cmd:
+            continue
+        try:
+            return parse_smaps_rollup((d / "smaps_rollup").read_text())
+        except OSError:
+            return None
+    return None
 
 
 def cgroup_memory_kib(memory_stats: dict) -> tuple[float | None, float | None]:
@@ -112,9 +150,12 @@ def container_run(name: str, image: str = engine.BASE_IMAGE, unit: str = "nb01",
     mem = peak = None
     try:
         got.wait(timeout)
+        shim = None
         if ready_at:
             stats = client.api.stats(name, stream=False, one_shot=True)
             mem, peak = cgroup_memory_kib(stats.get("memory_stats") or {})
+            if not engine.in_container():
+                shim = shim_memory_kib(client.api.inspect_container(name)["Id"])
         proc.stdin.close()
         proc.wait(timeout=timeout)
         ended = time.perf_counter()
@@ -130,13 +171,13 @@ def container_run(name: str, image: str = engine.BASE_IMAGE, unit: str = "nb01",
             raise engine.DockerUnavailable(engine._unreachable_message(RuntimeError(err)))
         raise RuntimeError(f"le conteneur n'a pas démarré : {err.strip()[:300]}")
     return ContainerRun(launch_to_ready_s=ready_at[0] - t0, total_s=ended - t0, mem_kib=mem, peak_kib=peak,
-                        kernel=lines[1] if len(lines) > 1 else None)
+                        kernel=lines[1] if len(lines) > 1 else None, shim_kib=shim)
 
 
 def _container_startups(n: int = 5, unit: str = "nb01", image: str = engine.BASE_IMAGE):
     import pandas as pd
 
-    rows = []
+    rows, shims = [], []
     for i in range(1, n + 1):
         r = container_run(engine.name(unit, "start", str(i)), image=image, unit=unit)
         rows.append({COL_RUN: i, COL_KIND: KIND_CONTAINER, COL_ACCEL: "—",
@@ -144,7 +185,13 @@ def _container_startups(n: int = 5, unit: str = "nb01", image: str = engine.BASE
                      COL_MEM: None if r.mem_kib is None else r.mem_kib / 1024,
                      COL_PEAK: None if r.peak_kib is None else r.peak_kib / 1024,
                      COL_KERNEL: r.kernel, COL_SOURCE: SOURCE_LIVE})
-    return pd.DataFrame(rows)
+        if r.shim_kib:
+            shims.append(r.shim_kib)
+    df = pd.DataFrame(rows)
+    if shims:  # not part of the cgroup: kept aside, for what the comparison does not count
+        df.attrs["shim_rss_mib"] = statistics.median(s[0] for s in shims) / 1024
+        df.attrs["shim_private_mib"] = statistics.median(s[1] for s in shims) / 1024
+    return df
 
 
 @engine.needs_docker
@@ -152,6 +199,38 @@ def container_startups(n: int = 5, unit: str = "nb01", image: str = engine.BASE_
     """N containers started one after the other (``docker run --rm`` from the
     course base image): one row each. Without Docker: one French sentence, ``None``."""
     return _container_startups(n=n, unit=unit, image=image)
+
+
+def memory_verdicts(containers, vms) -> list[str]:
+    """Pure: the exercise's French verdicts: do N containers together (their cgroups, then with
+    their containerd-shims too) hold less memory than one VM? Verdicts only, no raw numbers:
+    they are what a student predicts, and they do not change from run to run."""
+    n = len(containers)
+    total = float(containers[COL_MEM].sum())
+    vm_mem = float(vms[COL_MEM].median())
+    out = [f"{n} conteneur{'s' if n > 1 else ''} démarré{'s' if n > 1 else ''} l'un après l'autre ; "
+           f"une VM mesurée plus haut.",
+           f"leur mémoire à tous (somme des cgroups à l'état prêt) reste sous celle d'une seule VM : "
+           f"{'oui' if total < vm_mem else 'non'}"]
+    shim = containers.attrs.get("shim_rss_mib")
+    if shim is None:
+        out.append("avec leurs containerd-shim : non mesuré (ces processus sont invisibles d'ici)")
+    else:
+        out.append("en comptant aussi le containerd-shim de chacun, elle reste sous celle d'une seule VM : "
+                   f"{'oui' if total + n * shim < vm_mem else 'non'}")
+    return out
+
+
+@engine.needs_docker
+def try_containers(n: int, vms):
+    """Notebook 01's exercise: ``n`` containers, compared with the VM measured above."""
+    n = max(1, min(int(n), 20))
+    containers = _container_startups(n=n)
+    print(f"$ docker run --rm -i --name {engine.name('nb01', 'start', 'N')} --label {engine.LABEL}=1 "
+          f"{engine.BASE_IMAGE} sh -c 'echo {READY}; uname -r; cat > /dev/null'    # N = 1 à {n}")
+    for line in memory_verdicts(containers, vms):
+        print(line)
+    return containers
 
 
 def docker_host_kernel() -> str:
@@ -292,15 +371,45 @@ def comparison(containers, vms):
         table.attrs["time_ratio"] = v["prêt en (s, médiane)"] / c["prêt en (s, médiane)"]
         mem = "mémoire à l'état prêt (Mio, médiane)"
         table.attrs["memory_ratio"] = v[mem] / c[mem]
-    return table.round(3)
+        table.attrs["vm_kind"] = str(table.index[1])
+        if containers is not None and "shim_rss_mib" in containers.attrs:
+            table.attrs["shim_rss_mib"] = containers.attrs["shim_rss_mib"]
+            table.attrs["shim_private_mib"] = containers.attrs["shim_private_mib"]
+            table.attrs["memory_ratio_with_shim"] = v[mem] / (c[mem] + containers.attrs["shim_rss_mib"])
+    rounded = table.round(3)
+    rounded.attrs.update(table.attrs)
+    return rounded
 
 
 def ratio_sentence(table) -> str:
     """French sentence with the two ratios of a :func:`comparison` table."""
     if table is None or "time_ratio" not in table.attrs:
         return "Il manque l'une des deux mesures : pas de rapport à calculer."
-    return (f"Ici, la VM met environ {table.attrs['time_ratio']:.0f} fois plus de temps qu'un conteneur "
-            f"pour être prête, et occupe environ {table.attrs['memory_ratio']:.0f} fois plus de mémoire.")
+    a = table.attrs
+    lines = [f"Ici, la VM met environ {a['time_ratio']:.0f} fois plus de temps qu'un conteneur pour être "
+             f"prête, et occupe environ {a['memory_ratio']:.0f} fois plus de mémoire.",
+             "Ce que ce rapport compte : la mémoire du cgroup du conteneur (ses processus) face à celle du "
+             "processus qemu qui fait tourner la VM."]
+    if "shim_rss_mib" in a:
+        lines.append(f"Ce qu'il ne compte pas : le processus containerd-shim que Docker lance sur l'hôte pour "
+                     f"chaque conteneur, mesuré ici à {_fr(a['shim_rss_mib'])} Mio (dont "
+                     f"{_fr(a['shim_private_mib'])} Mio qui ne sont qu'à lui, le reste étant du code partagé "
+                     "avec les autres shims), ni les démons dockerd et containerd, partagés par tous les "
+                     "conteneurs. En comptant ce shim tout entier, la VM occupe encore environ "
+                     f"{a['memory_ratio_with_shim']:.0f} fois plus de mémoire.")
+    else:
+        lines.append("Ce qu'il ne compte pas : le processus containerd-shim que Docker lance sur l'hôte pour "
+                     "chaque conteneur (une dizaine de Mio ; invisible d'ici), ni les démons dockerd et "
+                     "containerd, partagés par tous les conteneurs.")
+    if "tcg" in a.get("vm_kind", "").lower():
+        lines.append("La VM est émulée (TCG) : ses temps sont ceux d'une émulation logicielle, bien plus lente "
+                     "qu'un hyperviseur matériel (KVM).")
+    return "\n".join(lines)
+
+
+def _fr(x: float) -> str:
+    """A number as French text: one decimal, decimal comma."""
+    return f"{x:.1f}".replace(".", ",")
 
 
 def plot_comparison(containers, vms):

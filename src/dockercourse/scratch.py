@@ -13,7 +13,7 @@
 
 Everything is undone afterwards: the mounts live in the new mount namespace (they vanish with
 its last process), the cgroup is removed with ``rmdir``, the temporary folders are deleted.
-Needs root on Linux (what the CI machine and ``make lab`` as root provide).
+Needs root on Linux (``make lab`` as root provides it).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import engine
-from .isolation import MIB, Cgroup, LocalTree, detect_version
+from .isolation import MIB, Cgroup, LocalTree, detect_version, oui
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 GROUP_PREFIX = "dockercourse-scratch-"
@@ -75,9 +75,7 @@ def rootfs(image: str = engine.BASE_IMAGE) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=f"rootfs-{key}-", dir=_cache_root()))
     name = engine.name("nb02", "export")
     try:
-        old = c.containers.list(all=True, filters={"name": name})
-        for ctr in old:
-            ctr.remove(force=True)
+        engine.remove_container(name, c)  # a leftover of an interrupted run
         ctr = c.containers.create(image, ["true"], name=name, labels=engine.labels(unit="nb02", role="export"))
         try:
             exporter = subprocess.Popen(["docker", "export", ctr.id], stdout=subprocess.PIPE)
@@ -86,7 +84,7 @@ def rootfs(image: str = engine.BASE_IMAGE) -> Path:
             if exporter.wait(timeout=300) != 0 or untar.returncode != 0:
                 raise RuntimeError(f"docker export | tar failed: {untar.stderr.decode()[-500:]}")
         finally:
-            ctr.remove(force=True)
+            engine.remove_container(name, c)
         (tmp / ".complete").write_text(img.id + "\n")
         shutil.rmtree(dest, ignore_errors=True)
         tmp.rename(dest)
@@ -315,15 +313,12 @@ open("/root/bonjour.txt", "w").write("écrit dans le conteneur fait main")
 ALLOC = "b = []\nwhile True:\n    b.append(b'x' * (4 << 20))  # 4 Mio de plus, indéfiniment"
 
 
+@engine.needs_docker
 def nb_rootfs():
     """Export (or reuse) the base image's filesystem; prints one deterministic line."""
-    try:
-        path = rootfs()
-    except engine.DockerUnavailable as err:
-        print(f"⚠️  Cellule non exécutée : {err}")
-        return None
+    path = rootfs()
     print(f"Système de fichiers de {engine.BASE_IMAGE} prêt (en cache) ; /usr/bin/python3 présent :",
-          (path / "usr/bin/python3").exists())
+          oui((path / "usr/bin/python3").exists()))
     return path
 
 
@@ -341,7 +336,7 @@ def nb_probe():
     where = "memory/" if res.cgroup_version == 1 else ""
     print(f"cgroup v{res.cgroup_version} créé pour lui : /sys/fs/cgroup/{where}{GROUP_PREFIX}<pid>, "
           f"limite {res.memory_limit_mib:g} Mio")
-    print("après coup, cgroup et dossiers temporaires supprimés :", not leftovers())
+    print("après coup, cgroup et dossiers temporaires supprimés :", oui(not leftovers()))
     return res
 
 
@@ -350,9 +345,9 @@ def nb_oom():
     res = demo(["python3", "-c", ALLOC])
     if res is None:
         return None
-    print(f"code de sortie : {res.returncode} ; tué par le noyau (OOM) : {res.killed_by_oom}")
-    print(f"compteur oom_kill du cgroup : {res.memory_events.get('oom_kill', 0)} ; "
-          f"pic mémoire au niveau de la limite : {(res.memory_peak_mib or 0) >= 0.9 * res.memory_limit_mib}")
+    print(f"code de sortie : {res.returncode} ; tué par le noyau (OOM) : {oui(res.killed_by_oom)}")
+    print(f"compteur oom_kill du cgroup : {res.memory_events.get('oom_kill', 0)} ; pic mémoire au niveau de "
+          f"la limite : {oui((res.memory_peak_mib or 0) >= 0.9 * res.memory_limit_mib)}")
     return res
 
 
@@ -364,12 +359,12 @@ def docker_adds_table():
         ("espaces de noms", "unshare --pid --mount --uts --net --ipc",
          "les mêmes (+ user en rootless), créés par runc"),
         ("système de fichiers", "docker export + overlay + pivot_root",
-         "images en couches partagées (overlay2), pivot_root, volumes"),
+         "images en couches (overlay2), pivot_root, volumes"),
         ("limites", "mkdir + memory.limit_in_bytes / memory.max",
-         "--memory, --cpus, --pids-limit… écrits dans les mêmes fichiers"),
-        ("réseau", "aucun (seulement lo, éteinte)", "paire veth + pont docker0, NAT, ports publiés (-p), DNS"),
-        ("images", "un dossier décompressé à la main", "Dockerfile, build avec cache, registres (push/pull), tags"),
-        ("sécurité", "aucune restriction de plus", "capacités réduites, seccomp, AppArmor/SELinux, /proc masqué"),
-        ("cycle de vie", "un processus lancé depuis Python", "API REST du démon, CLI, logs, redémarrage, compose"),
+         "--memory, --cpus, --pids-limit : mêmes fichiers"),
+        ("réseau", "aucun (seulement lo, éteinte)", "veth + pont docker0, NAT, ports publiés (-p), DNS"),
+        ("images", "un dossier décompressé à la main", "Dockerfile, build en cache, registres, tags"),
+        ("sécurité", "aucune restriction de plus", "capacités réduites, seccomp, AppArmor/SELinux"),
+        ("cycle de vie", "un processus lancé depuis Python", "API du démon, CLI, logs, redémarrage, Compose"),
     ]
     return pd.DataFrame(rows, columns=["aspect", "à la main (ce notebook)", "Docker"]).set_index("aspect")

@@ -357,8 +357,8 @@ def kvm_static_check() -> str | None:
     if not os.access(dev, os.R_OK | os.W_OK):
         return "/dev/kvm existe mais vous n'avez pas le droit de l'utiliser (groupe kvm)"
     if Path("/sys/module/kvm_pvm").exists():
-        return ("/dev/kvm est fourni par kvm_pvm, une virtualisation « paravirtuelle » qui exige un noyau "
-                "invité spécial : un noyau Debian standard ne peut pas y démarrer")
+        return ("/dev/kvm existe, mais il est fourni par une virtualisation « paravirtuelle » (PVM) qui "
+                "exige un noyau invité spécialement compilé : un noyau Debian standard ne peut pas y démarrer")
     return None
 
 
