@@ -217,8 +217,8 @@ def _converter_class():
                     cell.outputs = []
                 gid = (cell.metadata.get("nbgrader") or {}).get("grade_id")
                 if gid and (cell.metadata.get("nbgrader") or {}).get("grade"):
-                    auto, _ = determine_grade(cell, self.log)
-                    kernel[gid] = auto
+                    if cell.execution_count is not None:  # what the kernel claimed, for cells it ran
+                        kernel[gid] = determine_grade(cell, self.log)[0]
                     if gid in official:
                         cell.outputs = _official_outputs(official[gid], cell.metadata["nbgrader"].get("points", 0),
                                                          cell.execution_count or 1)
@@ -269,8 +269,8 @@ def _converter_class():
             else:
                 pps = [InjectOutputs, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
                        OfficialScores, AssignLatePenalties, CheckCellMetadata]
-            for pp in pps:
-                self.exporter.register_preprocessor(pp, enabled=True)
+            for pp in pps:  # as nbgrader does: each preprocessor's own `enabled` default applies
+                self.exporter.register_preprocessor(pp)
 
     return SandboxAutograde
 
