@@ -101,9 +101,9 @@ class Student:
     why: str = ""
 
 
-def scores(**overrides: float) -> dict[str, float]:
+def scores(**overrides: float | None) -> dict[str, float | None]:
     out = {k: float(v) for k, v in MAX.items()}
-    out.update({k.replace("__", "_"): float(v) for k, v in overrides.items()})
+    out.update({k: None if v is None else float(v) for k, v in overrides.items()})
     return out
 
 

@@ -345,8 +345,16 @@ def submission_key(folder: Path, notebook: str) -> str:
 
 def _base_archive(root: Path) -> tuple[str, bool]:
     """``docker save`` of the base image, cached by image id; (path, is the stand-in)."""
+    import docker
+
+    from .sandbox import SandboxError
+
     client = engine.client()
-    img = client.images.get(engine.BASE_IMAGE)
+    try:
+        img = client.images.get(engine.BASE_IMAGE)
+    except docker.errors.ImageNotFound:
+        raise SandboxError(f"l'image de base {engine.BASE_IMAGE} est absente du démon Docker de cette machine : "
+                           "préparez-la d'abord (make setup, ou python -m dockercourse offline).") from None
     standin = bool((img.labels or {}).get(engine.STANDIN_LABEL))
     cache = root / "cache"
     cache.mkdir(parents=True, exist_ok=True)
