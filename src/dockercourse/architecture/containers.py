@@ -150,6 +150,7 @@ def remove_image(name: str) -> None:
 @needs_docker
 def remove_container(container) -> None:
     """``docker rm -f``, through the package's one removal helper."""
+    engine.client()
     engine.remove_container(container.name)
     print(f"$ docker rm -f {container.name}")
 
