@@ -342,6 +342,9 @@ def dockerignore_demo(unit: str = UNIT):
         size, count = context_size(ctx, dockerignore=with_ignore)
         rows.append({"contexte": label, "fichiers envoyés": count, "taille": human_size(size),
                      "verdict": size_verdict(size), "octets": size})
+    import shutil
+
+    shutil.rmtree(ctx, ignore_errors=True)  # 25 Mio of random bytes: not kept in the state folder
     print(f"✔ sans .dockerignore, le contexte envoyé au démon pèse {rows[0]['verdict']}")
     print(f"✔ avec .dockerignore, il pèse {rows[1]['verdict']} (seuls Dockerfile, app.py et .dockerignore partent)")
     df = pd.DataFrame(rows).drop(columns="octets")

@@ -113,15 +113,24 @@ def tidy_log(line: str) -> str:
     return re.sub(r"\b(?!127\.0\.0\.1\b|0\.0\.0\.0\b)\d+\.\d+\.\d+\.\d+\b", "<IP du conteneur>", line)
 
 
+def server_logs(ctr) -> str:
+    """The container's logs, stdout then stderr: Docker copies the two pipes
+    separately, so their interleaving in ``docker logs`` is a race (Flask writes
+    its first lines on stdout, the rest on stderr); gunicorn writes only on stderr."""
+    out = ctr.logs(stdout=True, stderr=False).decode(errors="replace")
+    err = ctr.logs(stdout=False, stderr=True).decode(errors="replace")
+    return ANSI.sub("", out + err)
+
+
 def wait_listening(ctr, timeout: float = 30) -> str:
-    """Wait for gunicorn's « Listening at » or Flask's « Running on »; returns the logs."""
+    """Wait until the server is ready to serve: gunicorn's worker has booted, or
+    Flask printed « Press CTRL+C »; returns the logs (stdout, then stderr)."""
     deadline = time.monotonic() + timeout
     logs = ""
     while time.monotonic() < deadline:
-        logs = ANSI.sub("", ctr.logs().decode(errors="replace"))
-        if "Listening at" in logs or "Running on" in logs:
-            time.sleep(0.3)  # the worker, after the master's line
-            return ANSI.sub("", ctr.logs().decode(errors="replace"))
+        logs = server_logs(ctr)
+        if "Booting worker" in logs or "CTRL+C" in logs:
+            return logs
         ctr.reload()
         if ctr.status == "exited":
             break
