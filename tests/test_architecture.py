@@ -494,3 +494,11 @@ def test_compose_two_services(nb04_cleanup, capsys):
     result = A.compose_demo()
     assert result is not None and result["ok"], capsys.readouterr().out
     assert "Bonjour depuis Compose !" in capsys.readouterr().out
+
+
+def test_version_rows_one_line_per_component():
+    raw = (FIXTURES / "version.http").read_bytes()  # a raw HTTP response: headers, blank line, JSON body
+    rows = A.version_rows(json.loads(raw.split(b"\r\n\r\n", 1)[1]))
+    assert [r["composant"] for r in rows] == ["Engine", "containerd", "runc", "docker-init"]
+    assert rows[0]["API"] == "1.41" and rows[0]["système"] == "linux/amd64"
+    assert A.version_rows({}) == []
