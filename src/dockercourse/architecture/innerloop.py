@@ -50,7 +50,7 @@ def run_app(image: str = IMAGE, port: int = 5000, timeout: float = 30):
         if code != 0:
             print(f"(code de sortie {code})")
     finally:
-        ctr.remove(force=True)
+        engine.remove_container(ctr.name)
 
 
 

@@ -68,7 +68,7 @@ def processes_via_helper(image: str = engine.BASE_IMAGE) -> list[Proc]:
         ctr.wait(timeout=60)
         data = json.loads(ctr.logs(stdout=True, stderr=False).decode())
     finally:
-        ctr.remove(force=True)
+        engine.remove_container(ctr.name)
     helper_shims = {p["pid"] for p in data if "containerd-shim" in p["comm"] and ctr.id in p["cmdline"]}
     procs = [Proc(p["pid"], p["ppid"], p["comm"], p["cmdline"]) for p in data]
     # leave the helper itself (its shim and its python) out of the picture
@@ -186,7 +186,7 @@ def process_chain(command: tuple[str, ...] = ("sleep", "300")) -> dict:
         procs, how = host_processes()
         rows = docker_chain(procs, container_id=ctr.id)
     finally:
-        ctr.remove(force=True)
+        engine.remove_container(ctr.name)
     return {"frame": chain_frame(rows), "facts": chain_facts(rows), "how": how}
 
 
