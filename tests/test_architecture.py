@@ -16,6 +16,7 @@ from dockercourse import engine
 
 FIXTURES = Path(__file__).parent / "fixtures" / "architecture"
 NOTEBOOK = Path(__file__).parent.parent / "notebooks" / "03_architecture_docker.ipynb"
+NOTEBOOK_04 = Path(__file__).parent.parent / "notebooks" / "04_conteneurs_registres_boucle.ipynb"
 TEST_UNIT = "nb03test"
 
 
@@ -64,9 +65,18 @@ def test_docker_chain_all_containers_and_frame():
     _, procs = _fixture_procs()
     rows = A.docker_chain(procs)
     assert sum(r["role"] == "shim" for r in rows) == 2  # another container was building at the time
-    df = A.chain_frame(rows, width=40)
+    df = A.chain_frame(rows)
     assert list(df.columns) == ["pid", "ppid", "rôle", "commande"]
-    assert df["commande"].str.len().max() <= 40
+    assert not df["commande"].str.contains("…").any()  # whole command lines
+    assert not df["commande"].str.contains(r"[0-9a-f]{64}").any()  # container ids shortened like docker ps
+
+
+def test_chain_sentences_tick_expected_facts():
+    facts = {"dockerd": True, "containerd": True, "containerd_child_of_dockerd": True, "shim": True,
+             "shim_child_of_containerd": False, "container_child_of_shim": True, "runc_running": False}
+    lines = A.chain_sentences(facts)
+    assert all(line.startswith("✔") for line in lines)
+    assert A.chain_sentences({**facts, "runc_running": True})[-1].startswith("✘")
 
 
 def test_chain_facts_without_docker():
@@ -103,8 +113,8 @@ def test_history_rows_oldest_first():
     assert rows[0]["octets"] == 128_254_771
 
 
-@pytest.mark.parametrize(("n", "text"), [(0, "0 B"), (999, "999 B"), (1500, "1.5 kB"), (4_800_000, "4.8 MB"),
-                                         (2.5e12, "2500.0 GB")])
+@pytest.mark.parametrize(("n", "text"), [(0, "0 o"), (1023, "1023 o"), (1536, "1.5 Kio"), (5 * 2**20, "5.0 Mio"),
+                                         (2.5 * 2**40, "2560.0 Gio")])
 def test_human_size(n, text):
     assert A.human_size(n) == text
 
@@ -160,19 +170,21 @@ def test_versions_three_ways_agree_live(docker_client, capsys):
 
 
 def test_inner_loop_covers_the_chapter_diagram():
-    steps = [s for s, _, _ in A.INNER_LOOP]
-    assert steps == ["Code", "Dockerfile", "Build", "Compose (optionnel)", "Run", "Test", "Push"]
-    assert list(A.inner_loop_frame().columns) == ["étape", "rôle", "commande utilisée ici"]
+    steps = [s for s, *_ in A.INNER_LOOP]
+    assert steps == ["Code", "Dockerfile", "Construction", "Compose (optionnel)", "Lancement", "Test", "Publication"]
+    assert list(A.inner_loop_frame().columns) == ["étape", "rôle", "commande utilisée"]
+    # the figure's boxes are 1.6 wide: no line of a box's command may be longer than 22 characters
+    assert all(len(line) <= 22 for *_, short in A.INNER_LOOP for line in short.splitlines())
 
 
 def test_skip_sentence_printed_once_per_cell(monkeypatch, capsys):
-    monkeypatch.setattr(A, "_cell_key", lambda: 7)
+    monkeypatch.setattr(engine, "_cell_key", lambda: 7)
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/dockercourse-no-daemon.sock")
     monkeypatch.setattr(engine, "_client", None)
     A.lifecycle()
     A.leftovers()
     assert capsys.readouterr().out.count("Cellule non exécutée") == 1
-    monkeypatch.setattr(A, "_cell_key", lambda: 8)
+    monkeypatch.setattr(engine, "_cell_key", lambda: 8)
     A.leftovers()
     assert capsys.readouterr().out.count("Cellule non exécutée") == 1
 
@@ -264,9 +276,7 @@ def test_lifecycle_states(built):
 
 @pytest.mark.docker
 def test_volume_survives_writable_layer_does_not(docker_client, built, monkeypatch):
-    monkeypatch.setattr(A, "VOLUME", engine.name(TEST_UNIT, "data"))
-    monkeypatch.setattr(A, "UNIT", TEST_UNIT)
-    df = A.volume_vs_writable_layer(TEST_IMAGE)
+    df = A.volume_vs_writable_layer(TEST_IMAGE, unit=TEST_UNIT)
     assert list(df["après suppression du conteneur"]) == ["présent", "absent"]
     assert docker_client.volumes.get(engine.name(TEST_UNIT, "data")).attrs["Labels"]["dockercourse.unit"] == TEST_UNIT
 
@@ -301,13 +311,14 @@ def test_docker_hub_cell_matches_reality(docker_client, capsys):
 # --------------------------------------------------------------------------- the notebook without a daemon
 
 
-def test_notebook_without_daemon_says_one_sentence_per_skipped_cell():
+@pytest.mark.parametrize(("notebook", "at_least"), [(NOTEBOOK, 15), (NOTEBOOK_04, 30)], ids=["nb03", "nb04"])
+def test_notebook_without_daemon_says_one_sentence_per_skipped_cell(notebook, at_least):
     from notebook_runner import NO_DAEMON, cell_texts, run_notebook
 
-    nb = run_notebook(NOTEBOOK, env={"DOCKER_HOST": NO_DAEMON})
+    nb = run_notebook(notebook, env={"DOCKER_HOST": NO_DAEMON})
 
     def needs_docker(source: str) -> bool:
-        if "inner_loop_frame()" in source or "plot_inner_loop()" in source:
+        if "inner_loop_frame()" in source or "plot_inner_loop()" in source or "hadolint.show(" in source:
             return False
         return not ("write_context(" in source and "build" not in source)
 
@@ -322,12 +333,12 @@ def test_notebook_without_daemon_says_one_sentence_per_skipped_cell():
         else:
             assert n == 1, (cell.source, text)
             skipped += 1
-    assert skipped >= 25
+    assert skipped >= at_least
 
 
 @pytest.mark.docker
 def test_start_registry_twice_keeps_one(docker_client, monkeypatch):
-    monkeypatch.setattr(A, "UNIT", TEST_UNIT)
+    monkeypatch.setattr(A.registries, "UNIT", TEST_UNIT)
     first = A.start_registry()
     second = A.start_registry()
     try:
@@ -336,3 +347,158 @@ def test_start_registry_twice_keeps_one(docker_client, monkeypatch):
     finally:
         A.stop_registry(second)
     assert not second.running
+
+
+# --------------------------------------------------------------------------- the package's shape
+
+
+def test_scripts_are_real_files_of_the_package():
+    assert A.HOST_PS_SCRIPT == A.script("host_ps.py") and "json.dumps" in A.HOST_PS_SCRIPT
+    assert "/proc" in A.script("ps.py")
+
+
+def test_notebook_03_app_is_the_packages_copy():
+    """Notebook 04 rebuilds notebook 03's application from the package's copy: they must not drift."""
+    nb = json.loads(NOTEBOOK.read_text())
+    cell = next("".join(c["source"]) for c in nb["cells"] if "".join(c["source"]).startswith('APP = """'))
+    ns: dict = {}
+    exec(cell.split("contexte =")[0], ns)
+    assert ns["APP"] == A.script("bonjour_app.py")
+    assert ns["TEST_APP"] == A.script("bonjour_test_app.py")
+    assert ns["DOCKERFILE"] == A.APP_DOCKERFILE.replace('"nb04"', '"nb03"')
+
+
+def test_layer_kind():
+    assert A.layer_kind("RUN pip install flask") == "couche de fichiers"
+    assert A.layer_kind("COPY multi:abc… in ./") == "couche de fichiers"
+    assert A.layer_kind("WORKDIR /app").startswith("couche de fichiers")
+    for instr in ('CMD ["python" "app.py"]', "LABEL a=b", "ENV X=1", "EXPOSE 8000/tcp", "USER 10001"):
+        assert A.layer_kind(instr) == "configuration seulement"
+
+
+def test_verdicts_do_not_depend_on_the_machine():
+    assert A.size_verdict(25 * 2**20) == "plus de 10 Mio" and A.size_verdict(10_000) == "moins de 1 Mio"
+    S = A.service
+    assert S.stop_verdict(10.4).startswith("plus de 5 s") and S.stop_verdict(0.2).startswith("moins de 5 s")
+
+
+def test_log_lines_without_volatile_parts():
+    S = A.service
+    assert S.tidy_log("[2026-11-28 04:47:42 +0000] [8] [INFO] Booting worker with pid: 8") == \
+        "[PID] [INFO] Booting worker with pid: PID"
+    assert S.tidy_log("[2026-11-28 04:47:42 +0000] [1] [INFO] Listening at: http://0.0.0.0:8000 (1)") == \
+        "[1] [INFO] Listening at: http://0.0.0.0:8000 (1)"
+    assert S.tidy_log(" * Running on http://172.17.0.3:8000") == "* Running on http://<IP du conteneur>:8000"
+    assert S.tidy_log(" * Running on http://127.0.0.1:8000") == "* Running on http://127.0.0.1:8000"
+    assert S.mask_pid("    1      0  /bin/sh -c x") == "    1      0  /bin/sh -c x"
+    assert S.mask_pid("    7      0  gunicorn") == "    n      0  gunicorn"
+
+
+def test_host_uid_reads_proc_status():
+    assert A.service.host_uid(os.getpid()) == os.getuid()
+    assert A.service.host_uid(10**9) is None
+
+
+def test_service_variants_differ_only_at_the_end_and_pass_hadolint():
+    from dockercourse import hadolint
+
+    S = A.service
+    for v in S.VARIANTS:
+        assert S.dockerfile(v).startswith(S.COMMON)
+    assert S.dockerfile("shell").rstrip().endswith("CMD gunicorn --bind 0.0.0.0:8000 app:app")
+    errors = [f for f in hadolint.lint(S.dockerfile("user")) if f["level"] == "error"]
+    assert not errors
+    assert "DL3025" in {f["code"] for f in hadolint.lint(S.dockerfile("shell"))}
+    # HEALTHCHECK in exec form: a JSON list (double quotes), the Python code inside in single quotes
+    probe = S.dockerfile("health").split("CMD ", 1)[1].split("\n")[0]
+    assert json.loads(probe)[0] == "python"
+
+
+def test_context_size_honours_dockerignore(tmp_path):
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    (tmp_path / "donnees").mkdir()
+    (tmp_path / "donnees" / "gros.bin").write_bytes(os.urandom(2 * 2**20))
+    (tmp_path / ".dockerignore").write_text("donnees/\n")
+    big, files_big = A.context_size(tmp_path, dockerignore=False)
+    small, files_small = A.context_size(tmp_path, dockerignore=True)
+    assert big > 2 * 2**20 > 10 * small and (files_big, files_small) == (3, 2)
+
+
+def test_compose_file_is_valid_yaml_with_two_labelled_services():
+    import yaml
+
+    doc = yaml.safe_load(A.COMPOSE_FILE)
+    assert set(doc["services"]) == {"web", "client"}
+    assert all(s["labels"]["dockercourse.unit"] == "nb04" for s in doc["services"].values())
+    assert "http://web:8000/" in " ".join(doc["services"]["client"]["command"])
+
+
+# --------------------------------------------------------------------------- notebook 04's live demonstrations
+
+
+@pytest.fixture
+def nb04_cleanup(docker_client):
+    yield
+    A.cleanup(A.UNIT04, quiet=True)
+    left = A.leftovers(A.UNIT04)
+    assert left["conteneurs"] == left["images"] == left["volumes"] == 0
+
+
+@pytest.mark.docker
+def test_shell_form_waits_for_sigkill_exec_form_stops_at_once(nb04_cleanup):
+    S = A.service
+    shell, exec_ = S.timed_stop("shell"), S.timed_stop("exec")
+    assert shell["PID 1"].startswith("/bin/sh -c gunicorn") and shell["code de sortie"] == 137
+    assert shell["secondes"] >= 9.5  # docker stop's default delay, then SIGKILL
+    assert "gunicorn" in exec_["PID 1"] and not exec_["PID 1"].startswith("/bin/sh")
+    assert exec_["code de sortie"] == 0 and exec_["secondes"] < 5
+
+
+@pytest.mark.docker
+def test_user_expose_and_health(nb04_cleanup, capsys):
+    S = A.service
+    users = S.user_demo()
+    assert list(users["uid du même processus vu par l'hôte"]) == [0, 10001]
+    S.expose_demo()
+    out = capsys.readouterr().out
+    assert "EXPOSE seul ne publie rien : oui" in out and "port publié de l'hôte : oui" in out
+    listen = S.listen_address_demo()
+    assert list(listen["répond via -p"]) == ["non", "oui"]
+    health = S.health_demo()
+    assert list(health["états observés"]) == ["starting → healthy", "starting → unhealthy"]
+
+
+@pytest.mark.docker
+def test_nocache_rebuild_gets_a_new_id(docker_client, built, capsys):
+    ctx, first = built
+    A.nocache_rebuild(ctx, first, tag=TEST_IMAGE + ":sans-cache")
+    out = capsys.readouterr().out
+    assert "nouvel ID : oui" in out and "« created ») de la configuration a changé : oui" in out
+    assert docker_client.images.get(TEST_IMAGE + ":sans-cache").id != first.image_id
+
+
+@pytest.mark.docker
+def test_the_order_of_a_dockerfile_decides_what_the_cache_keeps(unit_cleanup, capsys):
+    bad = ('FROM python:3.13-slim\nLABEL dockercourse="1" dockercourse.unit="nb03test"\nWORKDIR /app\n'
+           "COPY requirements.txt .\nCOPY app.py .\nRUN pip install --no-cache-dir -r requirements.txt\n")
+    good = bad.replace("COPY app.py .\nRUN pip install --no-cache-dir -r requirements.txt\n",
+                       "RUN pip install --no-cache-dir -r requirements.txt\nCOPY app.py .\n")
+    A.cache_after_code_change(bad, unit=TEST_UNIT)
+    assert "« pip install » a été reprise du cache : non" in capsys.readouterr().out
+    A.cache_after_code_change(good, unit=TEST_UNIT)
+    assert "« pip install » a été reprise du cache : oui" in capsys.readouterr().out
+
+
+@pytest.mark.docker
+def test_compose_two_services(nb04_cleanup, capsys):
+    result = A.compose_demo()
+    assert result is not None and result["ok"], capsys.readouterr().out
+    assert "Bonjour depuis Compose !" in capsys.readouterr().out
+
+
+def test_version_rows_one_line_per_component():
+    raw = (FIXTURES / "version.http").read_bytes()  # a raw HTTP response: headers, blank line, JSON body
+    rows = A.version_rows(json.loads(raw.split(b"\r\n\r\n", 1)[1]))
+    assert [r["composant"] for r in rows] == ["Engine", "containerd", "runc", "docker-init"]
+    assert rows[0]["API"] == "1.41" and rows[0]["système"] == "linux/amd64"
+    assert A.version_rows({}) == []

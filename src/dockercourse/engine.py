@@ -112,16 +112,33 @@ def available() -> bool:
         return False
 
 
+_last_skipped_cell: list = [object()]
+
+
+def _cell_key():
+    """The IPython execution count of the running cell (None outside IPython)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    ip = get_ipython()
+    return None if ip is None else ip.execution_count
+
+
 def needs_docker(func):
     """Decorator for notebook-facing helpers: when no daemon answers, print one
-    French sentence and return ``None`` instead of raising a traceback."""
+    French sentence and return ``None`` instead of raising a traceback. A cell
+    that calls several decorated helpers prints the sentence only once."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         try:
             return func(*args, **kwargs)
         except DockerUnavailable as err:
-            print(f"⚠️  Cellule non exécutée : {err}")
+            key = _cell_key()
+            if key is None or key != _last_skipped_cell[0]:
+                print(f"⚠️  Cellule non exécutée : {err}")
+            _last_skipped_cell[0] = key
             return None
 
     return wrapper
@@ -444,6 +461,9 @@ def clean(include_base: bool = False, quiet: bool = False, selector: str = LABEL
             counts["containers"] += 1
         except docker.errors.NotFound:
             pass
+        except docker.errors.APIError as err:  # "removal already in progress" (another cleanup, same daemon)
+            if "in progress" not in str(err):
+                raise
     for _ in range(3):  # newest (children) first; retry what was still a parent
         images = sorted(c.images.list(filters=flt), key=lambda i: i.attrs.get("Created", ""), reverse=True)
         if include_base:  # the offline kit's stand-in, never the official image
@@ -461,8 +481,11 @@ def clean(include_base: bool = False, quiet: bool = False, selector: str = LABEL
                 if not quiet:
                     print(f"  image {img.short_id} kept for now: {err.explanation}", file=sys.stderr)
     for vol in c.volumes.list(filters=flt):
-        vol.remove(force=True)
-        counts["volumes"] += 1
+        try:
+            vol.remove(force=True)
+            counts["volumes"] += 1
+        except docker.errors.NotFound:
+            pass
     for net in c.networks.list(filters=flt):
         net.remove()
         counts["networks"] += 1

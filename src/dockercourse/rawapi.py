@@ -203,9 +203,10 @@ def describe_endpoint() -> str:
 
 
 @engine.needs_docker
-def show(path: str = "/version", max_chars: int = 1200):
+def show(path: str = "/version", max_chars: int = 1200, show_body: bool = True):
     """Print the request as sent, the status line and a few headers, the JSON
-    body (pretty-printed, cut at ``max_chars``); returns the decoded JSON."""
+    body (pretty-printed, cut at ``max_chars``; not printed with ``show_body=False``,
+    when the caller shows it as a table); returns the decoded JSON."""
     req, resp = exchange("GET", path)
     print(f"→ requête envoyée sur le {describe_endpoint()} :")
     for line in req.decode("ascii").rstrip("\r\n").split("\r\n"):
@@ -216,6 +217,9 @@ def show(path: str = "/version", max_chars: int = 1200):
         if value is not None:
             print(f"   {name}: {value}")
     data = resp.json() if resp.body else None
+    if not show_body:
+        print("   (le corps de la réponse est un JSON : le voici résumé en tableau)")
+        return data
     text = json.dumps(data, indent=2, ensure_ascii=False)
     if len(text) > max_chars:
         text = text[:max_chars] + "\n   … (tronqué)"

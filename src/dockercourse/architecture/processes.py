@@ -1,0 +1,230 @@
+"""Notebook 03, § 3.1 (suite): the daemon is just processes — ``dockerd`` →
+``containerd`` → ``containerd-shim`` → the container's process, read from
+``/proc`` of the Docker host (a short-lived ``--pid=host`` helper container when
+this Python is not on that host)."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import engine
+from .common import OUI_NON, UNIT, needs_docker, script, unit_labels
+
+
+@dataclass(frozen=True)
+class Proc:
+    pid: int
+    ppid: int
+    comm: str
+    cmdline: str
+
+
+def parse_stat(text: str) -> tuple[int, str, str, int]:
+    """Pure: ``/proc/<pid>/stat`` → (pid, comm, state, ppid). The command name is
+    between the first ``(`` and the *last* ``)`` (it may contain spaces and parentheses)."""
+    open_ = text.index("(")
+    close = text.rindex(")")
+    pid = int(text[:open_].strip())
+    comm = text[open_ + 1:close]
+    rest = text[close + 2:].split()
+    return pid, comm, rest[0], int(rest[1])
+
+
+def parse_cmdline(raw: bytes) -> str:
+    """Pure: ``/proc/<pid>/cmdline`` (NUL-separated) → a readable command line."""
+    return " ".join(p.decode(errors="replace") for p in raw.split(b"\0") if p)
+
+
+def read_processes(proc_root: str | Path = "/proc") -> list[Proc]:
+    """Every process visible in ``proc_root`` (processes that vanish meanwhile are skipped)."""
+    out = []
+    root = Path(proc_root)
+    for entry in root.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            pid, comm, _state, ppid = parse_stat((entry / "stat").read_text())
+            cmd = parse_cmdline((entry / "cmdline").read_bytes()) or f"[{comm}]"
+        except (OSError, ValueError, IndexError):
+            continue
+        out.append(Proc(pid, ppid, comm, cmd))
+    return sorted(out, key=lambda p: p.pid)
+
+
+#: The helper container runs this with the host's PID namespace (``--pid=host``).
+HOST_PS_SCRIPT = script("host_ps.py")
+
+def processes_via_helper(image: str = engine.BASE_IMAGE) -> list[Proc]:
+    """The Docker host's processes, seen from a short-lived ``--pid=host`` container
+    (works when this notebook is itself in a container, or the daemon is in a VM)."""
+    c = engine.client()
+    name = engine.name(UNIT, "hostps", str(os.getpid()))
+    ctr = c.containers.run(image, ["python3", "-c", HOST_PS_SCRIPT], name=name, detach=True,
+                           pid_mode="host", network_mode="none", labels=unit_labels(purpose="host-ps"))
+    try:
+        ctr.wait(timeout=60)
+        data = json.loads(ctr.logs(stdout=True, stderr=False).decode())
+    finally:
+        engine.remove_container(ctr.name)
+    helper_shims = {p["pid"] for p in data if "containerd-shim" in p["comm"] and ctr.id in p["cmdline"]}
+    procs = [Proc(p["pid"], p["ppid"], p["comm"], p["cmdline"]) for p in data]
+    # leave the helper itself (its shim and its python) out of the picture
+    return [p for p in procs if p.pid not in helper_shims and p.ppid not in helper_shims]
+
+
+def host_point_of_view() -> str:
+    """``"local"`` when this Python sees the Docker host's processes itself (a
+    ``dockerd`` is visible in our /proc and we are not in a container), else ``"helper"``."""
+    if engine.in_container() or not Path("/proc/self/stat").exists():
+        return "helper"
+    return "local" if any(p.comm == "dockerd" for p in read_processes()) else "helper"
+
+
+def host_processes() -> tuple[list[Proc], str]:
+    """(processes of the Docker host, how they were read)."""
+    if host_point_of_view() == "local":
+        return read_processes(), "local"
+    return processes_via_helper(), "helper"
+
+
+ROLES = {
+    "dockerd": "démon Docker (dockerd)",
+    "containerd": "containerd",
+    "shim": "containerd-shim",
+    "runc": "runc",
+    "container": "processus du conteneur",
+}
+
+
+def classify(p: Proc) -> str | None:
+    """Pure: the role of a process in Docker's chain, or None."""
+    if p.comm == "dockerd":
+        return "dockerd"
+    if p.comm == "containerd":
+        return "containerd"
+    if p.comm.startswith("containerd-shim"):
+        return "shim"
+    if p.comm == "runc":
+        return "runc"
+    return None
+
+
+def docker_chain(procs: list[Proc], container_id: str | None = None) -> list[dict]:
+    """Pure: the rows of Docker's process chain. With ``container_id``, only the
+    shim of that container (its command line says ``-id <container id>``) and
+    the processes below it; otherwise every shim and its descendants."""
+    by_parent: dict[int, list[Proc]] = {}
+    for p in procs:
+        by_parent.setdefault(p.ppid, []).append(p)
+    rows = []
+    order = {"dockerd": 0, "containerd": 1, "shim": 2, "runc": 3, "container": 4}
+    for p in procs:
+        role = classify(p)
+        if role is None:
+            continue
+        if role in ("shim", "runc") and container_id and container_id not in p.cmdline:
+            continue  # another container's (other runc processes come and go as containers start)
+        rows.append({"pid": p.pid, "ppid": p.ppid, "role": role, "cmdline": p.cmdline})
+        if role == "shim":
+            stack = list(by_parent.get(p.pid, []))
+            while stack:
+                child = stack.pop()
+                rows.append({"pid": child.pid, "ppid": child.ppid, "role": "container",
+                             "cmdline": child.cmdline})
+                stack.extend(by_parent.get(child.pid, []))
+    rows.sort(key=lambda r: (order[r["role"]], r["pid"]))
+    return rows
+
+
+def chain_frame(rows: list[dict]):
+    """Pure: the chain as a table; 64-hex container ids are shortened to 12 characters
+    (like ``docker ps``) so the whole command line fits without being cut."""
+    import re
+
+    import pandas as pd
+
+    data = [{"pid": r["pid"], "ppid": r["ppid"], "rôle": ROLES[r["role"]],
+             "commande": re.sub(r"\b([0-9a-f]{12})[0-9a-f]{52}\b", r"\1", r["cmdline"])}
+            for r in rows]
+    return pd.DataFrame(data, columns=["pid", "ppid", "rôle", "commande"])
+
+
+def chain_facts(rows: list[dict]) -> dict[str, bool]:
+    """Pure: the checks the notebook prints about the chain (deterministic booleans)."""
+    pids = {r["pid"]: r for r in rows}
+    by_role: dict[str, list[dict]] = {}
+    for r in rows:
+        by_role.setdefault(r["role"], []).append(r)
+    dockerd = [r["pid"] for r in by_role.get("dockerd", [])]
+    shims = [r["pid"] for r in by_role.get("shim", [])]
+    containerd_child_of_dockerd = any(r["ppid"] in dockerd for r in by_role.get("containerd", []))
+    shim_under_containerd = any(pids.get(r["ppid"], {}).get("role") == "containerd" for r in by_role.get("shim", []))
+    return {
+        "dockerd": bool(dockerd),
+        "containerd": bool(by_role.get("containerd")),
+        "containerd_child_of_dockerd": containerd_child_of_dockerd,
+        "shim": bool(shims),
+        "shim_child_of_containerd": shim_under_containerd,
+        "container_child_of_shim": any(r["ppid"] in shims for r in by_role.get("container", [])),
+        "runc_running": bool(by_role.get("runc")),
+    }
+
+
+@needs_docker
+def process_chain(command: tuple[str, ...] = ("sleep", "300")) -> dict:
+    """Start a labelled container, read the Docker host's processes, remove the
+    container; returns ``{"frame": DataFrame, "facts": {...}, "how": "local"|"helper"}``."""
+    c = engine.client()
+    name = engine.name(UNIT, "chain")
+    engine.remove_container(name)
+    ctr = c.containers.run(engine.BASE_IMAGE, list(command), name=name, detach=True, network_mode="none",
+                           labels=unit_labels(purpose="process-chain"))
+    try:
+        procs, how = host_processes()
+        rows = docker_chain(procs, container_id=ctr.id)
+    finally:
+        engine.remove_container(ctr.name)
+    return {"frame": chain_frame(rows), "facts": chain_facts(rows), "how": how}
+
+
+@needs_docker
+def show_chain(chain: dict | None):
+    """Say from where the processes were read, return the table."""
+    engine.client()
+    if chain["how"] == "local":
+        print("Processus lus dans /proc : ce notebook tourne directement sur l'hôte Docker.")
+    else:
+        print("Processus lus depuis un conteneur auxiliaire lancé avec --pid=host : "
+              "ce notebook ne tourne pas sur l'hôte Docker lui-même.")
+    return chain["frame"]
+
+
+#: (fact, sentence, expected value): every line states what is expected, so an
+#: expected « non » (the shim detached itself, runc has exited) is a ✔ too.
+CHAIN_SENTENCES = [
+    ("dockerd", "un processus dockerd tourne sur l'hôte", True),
+    ("containerd", "containerd tourne à côté de lui", True),
+    ("containerd_child_of_dockerd", "containerd a été lancé par dockerd (son ppid est celui de dockerd)", True),
+    ("shim", "le conteneur a son propre containerd-shim", True),
+    ("shim_child_of_containerd", "le shim est un enfant direct de containerd (attendu : non, il s'est détaché)",
+     False),
+    ("container_child_of_shim", "le processus du conteneur est un enfant du shim", True),
+    ("runc_running", "un processus runc tourne encore (attendu : non, runc s'arrête une fois le conteneur créé)",
+     False),
+]
+
+
+def chain_sentences(facts: dict[str, bool]) -> list[str]:
+    """Pure: one line per fact, ✔ when the observation is the expected one."""
+    return [f"{'✔' if facts[key] == expected else '✘'} {sentence} : {OUI_NON[facts[key]]}"
+            for key, sentence, expected in CHAIN_SENTENCES]
+
+
+@needs_docker
+def print_chain_facts(chain: dict | None) -> None:
+    engine.client()
+    for line in chain_sentences(chain["facts"]):
+        print(line)

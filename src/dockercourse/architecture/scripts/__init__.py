@@ -1,0 +1,1 @@
+"""Scripts that run inside containers (read with importlib.resources, checked by ruff)."""
