@@ -131,8 +131,7 @@ def _kernel_patched():
     for c in nb.cells:
         if c.metadata.get("nbgrader", {}).get("grade_id") == "theorie_reponses":
             c.source += ("\nimport dockercourse.grading as _g\n"
-                         "_g.run_check = run_check = lambda name, points, **kw: float(points)\n"
-                         "import builtins\nbuiltins.isinstance = lambda *a: True")
+                         "_g.run_check = run_check = lambda name, points, **kw: float(points)")
     return nb
 
 
@@ -183,7 +182,7 @@ STUDENTS: dict[str, Student] = {
         ["forme exec", "USER", "EXPOSE 8000", "SIGTERM", "os.environ.get"], why="a beginner's project"),
     "kernel-patched-checker": Student(
         _kernel_patched, {k: 0.0 for k in MAX}, flagged=True,
-        why="the release plus a cell that replaces run_check and isinstance in the kernel"),
+        why="the release plus a cell that replaces run_check in the kernel: every check cell claims full marks"),
     "deleted-test-cell": Student(lambda: _without("test_http"), scores(), flagged=True,
                                  why="the solution without the test_http cell"),
     "duplicated-test-cell": Student(lambda: _duplicated("test_cmd"), scores(), flagged=True,

