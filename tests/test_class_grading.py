@@ -75,11 +75,25 @@ def cell_scores(course: Path) -> dict[str, dict[str, tuple]]:
     return out
 
 
+CANARY = "dockercourse-canari-classe"
+
+
 def host_state(client) -> dict:
-    """The host's base image and its images that are not the course's (other tests, running
-    at the same time, make and remove course-labelled ones)."""
-    return {"images": sorted(i.id for i in client.images.list() if "dockercourse" not in (i.labels or {})),
-            "base": client.images.get("python:3.13-slim").id}
+    """What a hostile cell that reached the host would have removed: the base image, and a
+    canary image tag and container made for this test (other tests, on other workers, make
+    and remove images of their own meanwhile, so the host's whole image list is no measure)."""
+    import docker
+
+    state = {"base": client.images.get("python:3.13-slim").id}
+    try:
+        state["canary_image"] = client.images.get(f"{CANARY}:1").id
+    except docker.errors.ImageNotFound:
+        state["canary_image"] = None
+    try:
+        state["canary_container"] = client.containers.get(CANARY).id
+    except docker.errors.NotFound:
+        state["canary_container"] = None
+    return state
 
 
 def leftovers() -> list[str]:
@@ -113,14 +127,20 @@ def leftovers() -> list[str]:
 def graded(tmp_path_factory, docker_client):
     students = {name: s.build() for name, s in STUDENTS.items()}
     course = make_course(tmp_path_factory.mktemp("classe") / "cours", students)
-    before = host_state(docker_client)
-    t0 = time.time()
-    proc = grade(course, "--jobs", str(JOBS), *SMALL_LIMITS, "--json", str(course / "summary.json"))
-    t1 = time.time()
-    events = subprocess.run(["docker", "events", "--since", str(int(t0) - 1), "--until", str(int(t1) + 1),
-                             "--format", "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}"],
-                            capture_output=True, text=True, timeout=60).stdout
-    after = host_state(docker_client)
+    docker_client.images.get("python:3.13-slim").tag(CANARY, "1")
+    docker_client.containers.create("python:3.13-slim", "true", name=CANARY)  # unlabelled: no cleanup takes it
+    try:
+        before = host_state(docker_client)
+        t0 = time.time()
+        proc = grade(course, "--jobs", str(JOBS), *SMALL_LIMITS, "--json", str(course / "summary.json"))
+        t1 = time.time()
+        events = subprocess.run(["docker", "events", "--since", str(int(t0) - 1), "--until", str(int(t1) + 1),
+                                 "--format", "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}"],
+                                capture_output=True, text=True, timeout=60).stdout
+        after = host_state(docker_client)
+    finally:
+        docker_client.containers.get(CANARY).remove(force=True)
+        docker_client.images.remove(f"{CANARY}:1")
     rows = json.loads((course / "summary.json").read_text()) if (course / "summary.json").exists() else []
     return {"course": course, "proc": proc, "before": before, "after": after, "events": events,
             "rows": {r["student"]: r for r in rows}, "scores": cell_scores(course)}
@@ -188,8 +208,7 @@ def sandbox_submission_ids(jobs: int) -> set[str]:
 
 
 def test_the_host_is_untouched(graded):
-    assert graded["after"]["base"] == graded["before"]["base"]
-    assert set(graded["before"]["images"]) <= set(graded["after"]["images"])
+    assert graded["after"] == graded["before"] and graded["before"]["canary_container"]
     created = [ln for ln in graded["events"].splitlines() if ln.startswith("container create")]
     ids = sandbox_submission_ids(JOBS)
     assert not [ln for ln in created if any(i in ln for i in ids)], created  # they ran in the sandboxes
