@@ -397,6 +397,7 @@ def grade_class(course_root: str | Path, assignment: str, jobs: int = 2, student
     course = Course(course_root)
     spec = Assignment(course.root, assignment)
     ensure_host_support(quiet=quiet)
+    lock = _exclusive(DEFAULT_ROOT)  # the slots (users, disks, cgroups) serve one class command at a time
     engine.client()  # the host engine holds the base image
     base_tar, standin = _base_archive(DEFAULT_ROOT)
     records = course.root / RECORDS / assignment
@@ -511,7 +512,30 @@ def grade_class(course_root: str | Path, assignment: str, jobs: int = 2, student
         for t in threads:
             t.join(timeout=120)
         signal.signal(signal.SIGTERM, old)
+        lock.close()
     return sorted(rows, key=lambda r: r["student"])
+
+
+def _exclusive(root: Path):
+    import fcntl
+
+    from .sandbox import SandboxError
+
+    root.mkdir(parents=True, exist_ok=True)
+    os.chmod(root, 0o711)
+    fh = open(root / "lock", "a+")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.seek(0)
+        other = fh.read().strip() or "?"
+        fh.close()
+        raise SandboxError(f"une autre correction utilise déjà les bacs à sable (processus {other}) : "
+                           "attendez qu'elle se termine.") from None
+    fh.truncate(0)
+    fh.write(str(os.getpid()))
+    fh.flush()
+    return fh
 
 
 @contextlib.contextmanager
