@@ -18,7 +18,10 @@ The browser test (``test_course_browser.py``) drives the same image. All of it i
 
 from __future__ import annotations
 
+import contextlib
 import json
+import re
+import time
 
 import pytest
 
@@ -26,11 +29,22 @@ from dockercourse import courseimage, engine
 
 pytestmark = [pytest.mark.docker, pytest.mark.course_image]
 
+AID = "tp-conteneurisation"
 TAG = f"{courseimage.IMAGE}:test"
 BINDER_TAG = f"{courseimage.IMAGE}:binder-test"
 NOTEBOOKS = ["notebooks/00_demarrage.ipynb", "notebooks/01_conteneurs_vs_machines_virtuelles.ipynb",
              "notebooks/02_cgroups_et_namespaces.ipynb", "notebooks/03_architecture_docker.ipynb",
              "release/tp-conteneurisation/tp-conteneurisation.ipynb"]
+
+#: Run in the container: how many outputs of each executed notebook say, in French, that there is no daemon.
+SENTENCES = """
+import glob, nbformat
+for p in sorted(glob.glob('/tmp/executed/*.ipynb')):
+    nb = nbformat.read(p, 4)
+    n = sum('Vous êtes vous-même dans un conteneur' in (o.get('text') or '')
+            for c in nb.cells for o in c.get('outputs', []))
+    print(p.split('/')[-1], n)
+"""
 
 
 @pytest.fixture(scope="module")
@@ -110,8 +124,9 @@ def test_binder_mode_status_and_notebooks_without_daemon(binder_image):
         proc = lab.exec("sh", "-c", "test ! -S /var/run/docker.sock && jupyter nbconvert --to notebook --execute"
                         " --output-dir /tmp/executed --ExecutePreprocessor.timeout=300 " + " ".join(NOTEBOOKS))
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
-        texts = lab.exec("sh", "-c", "cat /tmp/executed/*.ipynb").stdout
-        assert "dans un conteneur sans accès à un démon Docker" in texts, "one French sentence per Docker cell"
+        said = lab.exec("python", "-c", SENTENCES).stdout
+        for nb in NOTEBOOKS[:4]:  # every lecture notebook's Docker cells say why they cannot run
+            assert f"{nb.split('/')[-1]} " in said and f"{nb.split('/')[-1]} 0" not in said, said
 
 
 def test_instructor_tools_switch_on_with_the_documented_variable(binder_image):
@@ -120,3 +135,145 @@ def test_instructor_tools_switch_on_with_the_documented_variable(binder_image):
         status, body = lab.api("/lab/api/settings/@jupyter/nbgrader:formgrader")
         assert status == 200
         assert lab.api("/formgrader")[0] == 200
+
+
+# ------------------------------------------------------------------------------ real browser
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+class Steps:
+    """Timed browser steps; on failure every open page is screenshotted under .state/browser/."""
+
+    def __init__(self, pages: dict):
+        self.pages, self.times, self.shots = pages, [], engine.state_dir() / "browser"
+
+    @contextlib.contextmanager
+    def __call__(self, what: str):
+        t0 = time.monotonic()
+        try:
+            yield
+        except BaseException:
+            self.shots.mkdir(parents=True, exist_ok=True)
+            slug = re.sub(r"[^a-z0-9]+", "-", what.lower()).strip("-")
+            for name, page in self.pages.items():
+                with contextlib.suppress(Exception):
+                    page.screenshot(path=str(self.shots / f"{len(self.times) + 1:02d}-{slug}-{name}.png"),
+                                    full_page=True)
+            raise
+        self.times.append((what, time.monotonic() - t0))
+        print(f"  {time.monotonic() - t0:6.1f} s  {what}", flush=True)
+
+
+def solution_cells() -> list[tuple[int, str]]:
+    """(index, reference source) of the code cells that differ between release and source (same ids)."""
+    import nbformat
+
+    root = courseimage.ROOT
+    src = nbformat.read(root / "source" / AID / f"{AID}.ipynb", 4)
+    rel = nbformat.read(root / "release" / AID / f"{AID}.ipynb", 4)
+    by_id = {c.get("id"): c for c in src.cells}
+    out = []
+    for i, c in enumerate(rel.cells):
+        ref = by_id.get(c.get("id"))
+        if c.cell_type == "code" and ref is not None and ref.source != c.source:
+            out.append((i, ref.source))
+    return out
+
+
+KERNEL_IDLE = """() => [...document.querySelectorAll('.jp-Notebook-ExecutionIndicator')]
+    .some(e => e.getAttribute('data-status') === 'idle')"""
+#: Every code cell of the visible notebook shows an execution count and none is running.
+ALL_RAN = """() => {
+    const panel = '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputPrompt';
+    const prompts = [...document.querySelectorAll(panel)];
+    return prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p.textContent));
+}"""
+
+
+def run_all(page, timeout_s: float) -> None:
+    """Wait for an idle kernel, run all from the French menu, wait until every code cell ran."""
+    page.wait_for_function(KERNEL_IDLE, timeout=120_000, polling=250)
+    menu(page, "Exécution", "^Exécuter toutes les cellules")
+    page.wait_for_function(ALL_RAN, timeout=timeout_s * 1000, polling=500)
+
+
+def menu(page, top: str, item: str) -> None:
+    """Click ``top`` in the menu bar, then ``item`` in the menu that opens (the UI's own labels)."""
+    page.get_by_role("menubar").get_by_role("menuitem", name=top, exact=True).click()
+    page.locator(".lm-Menu:visible").get_by_role("menuitem", name=re.compile(item)).first.click()
+
+
+
+def test_browser_student_session_in_french(course_image):
+    """A student in headless Chromium: French UI, TP from the assignment list, reference solution
+    typed in, run all, ✅ feedback, submit; a second page runs notebook 00."""
+    from playwright.sync_api import expect, sync_playwright
+
+    cells = solution_cells()
+    assert len(cells) >= 5
+    with courseimage.running(course_image, "socket", "browser") as lab, sync_playwright() as pw:
+        t_run = lab.wait_ready()
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+        page = ctx.new_page()
+        pages = {"tp": page}
+        step = Steps(pages)
+        step.times.append(("docker run -> /api/status 200", t_run))
+        with step("first page load (JupyterLab shell)"):
+            page.goto(f"{lab.url}/lab?token={lab.token}")
+            page.locator(".jp-LauncherCard").first.wait_for(timeout=60_000)
+        with step("UI in French"):
+            bar = page.get_by_role("menubar")
+            for label in ("Fichier", "Édition", "Affichage", "Exécution", "Noyau", "Paramètres", "Aide"):
+                expect(bar.get_by_role("menuitem", name=label, exact=True)).to_be_visible()
+        with step("assignment list: fetch the TP"):
+            menu(page, "Nbgrader", "^Assignment List")
+            released = page.locator("#released_assignments_list")
+            expect(released).to_contain_text(AID, timeout=30_000)
+            released.get_by_role("button", name="Fetch").click()
+            fetched = page.locator("#fetched_assignments_list")
+            expect(fetched).to_contain_text(AID, timeout=30_000)
+        with step("open the TP notebook from the list"):
+            fetched.locator("a.assignment-notebooks-link").first.click()
+            fetched.get_by_role("link", name=AID).last.click()
+            nb = page.locator(".jp-NotebookPanel:visible .jp-Notebook")
+            nb.locator(".jp-Cell").first.wait_for(timeout=30_000)
+        with step(f"type the reference solution into {len(cells)} cells"):
+            for index, source in cells:
+                editor = nb.locator(".jp-Cell").nth(index).locator(".cm-content")
+                editor.scroll_into_view_if_needed()
+                editor.click()
+                page.keyboard.press("Control+A")
+                page.keyboard.insert_text(source)
+            page.keyboard.press("Control+S")
+        with step("run all (builds, runs and checks the app on the host's engine)"):
+            run_all(page, 600)
+        with step("the checks' feedback is ✅"):
+            outputs = nb.locator(".jp-OutputArea-output")
+            ok = outputs.filter(has_text="✅").count()
+            ko = outputs.filter(has_text="❌").count()
+            assert ok >= 15 and ko == 0, (ok, ko)
+            page.keyboard.press("Control+S")
+            page.wait_for_timeout(1000)
+        with step("submit from the assignment list"):
+            page.locator(".lm-TabBar-tab", has_text="Assignments").first.click()
+            fetched.get_by_role("button", name="Submit").first.click()
+            expect(page.locator("#submitted_assignments_list")).to_contain_text(AID, timeout=60_000)
+            inbound = lab.exec("sh", "-c", "ls .state/exchange/*/inbound").stdout
+            assert AID in inbound, inbound
+        page2 = ctx.new_page()
+        pages["nb00"] = page2
+        with step("second page: notebook 00 opens"):
+            page2.goto(f"{lab.url}/lab/tree/notebooks/00_demarrage.ipynb?token={lab.token}")
+            page2.locator(".jp-NotebookPanel:visible .jp-Cell").first.wait_for(timeout=60_000)
+        with step("second page: notebook 00 runs all without error"):
+            run_all(page2, 300)
+            errors = page2.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+            assert page2.locator(".jp-RenderedText[data-mime-type='application/vnd.jupyter.error']").count() == 0
+            assert page2.locator(".jp-OutputArea-output").count() > 5, errors.count()
+        browser.close()
+        lab.exec("python", "-m", "dockercourse.grading", "cleanup", "--project", AID, "--images", "--forget")
+        print("\n".join(f"{secs:6.1f} s  {what}" for what, secs in step.times))
