@@ -47,11 +47,12 @@ def _args_flags(args: dict[str, str]) -> list[str]:
     return out
 
 
-def build(tag: str = f"{IMAGE}:latest", args: dict[str, str] | None = None, log: Path | None = None) -> float:
+def build(tag: str = f"{IMAGE}:latest", args: dict[str, str] | None = None, log: Path | None = None,
+          no_cache: bool = False) -> float:
     """``docker build`` of the repo's Dockerfile (classic builder, so that repo2docker through the
     buildx shim reuses the same layer cache). Returns the seconds it took."""
     args = build_args() if args is None else args
-    cmd = ["docker", "build", "-t", tag, "--label", f"{engine.LABEL}=1",
+    cmd = ["docker", "build", *(["--no-cache"] if no_cache else []), "-t", tag, "--label", f"{engine.LABEL}=1",
            "--label", f"{engine.LABEL}.purpose=course-image", *_args_flags(args), str(ROOT)]
     return _run_logged(cmd, log, env={"DOCKER_BUILDKIT": "0"})
 
