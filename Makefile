@@ -9,8 +9,9 @@ STATE       := $(CURDIR)/.state
 LAB_ARGS    ?=
 # Jupyter refuses to run as root without this flag (CI machines and fresh VMs are root).
 ROOT_FLAG   := $(if $(filter 0,$(shell id -u)),--allow-root,)
-# Two workers, one file each at a time: the course image's file (build, three launch modes, the
-# browser) runs beside the rest of the suite. nbval needs whole files per worker (--dist loadfile).
+# Two workers, whole files: the course image's file (build, three launch modes, the browser) runs
+# beside the rest of the suite. nbval needs a notebook's cells on one worker (--dist loadfile);
+# --dist loadgroup would not do: xdist 3.8 cannot rename pytest 9's node ids to group them.
 PYTEST_ARGS ?= -n 2 --dist loadfile
 # nbgrader shells out to alembic: the venv's bin must be on PATH for every call.
 export PATH := $(BIN):$(PATH)
