@@ -21,6 +21,28 @@ def _labelled_containers() -> set[str]:
         return set()
 
 
+_notebook_locks: dict = {}
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """Hold :func:`notebook_runner.notebooks_lock` from a lecture notebook's first cell to its
+    last under nbval (its cells are consecutive items on one worker with --dist loadfile)."""
+    path = str(item.path)
+    lecture = path.endswith(".ipynb") and item.path.parent.name == "notebooks"
+    if lecture and path not in _notebook_locks:
+        from notebook_runner import notebooks_lock
+
+        lock = notebooks_lock()
+        lock.__enter__()
+        _notebook_locks[path] = lock
+    yield
+    if lecture and (nextitem is None or str(nextitem.path) != path):
+        lock = _notebook_locks.pop(path, None)
+        if lock is not None:
+            lock.__exit__(None, None, None)
+
+
 def pytest_sessionstart(session):
     session.config._dockercourse_before = _labelled_containers()
 
