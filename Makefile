@@ -9,10 +9,7 @@ STATE       := $(CURDIR)/.state
 LAB_ARGS    ?=
 # Jupyter refuses to run as root without this flag (CI machines and fresh VMs are root).
 ROOT_FLAG   := $(if $(filter 0,$(shell id -u)),--allow-root,)
-# Two workers, whole files: the course image's file (build, three launch modes, the browser) runs
-# beside the rest of the suite. nbval needs a notebook's cells on one worker (--dist loadfile);
-# --dist loadgroup would not do: xdist 3.8 cannot rename pytest 9's node ids to group them.
-PYTEST_ARGS ?= -n 2 --dist loadfile
+PYTEST_ARGS ?=
 # nbgrader shells out to alembic: the venv's bin must be on PATH for every call.
 export PATH := $(BIN):$(PATH)
 export DOCKERCOURSE_STATE := $(STATE)
@@ -60,7 +57,7 @@ lint: venv
 
 test: setup browser lint
 	@echo "== Tests (unit, live Docker, notebooks under nbval)"
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python tests/run_suites.py $(PYTEST_ARGS)
 
 # Re-execute the lecture notebooks in place to refresh their committed outputs.
 outputs: setup

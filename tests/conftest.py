@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from dockercourse import engine
@@ -21,34 +23,24 @@ def _labelled_containers() -> set[str]:
         return set()
 
 
-_notebook_locks: dict = {}
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_protocol(item, nextitem):
-    """Hold :func:`notebook_runner.notebooks_lock` from a lecture notebook's first cell to its
-    last under nbval (its cells are consecutive items on one worker with --dist loadfile)."""
-    path = str(item.path)
-    lecture = path.endswith(".ipynb") and item.path.parent.name == "notebooks"
-    if lecture and path not in _notebook_locks:
-        from notebook_runner import notebooks_lock
-
-        lock = notebooks_lock()
-        lock.__enter__()
-        _notebook_locks[path] = lock
-    yield
-    if lecture and (nextitem is None or str(nextitem.path) != path):
-        lock = _notebook_locks.pop(path, None)
-        if lock is not None:
-            lock.__exit__(None, None, None)
-
-
 def pytest_sessionstart(session):
     session.config._dockercourse_before = _labelled_containers()
+    if os.environ.get("DOCKERCOURSE_HOLD_NOTEBOOKS_LOCK") == "1":
+        # tests/run_suites.py: the course image's session runs the lecture notebooks inside the
+        # course container only once this session (same container names) has finished
+        from notebook_runner import notebooks_lock
+
+        session.config._dockercourse_lock = notebooks_lock()
+        session.config._dockercourse_lock.__enter__()
 
 
 def pytest_sessionfinish(session, exitstatus):
+    lock = getattr(session.config, "_dockercourse_lock", None)
+    if lock is not None:
+        lock.__exit__(None, None, None)
     if hasattr(session.config, "workerinput"):  # xdist worker: the controller checks
+        return
+    if os.environ.get("DOCKERCOURSE_LEFTOVERS_CHECK") == "runner":  # tests/run_suites.py checks
         return
     before = getattr(session.config, "_dockercourse_before", set())
     left = sorted(_labelled_containers() - before)

@@ -12,8 +12,10 @@
   ``/api/status`` answers 200 and every notebook runs to the end, saying in French why the
   Docker cells cannot run.
 
-The browser test (``test_course_browser.py``) drives the same image. All of it is marked
-``course_image``; in a parallel run (``-n 2 --dist loadfile``) each file stays on one worker.
+- a real browser (headless Debian chromium driven by Playwright) on the student's launch.
+
+All of it is marked ``course_image``: ``make test`` (``tests/run_suites.py``) runs it as a second
+pytest session beside the suite; the steps that run lecture notebooks wait for the suite's own.
 """
 
 from __future__ import annotations
@@ -93,30 +95,6 @@ def test_repo2docker_builds_it_from_the_same_cache(binder_image, docker_client):
     log = (engine.state_dir() / "course-image-repo2docker.log").read_text().splitlines()
     step = next(i for i, line in enumerate(log) if line.startswith("Step") and "pip install" in line)
     assert "Using cache" in log[step + 1], log[step:step + 3]
-
-
-def test_student_mode_french_lab_notebooks_and_tp_inside(course_image):
-    with courseimage.running(course_image, "socket") as lab:
-        ready = lab.wait_ready()
-        print(f"docker run -> /api/status 200: {ready:.1f} s")
-        status, body = lab.api("/lab/api/settings/@jupyterlab/translation-extension:plugin")
-        # the image's overrides.json makes French the default (a student may still switch)
-        assert status == 200 and json.loads(body)["schema"]["properties"]["locale"]["default"] == "fr_FR"
-        status, body = lab.api("/lab/api/translations/")
-        assert status == 200 and "fr_FR" in json.loads(body)["data"], "the French language pack is installed"
-        assert lab.api("/formgrader")[0] == 404, "instructor tools are off for students"
-        # one exec: every lecture notebook under nbval (not while the host runs one: same names)
-        with notebooks_lock():
-            proc = lab.exec("sh", "-c", "id -nG; python -m pytest -q -p no:cacheprovider --nbval-lax notebooks",
-                            user="jovyan")
-        print(proc.stdout[-1500:])
-        groups = proc.stdout.splitlines()[0].split()
-        assert len(groups) > 1, f"jovyan was given the socket's group: {groups}"
-        assert proc.returncode == 0 and " passed" in proc.stdout, proc.stdout[-6000:] + proc.stderr[-3000:]
-        # one exec: the TP's reference solution graded from inside (per-submission names: no lock)
-        proc = lab.exec("python", "tests/image/tp_reference.py", user="jovyan")
-        print(proc.stdout)
-        assert proc.returncode == 0 and "FAIL " not in proc.stdout, proc.stdout[-6000:] + proc.stderr[-3000:]
 
 
 def test_binder_mode_status_and_notebooks_without_daemon(binder_image):
@@ -285,7 +263,7 @@ def test_browser_student_session_in_french(course_image):
         # a second page of its own (a second tab on the same workspace does not run its cells)
         page2 = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
         pages["nb00"] = page2
-        # the host's nbval may be running notebook 00 at the same time (same container names)
+        # not while the suite runs its notebooks (same container names; tests/run_suites.py)
         with notebooks_lock():
             with step("second page: notebook 00 opens"):
                 page2.goto(f"{lab.url}/lab/tree/notebooks/00_demarrage.ipynb?token={lab.token}")
@@ -298,3 +276,28 @@ def test_browser_student_session_in_french(course_image):
         browser.close()
         lab.exec("python", "-m", "dockercourse.grading", "cleanup", "--project", AID, "--images", "--forget")
         print("\n".join(f"{secs:6.1f} s  {what}" for what, secs in step.times))
+
+
+# Last: its notebook run waits for the suite's notebooks (tests/run_suites.py).
+def test_student_mode_french_lab_tp_and_notebooks_inside(course_image):
+    with courseimage.running(course_image, "socket") as lab:
+        ready = lab.wait_ready()
+        print(f"docker run -> /api/status 200: {ready:.1f} s")
+        status, body = lab.api("/lab/api/settings/@jupyterlab/translation-extension:plugin")
+        # the image's overrides.json makes French the default (a student may still switch)
+        assert status == 200 and json.loads(body)["schema"]["properties"]["locale"]["default"] == "fr_FR"
+        status, body = lab.api("/lab/api/translations/")
+        assert status == 200 and "fr_FR" in json.loads(body)["data"], "the French language pack is installed"
+        assert lab.api("/formgrader")[0] == 404, "instructor tools are off for students"
+        # one exec: the TP's reference solution graded from inside (per-submission names: no lock)
+        proc = lab.exec("python", "tests/image/tp_reference.py", user="jovyan")
+        print(proc.stdout)
+        assert proc.returncode == 0 and "FAIL " not in proc.stdout, proc.stdout[-6000:] + proc.stderr[-3000:]
+        # one exec: every lecture notebook under nbval, once the suite's notebooks are done (same names)
+        with notebooks_lock():
+            proc = lab.exec("sh", "-c", "id -nG; python -m pytest -q -p no:cacheprovider --nbval-lax notebooks",
+                            user="jovyan")
+        print(proc.stdout[-1500:])
+        groups = proc.stdout.splitlines()[0].split()
+        assert len(groups) > 1, f"jovyan was given the socket's group: {groups}"
+        assert proc.returncode == 0 and " passed" in proc.stdout, proc.stdout[-6000:] + proc.stderr[-3000:]
