@@ -119,6 +119,22 @@ def test_instructor_tools_switch_on_with_the_documented_variable(binder_image):
         assert lab.api("/formgrader")[0] == 200
 
 
+def test_student_mode_french_lab_and_tp_inside(course_image):
+    with courseimage.running(course_image, "socket") as lab:
+        ready = lab.wait_ready()
+        print(f"docker run -> /api/status 200: {ready:.1f} s")
+        status, body = lab.api("/lab/api/settings/@jupyterlab/translation-extension:plugin")
+        # the image's overrides.json makes French the default (a student may still switch)
+        assert status == 200 and json.loads(body)["schema"]["properties"]["locale"]["default"] == "fr_FR"
+        status, body = lab.api("/lab/api/translations/")
+        assert status == 200 and "fr_FR" in json.loads(body)["data"], "the French language pack is installed"
+        assert lab.api("/formgrader")[0] == 404, "instructor tools are off for students"
+        # one exec: the TP's reference solution graded from inside (per-submission names: no lock)
+        proc = lab.exec("python", "tests/image/tp_reference.py", user="jovyan")
+        print(proc.stdout)
+        assert proc.returncode == 0 and "FAIL " not in proc.stdout, proc.stdout[-6000:] + proc.stderr[-3000:]
+
+
 # ------------------------------------------------------------------------------ real browser
 
 CHROMIUM = "/usr/bin/chromium"
@@ -205,7 +221,7 @@ def run_all(page, timeout_s: float) -> None:
 
 def test_browser_student_session_in_french(course_image):
     """A student in headless Chromium: French UI, TP from the assignment list, reference solution
-    typed in, run all, ✅ feedback, submit; a second page runs notebook 00."""
+    typed in, run all, ✅ feedback, submit (notebook 00 on a second page: the last test)."""
     from playwright.sync_api import expect, sync_playwright
 
     cells = solution_cells()
@@ -260,39 +276,19 @@ def test_browser_student_session_in_french(course_image):
             expect(page.locator("#submitted_assignments_list")).to_contain_text(AID, timeout=60_000)
             inbound = lab.exec("sh", "-c", "ls .state/exchange/*/inbound").stdout
             assert AID in inbound, inbound
-        # a second page of its own (a second tab on the same workspace does not run its cells)
-        page2 = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
-        pages["nb00"] = page2
-        # not while the suite runs its notebooks (same container names; tests/run_suites.py)
-        with notebooks_lock():
-            with step("second page: notebook 00 opens"):
-                page2.goto(f"{lab.url}/lab/tree/notebooks/00_demarrage.ipynb?token={lab.token}")
-                page2.locator(".jp-NotebookPanel:visible .jp-Cell").first.wait_for(timeout=60_000)
-            with step("second page: notebook 00 runs all without error"):
-                run_all(page2, 120)
-                errors = page2.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
-                assert page2.locator(".jp-RenderedText[data-mime-type='application/vnd.jupyter.error']").count() == 0
-                assert page2.locator(".jp-OutputArea-output").count() > 5, errors.count()
         browser.close()
         lab.exec("python", "-m", "dockercourse.grading", "cleanup", "--project", AID, "--images", "--forget")
         print("\n".join(f"{secs:6.1f} s  {what}" for what, secs in step.times))
 
 
-# Last: its notebook run waits for the suite's notebooks (tests/run_suites.py).
-def test_student_mode_french_lab_tp_and_notebooks_inside(course_image):
-    with courseimage.running(course_image, "socket") as lab:
-        ready = lab.wait_ready()
-        print(f"docker run -> /api/status 200: {ready:.1f} s")
-        status, body = lab.api("/lab/api/settings/@jupyterlab/translation-extension:plugin")
-        # the image's overrides.json makes French the default (a student may still switch)
-        assert status == 200 and json.loads(body)["schema"]["properties"]["locale"]["default"] == "fr_FR"
-        status, body = lab.api("/lab/api/translations/")
-        assert status == 200 and "fr_FR" in json.loads(body)["data"], "the French language pack is installed"
-        assert lab.api("/formgrader")[0] == 404, "instructor tools are off for students"
-        # one exec: the TP's reference solution graded from inside (per-submission names: no lock)
-        proc = lab.exec("python", "tests/image/tp_reference.py", user="jovyan")
-        print(proc.stdout)
-        assert proc.returncode == 0 and "FAIL " not in proc.stdout, proc.stdout[-6000:] + proc.stderr[-3000:]
+# ------------------------------------------------------------------------------ last: lecture notebooks
+# These run the lecture notebooks on the host's engine, which the suite's own nbval run does with
+# the same container names: they take the notebooks lock, held by the suite (tests/run_suites.py).
+
+
+def test_student_mode_notebooks_inside(course_image):
+    with courseimage.running(course_image, "socket", "notebooks") as lab:
+        lab.wait_ready()
         # one exec: every lecture notebook under nbval, once the suite's notebooks are done (same names)
         with notebooks_lock():
             proc = lab.exec("sh", "-c", "id -nG; python -m pytest -q -p no:cacheprovider --nbval-lax notebooks",
@@ -301,3 +297,30 @@ def test_student_mode_french_lab_tp_and_notebooks_inside(course_image):
         groups = proc.stdout.splitlines()[0].split()
         assert len(groups) > 1, f"jovyan was given the socket's group: {groups}"
         assert proc.returncode == 0 and " passed" in proc.stdout, proc.stdout[-6000:] + proc.stderr[-3000:]
+
+
+def test_browser_notebook_00_on_a_second_page(course_image):
+    from playwright.sync_api import sync_playwright
+
+    with courseimage.running(course_image, "socket", "browser2") as lab, sync_playwright() as pw:
+        lab.wait_ready()
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        page2 = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+        step = Steps({"nb00": page2})
+        # not while the suite runs its notebooks (same container names; tests/run_suites.py)
+        with notebooks_lock():
+            with step("second page: notebook 00 opens"):
+                page2.goto(f"{lab.url}/lab/tree/notebooks/00_demarrage.ipynb?token={lab.token}")
+                page2.locator(".jp-NotebookPanel:visible .jp-Cell").first.wait_for(timeout=60_000)
+            with step("second page: notebook 00 runs all without error"):
+                run_all(page2, 120)
+                page2.keyboard.press("Control+S")
+                page2.wait_for_timeout(1500)
+                # what the browser ran and saved (the page only draws the cells in view)
+                status, body = lab.api("/api/contents/notebooks/00_demarrage.ipynb?content=1")
+                code = [c for c in json.loads(body)["content"]["cells"] if c["cell_type"] == "code"]
+                assert status == 200 and code and all(c["execution_count"] for c in code), code
+                assert all(o["output_type"] != "error" for c in code for o in c["outputs"]), code
+                assert sum(len(c["outputs"]) for c in code) >= len(code), code
+        browser.close()
+        print("\n".join(f"{secs:6.1f} s  {what}" for what, secs in step.times))
