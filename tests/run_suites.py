@@ -13,6 +13,7 @@ would also scatter the suite's files over two workers, where files that share co
 - the "no labelled container left behind" check is made here once, after both.
 
 Extra arguments go to both sessions (e.g. ``--nbval-lax`` on another kind of machine).
+``DOCKERCOURSE_SERIAL=1`` runs the two sessions one after the other instead (slower, for comparison).
 """
 
 from __future__ import annotations
@@ -33,11 +34,16 @@ def main(args: list[str]) -> int:
     log = engine.state_dir() / "test-course-image.log"
     env = dict(os.environ, DOCKERCOURSE_LEFTOVERS_CHECK="runner")
     t0 = time.monotonic()
+    serial = os.environ.get("DOCKERCOURSE_SERIAL") == "1"
     with open(log, "w") as out:
+        if serial:
+            suite_rc = subprocess.call([sys.executable, "-m", "pytest", "-m", "not course_image", *args],
+                                       cwd=ROOT, env=env)
         image = subprocess.Popen([sys.executable, "-m", "pytest", "-m", "course_image", "-p", "no:xdist",
                                   "--durations=10", *args], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-        suite_rc = subprocess.call([sys.executable, "-m", "pytest", "-m", "not course_image", *args], cwd=ROOT,
-                                   env=dict(env, DOCKERCOURSE_HOLD_NOTEBOOKS_LOCK="1"))
+        if not serial:
+            suite_rc = subprocess.call([sys.executable, "-m", "pytest", "-m", "not course_image", *args], cwd=ROOT,
+                                       env=dict(env, DOCKERCOURSE_HOLD_NOTEBOOKS_LOCK="1"))
         t_suite = time.monotonic() - t0
         image_rc = image.wait()
     print(f"\n== Course image tests (ran beside the suite; log {log})", flush=True)
