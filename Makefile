@@ -17,7 +17,7 @@ export PATH := $(BIN):$(PATH)
 export DOCKERCOURSE_STATE := $(STATE)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup venv engine kit lab test lint clean-docker outputs release grade clean
+.PHONY: setup venv engine kit browser image lab test lint clean-docker outputs release grade clean
 
 setup: venv engine kit
 
@@ -27,7 +27,7 @@ $(VENV)/.installed: pyproject.toml
 	@echo "== Python environment ($(VENV))"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --disable-pip-version-check --progress-bar off -e '.[test]'
+	$(BIN)/python -m pip install --disable-pip-version-check --progress-bar off -e '.[test,image-tests]'
 	@touch $@
 
 engine: venv
@@ -38,6 +38,18 @@ kit: engine
 	@echo "== Offline classroom kit (python:3.13-slim)"
 	$(BIN)/python -m dockercourse offline
 
+# Debian's chromium for the browser test (Playwright drives it; its own browser download is unused).
+browser:
+	@test -x /usr/bin/chromium || { echo "== Chromium (apt-get install chromium)"; \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    (apt-cache policy chromium | grep -q 'Candidate: [0-9]' || apt-get update -q) \
+	    && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null; \
+	  else echo "Install Chromium as /usr/bin/chromium (the browser test needs it)" >&2; exit 1; fi; }
+
+# The course image (offline-aware: on machines without Docker Hub it builds from the kit's build base).
+image: kit
+	$(BIN)/python -m dockercourse.courseimage dockercourse-course:latest
+
 lab: setup
 	@echo "== JupyterLab: open the URL printed below (Ctrl-C to stop)"
 	$(BIN)/jupyter lab --notebook-dir=$(CURDIR) $(ROOT_FLAG) $(LAB_ARGS)
@@ -45,9 +57,9 @@ lab: setup
 lint: venv
 	$(BIN)/ruff check src tests
 
-test: setup lint
+test: setup browser lint
 	@echo "== Tests (unit, live Docker, notebooks under nbval)"
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python tests/run_suites.py $(PYTEST_ARGS)
 
 # Re-execute the lecture notebooks in place to refresh their committed outputs.
 outputs: setup

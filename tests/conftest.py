@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from dockercourse import engine
@@ -21,22 +23,24 @@ def _labelled_containers() -> set[str]:
         return set()
 
 
-def pytest_collection_modifyitems(config, items):
-    """Under ``--dist loadgroup``, every file is one group (a notebook's cells depend on each
-    other, like ``--dist loadfile``) unless its tests name a group of their own: the TP's
-    test files share the group ``tp``, so they never run at the same time as each other
-    (the class-grading test asserts that no TP container appears on the host meanwhile)."""
-    for item in items:
-        if not item.get_closest_marker("xdist_group"):
-            item.add_marker(pytest.mark.xdist_group(str(item.path)))
-
-
 def pytest_sessionstart(session):
     session.config._dockercourse_before = _labelled_containers()
+    if os.environ.get("DOCKERCOURSE_HOLD_NOTEBOOKS_LOCK") == "1":
+        # tests/run_suites.py: the course image's session runs the lecture notebooks inside the
+        # course container only once this session (same container names) has finished
+        from notebook_runner import notebooks_lock
+
+        session.config._dockercourse_lock = notebooks_lock()
+        session.config._dockercourse_lock.__enter__()
 
 
 def pytest_sessionfinish(session, exitstatus):
+    lock = getattr(session.config, "_dockercourse_lock", None)
+    if lock is not None:
+        lock.__exit__(None, None, None)
     if hasattr(session.config, "workerinput"):  # xdist worker: the controller checks
+        return
+    if os.environ.get("DOCKERCOURSE_LEFTOVERS_CHECK") == "runner":  # tests/run_suites.py checks
         return
     before = getattr(session.config, "_dockercourse_before", set())
     left = sorted(_labelled_containers() - before)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 from pathlib import Path
 
@@ -50,3 +52,21 @@ def cell_texts(nb) -> list[str]:
                 parts.append(f"ERROR {o.ename}: {o.evalue}")
         out.append("".join(parts))
     return out
+
+
+@contextlib.contextmanager
+def notebooks_lock():
+    """One lecture-notebook run at a time on the shared daemon.
+
+    The notebooks name their containers (``dockercourse-nb03-…``) and clean up by label, so two
+    runs of one notebook at once collide. ``make test`` runs two pytest workers: nbval on the host
+    (conftest holds this lock for each notebook) and the course image's tests, which run the same
+    notebooks inside the course container (they hold it for that run)."""
+    from dockercourse import engine
+
+    with open(engine.state_dir() / "notebooks.lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)

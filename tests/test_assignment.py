@@ -22,8 +22,6 @@ from notebook_runner import NO_DAEMON, run_notebook
 
 from dockercourse import grading
 
-pytestmark = pytest.mark.xdist_group("tp")
-
 ROOT = Path(__file__).resolve().parents[1]
 AID = "tp-conteneurisation"
 NB = f"{AID}.ipynb"

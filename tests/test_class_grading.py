@@ -25,8 +25,6 @@ from corpus import AID, CANARIES, COURSE_PLACEHOLDER, MAX, NB, ROOT, STUDENTS, s
 
 from dockercourse.grading import sandbox
 
-pytestmark = pytest.mark.xdist_group("tp")
-
 JOBS = 4
 SMALL_LIMITS = ["--wall", "240", "--cell-timeout", "20"]
 

@@ -136,3 +136,12 @@ def test_cli_offline_help_mentions_from_tar():
     out = subprocess.run([sys.executable, "-m", "dockercourse", "offline", "--help"],
                          capture_output=True, text=True).stdout
     assert "--from-tar" in out
+
+
+def test_course_requirements_come_from_pyproject():
+    reqs = offline.course_requirements()
+    names = {r.split(">")[0].split("=")[0].split("<")[0].strip().lower() for r in reqs}
+    # build backend, runtime and the test extra (the image runs nbval inside), no host-only tools
+    assert {"setuptools", "jupyterlab", "nbgrader", "jupyterlab-language-pack-fr-fr", "nbval"} <= names
+    assert "playwright" not in names and "jupyter-repo2docker" not in names
+    assert offline.host_docker_cli().is_file()

@@ -20,6 +20,9 @@ def main(argv: list[str] | None = None) -> int:
                        help="extra requirement files whose wheels are baked into the stand-in")
     p_off.add_argument("--force", action="store_true", help="rebuild the stand-in even if it is up to date")
     p_off.add_argument("--no-pull", action="store_true", help="do not try Docker Hub first")
+    p_off.add_argument("--course-build", action="store_true",
+                       help="also make the course image's offline build base (the course's wheels + a docker "
+                            "CLI, kept out of the TP's base image) and print the BUILD_BASE build argument")
     p_clean = sub.add_parser("clean", help="remove every Docker object labelled dockercourse")
     p_clean.add_argument("--all", action="store_true", help="also remove the course's base image")
     p_grade = sub.add_parser("grade", help="grade every collected submission, each in its own sandbox (root)")
@@ -46,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
             done = offline.ensure(from_tar=args.from_tar, extra_requirements=args.requirements,
                                   force=args.force, pull=not args.no_pull)
             print(f"Offline kit: {done} ({time.monotonic() - t0:.1f} s).")
+            if args.course_build:
+                tag = offline.ensure_course_build_base(force=args.force)
+                print(f"BUILD_BASE={tag}" if tag else "BUILD_BASE= (official base image: build online, no argument)")
         elif args.cmd == "clean":
             counts = engine.clean(include_base=args.all)
             print("Removed: " + ", ".join(f"{v} {k}" for k, v in counts.items()))

@@ -20,10 +20,21 @@ The rootfs tarball is cached in the state folder under its recipe hash: when the
 image with that hash exists the step is a no-op, and when only the tarball
 exists, re-importing it takes seconds. ``--from-tar`` loads an
 instructor-provided ``docker save`` archive instead.
+
+The course image (top-level ``Dockerfile``) needs far more than the TP: JupyterLab,
+nbgrader, pandas... and a ``docker`` command line. Baking those wheels into the
+stand-in would change the TP's base image (its size is in notebook outputs and in
+the TP's image-size budget), so :func:`ensure_course_build_base` puts them in a
+*separate* image, ``dockercourse-course-build:<hash>``, derived from the stand-in
+and used only as the course Dockerfile's build stage (``--build-arg
+BUILD_BASE=...``). The course image itself starts again from ``python:3.13-slim``
+and copies the finished virtualenv, so no wheel ends up in it. Online, the build
+argument is simply not given and the same Dockerfile installs from PyPI and apt.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -371,3 +382,105 @@ def ensure(from_tar: str | None = None, extra_requirements: list[str] = (), forc
     print(f"      {verify()}")
     print(f"{BASE_IMAGE} stand-in built in {time.monotonic() - t0:.0f} s.")
     return "built"
+
+
+# --------------------------------------------------------------------------- course image build base
+
+COURSE_BUILD_IMAGE = "dockercourse-course-build"
+COURSE_BUILD_LABEL = f"{engine.LABEL}.course-build"
+#: Bump when the course build base's steps change in a way the inputs do not show.
+COURSE_BUILD_VERSION = "1"
+#: Where the build base keeps the docker CLI; the course Dockerfile looks there before apt.
+CLI_IN_IMAGE = "/opt/dockercourse/bin/docker"
+
+
+def course_requirements(pyproject: str | Path | None = None) -> list[str]:
+    """The course's own dependencies, read from ``pyproject.toml`` (the single source):
+    build-system requirements, dependencies and every optional extra the image installs."""
+    import tomllib
+
+    path = Path(pyproject) if pyproject else Path(__file__).resolve().parents[2] / "pyproject.toml"
+    data = tomllib.loads(path.read_text())
+    reqs = list(data["build-system"]["requires"]) + list(data["project"]["dependencies"])
+    reqs += data["project"].get("optional-dependencies", {}).get("test", [])
+    return list(dict.fromkeys(reqs))
+
+
+def host_docker_cli() -> Path:
+    """The host's ``docker`` client, which the offline build base carries into the image.
+
+    Offline, nothing can be installed inside a container; the host has a Linux docker
+    client for the daemon's architecture (it is the course's subject), so that binary is
+    what the course image gets. It must be a Linux ELF file (not Docker Desktop's macOS one)."""
+    exe = shutil.which("docker")
+    if exe is None:
+        raise KitError("Aucun client docker sur cette machine : impossible de l'ajouter à l'image du cours.")
+    path = Path(exe).resolve()
+    with open(path, "rb") as f:
+        if f.read(4) != b"\x7fELF":
+            raise KitError(f"{path} n'est pas un binaire Linux : construisez l'image du cours en ligne.")
+    return path
+
+
+def course_build_hash(requirements: list[str], cli: Path, base_id: str) -> str:
+    st = cli.stat()
+    payload = json.dumps({"requirements": sorted(requirements), "cli": [str(cli), st.st_size, int(st.st_mtime)],
+                          "base": base_id, "version": COURSE_BUILD_VERSION}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def ensure_course_build_base(pyproject: str | Path | None = None, force: bool = False) -> str | None:
+    """Offline only: make ``dockercourse-course-build:<hash>`` (the stand-in plus the course's
+    wheels and the host's docker CLI) and return its tag, to pass as ``BUILD_BASE``.
+
+    Returns ``None`` when ``python:3.13-slim`` is the official image: then containers are
+    assumed to reach PyPI and Debian, and the Dockerfile needs no build argument."""
+    import docker
+
+    status = image_status()
+    if not status["present"]:
+        raise KitError(f"{BASE_IMAGE} est absente : lancez d'abord python -m dockercourse offline.")
+    if not status["standin"]:
+        return None
+    reqs = course_requirements(pyproject)
+    cli = host_docker_cli()
+    tag = f"{COURSE_BUILD_IMAGE}:{course_build_hash(reqs, cli, status['id'])}"
+    c = engine.client()
+    try:
+        c.images.get(tag)
+        if not force:
+            print(f"{tag} is ready (course wheels + docker CLI for the course image).")
+            return tag
+    except docker.errors.ImageNotFound:
+        pass
+    t0 = time.monotonic()
+    arch = _daemon_arch()
+    cache = engine.state_dir() / "offline"
+    wheel_dir = cache / f"course-wheels-{hashlib.sha256(json.dumps(sorted(reqs)).encode()).hexdigest()[:16]}"
+    print(f"Building {tag}: downloading the course's wheels for cp313/{arch} (pyproject.toml)...", flush=True)
+    wheels = download_wheels(Recipe(requirements=tuple(reqs), arch=arch), wheel_dir)
+    print(f"      {len(wheels)} wheels ({sum(p.stat().st_size for p in wheel_dir.glob('*.whl')) / 2**20:.0f} MiB)")
+    with tempfile.TemporaryDirectory(prefix="dockercourse-course-build-", dir=cache) as tmp:
+        ctx = Path(tmp)
+        (ctx / "wheels").mkdir()
+        for whl in wheel_dir.glob("*.whl"):
+            try:
+                os.link(whl, ctx / "wheels" / whl.name)
+            except OSError:
+                shutil.copy2(whl, ctx / "wheels" / whl.name)
+        shutil.copy2(cli, ctx / "docker")
+        (ctx / "Dockerfile").write_text(
+            f"FROM {BASE_IMAGE}\n"
+            f"COPY wheels/ {WHEELHOUSE_IN_IMAGE}/\n"
+            f"COPY docker {CLI_IN_IMAGE}\n"
+            f"LABEL {COURSE_BUILD_LABEL}=1\n")
+        proc = subprocess.run(["docker", "build", "-q", "-t", tag, "--label", f"{engine.LABEL}=1", str(ctx)],
+                              capture_output=True, text=True, env=dict(os.environ, DOCKER_BUILDKIT="0"))
+        if proc.returncode != 0:
+            raise KitError(f"docker build {tag} failed: {proc.stderr.strip()[-2000:]}")
+    for img in c.images.list(name=COURSE_BUILD_IMAGE):  # older recipes
+        if tag not in img.tags:
+            with contextlib.suppress(docker.errors.APIError):
+                c.images.remove(img.id)
+    print(f"{tag} built in {time.monotonic() - t0:.0f} s.")
+    return tag

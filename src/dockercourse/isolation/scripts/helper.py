@@ -81,6 +81,13 @@ def _ppid(pid):
     return None
 
 
+def _root_owned(pid):
+    for line in (read(f"/proc/{pid}/status") or "").splitlines():
+        if line.startswith("Uid:"):
+            return line.split()[1] == "0"
+    return False
+
+
 def host_reference(targets):
     """The process whose namespaces stand for "the host": PID 1 when readable; else the
     containerd-shim that started the first target (the daemon's own namespaces, even when other
@@ -97,6 +104,8 @@ def host_reference(targets):
                     return ref
             pid, seen = _ppid(pid), seen + 1
     for cand in sorted((d for d in os.listdir("/proc") if d.isdigit()), key=int):
+        if not _root_owned(cand):  # a rootless dockerd (its own user namespace) is not "the host"
+            continue
         if (read(f"/proc/{cand}/comm", 64) or "").strip() in ("dockerd", "containerd"):
             ref = _ref(cand)
             if ref:

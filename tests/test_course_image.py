@@ -1,0 +1,326 @@
+"""The course image (top-level Dockerfile) in its launch modes, on the real engine.
+
+- built once per session with ``docker build`` (offline: the kit's build base), then by
+  ``jupyter-repo2docker --no-run --user-id 1000 --user-name jovyan`` as Binder does, which reuses
+  the same layer cache;
+- **student's own Docker**: the socket mounted, ``--user root`` (the entrypoint hands the socket's
+  group to jovyan): JupyterLab answers in French, every lecture notebook runs inside it under
+  nbval (``--nbval-lax``: its outputs are the container's, not the reference machine's) and the
+  TP's reference solution gets full marks from inside it, its app containers being siblings on
+  the host's engine;
+- **Binder**: started the way Binder starts it (uid 1000, ``jupyter notebook ...``), no daemon:
+  ``/api/status`` answers 200 and every notebook runs to the end, saying in French why the
+  Docker cells cannot run.
+
+- a real browser (headless Debian chromium driven by Playwright) on the student's launch.
+
+All of it is marked ``course_image``: ``make test`` (``tests/run_suites.py``) runs it as a second
+pytest session beside the suite; the steps that run lecture notebooks wait for the suite's own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import time
+
+import pytest
+from notebook_runner import notebooks_lock
+
+from dockercourse import courseimage, engine
+
+pytestmark = [pytest.mark.docker, pytest.mark.course_image]
+
+AID = "tp-conteneurisation"
+TAG = f"{courseimage.IMAGE}:test"
+BINDER_TAG = f"{courseimage.IMAGE}:binder-test"
+NOTEBOOKS = ["notebooks/00_demarrage.ipynb", "notebooks/01_conteneurs_vs_machines_virtuelles.ipynb",
+             "notebooks/02_cgroups_et_namespaces.ipynb", "notebooks/03_architecture_docker.ipynb",
+             "release/tp-conteneurisation/tp-conteneurisation.ipynb"]
+
+#: Run in the container: how many outputs of each executed notebook say, in French, that there is no daemon.
+SENTENCES = """
+import glob, nbformat
+for p in sorted(glob.glob('/tmp/executed/*.ipynb')):
+    nb = nbformat.read(p, 4)
+    n = sum('Vous êtes vous-même dans un conteneur' in (o.get('text') or '')
+            for c in nb.cells for o in c.get('outputs', []))
+    print(p.split('/')[-1], n)
+"""
+
+
+@pytest.fixture(scope="module")
+def build_args(docker_client):
+    return courseimage.build_args()
+
+
+@pytest.fixture(scope="module")
+def course_image(build_args):
+    seconds = courseimage.build(TAG, build_args, log=engine.state_dir() / "course-image-build.log")
+    print(f"docker build {TAG}: {seconds:.0f} s")
+    return TAG
+
+
+@pytest.fixture(scope="module")
+def binder_image(course_image, build_args):
+    seconds = courseimage.repo2docker_build(BINDER_TAG, build_args,
+                                            log=engine.state_dir() / "course-image-repo2docker.log")
+    print(f"repo2docker {BINDER_TAG}: {seconds:.0f} s")
+    return BINDER_TAG
+
+
+def test_image_follows_binders_rules(course_image, docker_client):
+    cfg = docker_client.images.get(course_image).attrs["Config"]
+    assert cfg["User"] == "jovyan"
+    assert cfg["WorkingDir"] == "/home/jovyan"
+    assert cfg["Entrypoint"] == ["/usr/local/bin/dockercourse-entrypoint"]
+    assert "8888/tcp" in cfg["ExposedPorts"]
+    # the course's wheels stay in the build stage: the image has the TP base's wheelhouse at most
+    probe = "id -u; ls /opt/dockercourse/wheelhouse 2>/dev/null | grep -c jupyterlab; docker --version"
+    out = docker_client.containers.run(course_image, ["sh", "-c", probe], remove=True, network_mode="none",
+                                       name=engine.name("course", "probe"),
+                                       labels=engine.labels(purpose="course-probe")).decode().splitlines()
+    uid, course_wheels, cli = out
+    assert uid == "1000"
+    assert course_wheels == "0"
+    assert cli.startswith("Docker version")
+
+
+def test_repo2docker_builds_it_from_the_same_cache(binder_image, docker_client):
+    img = docker_client.images.get(binder_image)
+    assert img.labels.get("repo2docker.version")
+    assert img.attrs["Config"]["User"] == "jovyan"
+    # repo2docker's build reused the layers of `docker build` (same Dockerfile, same cache)
+    log = (engine.state_dir() / "course-image-repo2docker.log").read_text().splitlines()
+    step = next(i for i, line in enumerate(log) if line.startswith("Step") and "pip install" in line)
+    assert "Using cache" in log[step + 1], log[step:step + 3]
+
+
+def test_binder_mode_status_and_notebooks_without_daemon(binder_image):
+    with courseimage.running(binder_image, "binder") as lab:
+        ready = lab.wait_ready()
+        print(f"Binder-like start -> /api/status 200: {ready:.1f} s")
+        assert lab.api("/api/status")[0] == 200
+        assert lab.api("/formgrader")[0] == 404
+        proc = lab.exec("sh", "-c", "test ! -S /var/run/docker.sock && jupyter nbconvert --to notebook --execute"
+                        " --output-dir /tmp/executed --ExecutePreprocessor.timeout=300 " + " ".join(NOTEBOOKS))
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
+        said = lab.exec("python", "-c", SENTENCES).stdout
+        for nb in NOTEBOOKS[:4]:  # every lecture notebook's Docker cells say why they cannot run
+            assert f"{nb.split('/')[-1]} " in said and f"{nb.split('/')[-1]} 0" not in said, said
+
+
+def test_instructor_tools_switch_on_with_the_documented_variable(binder_image):
+    with courseimage.running(binder_image, "binder", "instructor", env={"DOCKERCOURSE_INSTRUCTOR": "1"}) as lab:
+        lab.wait_ready()
+        status, body = lab.api("/lab/api/settings/@jupyter/nbgrader:formgrader")
+        assert status == 200
+        assert lab.api("/formgrader")[0] == 200
+
+
+def test_student_mode_french_lab_and_tp_inside(course_image):
+    with courseimage.running(course_image, "socket") as lab:
+        ready = lab.wait_ready()
+        print(f"docker run -> /api/status 200: {ready:.1f} s")
+        status, body = lab.api("/lab/api/settings/@jupyterlab/translation-extension:plugin")
+        # the image's overrides.json makes French the default (a student may still switch)
+        assert status == 200 and json.loads(body)["schema"]["properties"]["locale"]["default"] == "fr_FR"
+        status, body = lab.api("/lab/api/translations/")
+        assert status == 200 and "fr_FR" in json.loads(body)["data"], "the French language pack is installed"
+        assert lab.api("/formgrader")[0] == 404, "instructor tools are off for students"
+        # one exec: the TP's reference solution graded from inside (per-submission names: no lock)
+        proc = lab.exec("python", "tests/image/tp_reference.py", user="jovyan")
+        print(proc.stdout)
+        assert proc.returncode == 0 and "FAIL " not in proc.stdout, proc.stdout[-6000:] + proc.stderr[-3000:]
+
+
+# ------------------------------------------------------------------------------ real browser
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+class Steps:
+    """Timed browser steps; on failure every open page is screenshotted under .state/browser/."""
+
+    def __init__(self, pages: dict):
+        self.pages, self.times, self.shots = pages, [], engine.state_dir() / "browser"
+
+    @contextlib.contextmanager
+    def __call__(self, what: str):
+        t0 = time.monotonic()
+        try:
+            yield
+        except BaseException:
+            self.shots.mkdir(parents=True, exist_ok=True)
+            slug = re.sub(r"[^a-z0-9]+", "-", what.lower()).strip("-")
+            for name, page in self.pages.items():
+                with contextlib.suppress(Exception):
+                    page.screenshot(path=str(self.shots / f"{len(self.times) + 1:02d}-{slug}-{name}.png"),
+                                    full_page=True)
+            raise
+        self.times.append((what, time.monotonic() - t0))
+        print(f"  {time.monotonic() - t0:6.1f} s  {what}", flush=True)
+
+
+def solution_cells() -> list[tuple[int, str]]:
+    """(index, reference source) of the code cells that differ between release and source (same ids)."""
+    import nbformat
+
+    root = courseimage.ROOT
+    src = nbformat.read(root / "source" / AID / f"{AID}.ipynb", 4)
+    rel = nbformat.read(root / "release" / AID / f"{AID}.ipynb", 4)
+    by_id = {c.get("id"): c for c in src.cells}
+    out = []
+    for i, c in enumerate(rel.cells):
+        ref = by_id.get(c.get("id"))
+        if c.cell_type == "code" and ref is not None and ref.source != c.source:
+            out.append((i, ref.source))
+    return out
+
+
+KERNEL_IDLE = """() => [...document.querySelectorAll('.jp-Notebook-ExecutionIndicator')]
+    .some(e => e.getAttribute('data-status') === 'idle')"""
+#: Every code cell of the visible notebook shows an execution count and none is running.
+ALL_RAN = """() => {
+    const panel = '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputPrompt';
+    const prompts = [...document.querySelectorAll(panel)];
+    return prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p.textContent));
+}"""
+
+
+#: Some code cell of the visible notebook has started (shows [*] or a count).
+STARTED = """() => [...document.querySelectorAll(
+    '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputPrompt')]
+    .some(p => /\\[(\\*|\\d+)\\]/.test(p.textContent))"""
+
+
+def menu(page, top: str, item: str) -> None:
+    """Click ``top`` in the menu bar, then ``item`` in the menu that opens (the UI's own labels)."""
+    page.get_by_role("menubar").get_by_role("menuitem", name=top, exact=True).click()
+    page.locator(".lm-Menu:visible").get_by_role("menuitem", name=re.compile(item)).first.click()
+
+
+def run_all(page, timeout_s: float) -> None:
+    """Wait for an idle kernel, run all from the French menu, wait until every code cell ran.
+    A run all sent while the fresh kernel is still connecting is lost (outputs cleared, nothing
+    runs): then it is sent again, once."""
+    page.wait_for_function(KERNEL_IDLE, timeout=120_000, polling=250)
+    for attempt in (1, 2):
+        menu(page, "Exécution", "^Exécuter toutes les cellules")
+        try:
+            page.wait_for_function(STARTED, timeout=20_000, polling=250)
+            break
+        except Exception:
+            if attempt == 2:
+                raise
+    page.wait_for_function(ALL_RAN, timeout=timeout_s * 1000, polling=500)
+
+
+def test_browser_student_session_in_french(course_image):
+    """A student in headless Chromium: French UI, TP from the assignment list, reference solution
+    typed in, run all, ✅ feedback, submit (notebook 00 on a second page: the last test)."""
+    from playwright.sync_api import expect, sync_playwright
+
+    cells = solution_cells()
+    assert len(cells) >= 5
+    with courseimage.running(course_image, "socket", "browser") as lab, sync_playwright() as pw:
+        t_run = lab.wait_ready()
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+        page = ctx.new_page()
+        pages = {"tp": page}
+        step = Steps(pages)
+        step.times.append(("docker run -> /api/status 200", t_run))
+        with step("first page load (JupyterLab shell)"):
+            page.goto(f"{lab.url}/lab?token={lab.token}")
+            page.locator(".jp-LauncherCard").first.wait_for(timeout=60_000)
+        with step("UI in French"):
+            bar = page.get_by_role("menubar")
+            for label in ("Fichier", "Édition", "Affichage", "Exécution", "Noyau", "Paramètres", "Aide"):
+                expect(bar.get_by_role("menuitem", name=label, exact=True)).to_be_visible()
+        with step("assignment list: fetch the TP"):
+            menu(page, "Nbgrader", "^Assignment List")
+            released = page.locator("#released_assignments_list")
+            expect(released).to_contain_text(AID, timeout=30_000)
+            released.get_by_role("button", name="Fetch").click()
+            fetched = page.locator("#fetched_assignments_list")
+            expect(fetched).to_contain_text(AID, timeout=30_000)
+        with step("open the TP notebook from the list"):
+            fetched.locator("a.assignment-notebooks-link").first.click()
+            fetched.get_by_role("link", name=AID).last.click()
+            nb = page.locator(".jp-NotebookPanel:visible .jp-Notebook")
+            nb.locator(".jp-Cell").first.wait_for(timeout=30_000)
+        with step(f"type the reference solution into {len(cells)} cells"):
+            for index, source in cells:
+                editor = nb.locator(".jp-Cell").nth(index).locator(".cm-content")
+                editor.scroll_into_view_if_needed()
+                editor.click()
+                page.keyboard.press("Control+A")
+                page.keyboard.insert_text(source)
+            page.keyboard.press("Control+S")
+        with step("run all (builds, runs and checks the app on the host's engine)"):
+            run_all(page, 600)
+        with step("the checks' feedback is ✅"):
+            outputs = nb.locator(".jp-OutputArea-output")
+            ok = outputs.filter(has_text="✅").count()
+            ko = outputs.filter(has_text="❌").count()
+            assert ok >= 15 and ko == 0, (ok, ko)
+            page.keyboard.press("Control+S")
+            page.wait_for_timeout(1000)
+        with step("submit from the assignment list"):
+            page.locator(".lm-TabBar-tab", has_text="Assignments").first.click()
+            fetched.get_by_role("button", name="Submit").first.click()
+            expect(page.locator("#submitted_assignments_list")).to_contain_text(AID, timeout=60_000)
+            inbound = lab.exec("sh", "-c", "ls .state/exchange/*/inbound").stdout
+            assert AID in inbound, inbound
+        browser.close()
+        lab.exec("python", "-m", "dockercourse.grading", "cleanup", "--project", AID, "--images", "--forget")
+        print("\n".join(f"{secs:6.1f} s  {what}" for what, secs in step.times))
+
+
+# ------------------------------------------------------------------------------ last: lecture notebooks
+# These run the lecture notebooks on the host's engine, which the suite's own nbval run does with
+# the same container names: they take the notebooks lock, held by the suite (tests/run_suites.py).
+
+
+def test_student_mode_notebooks_inside(course_image):
+    with courseimage.running(course_image, "socket", "notebooks") as lab:
+        lab.wait_ready()
+        # one exec: every lecture notebook under nbval, once the suite's notebooks are done (same names)
+        with notebooks_lock():
+            proc = lab.exec("sh", "-c", "id -nG; python -m pytest -q -p no:cacheprovider --nbval-lax notebooks",
+                            user="jovyan")
+        print(proc.stdout[-1500:])
+        groups = proc.stdout.splitlines()[0].split()
+        assert len(groups) > 1, f"jovyan was given the socket's group: {groups}"
+        assert proc.returncode == 0 and " passed" in proc.stdout, proc.stdout[-6000:] + proc.stderr[-3000:]
+
+
+def test_browser_notebook_00_on_a_second_page(course_image):
+    from playwright.sync_api import sync_playwright
+
+    with courseimage.running(course_image, "socket", "browser2") as lab, sync_playwright() as pw:
+        lab.wait_ready()
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        page2 = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+        step = Steps({"nb00": page2})
+        # not while the suite runs its notebooks (same container names; tests/run_suites.py)
+        with notebooks_lock():
+            with step("second page: notebook 00 opens"):
+                page2.goto(f"{lab.url}/lab/tree/notebooks/00_demarrage.ipynb?token={lab.token}")
+                page2.locator(".jp-NotebookPanel:visible .jp-Cell").first.wait_for(timeout=60_000)
+            with step("second page: notebook 00 runs all without error"):
+                run_all(page2, 120)
+                page2.keyboard.press("Control+S")
+                page2.wait_for_timeout(1500)
+                # what the browser ran and saved (the page only draws the cells in view)
+                status, body = lab.api("/api/contents/notebooks/00_demarrage.ipynb?content=1")
+                code = [c for c in json.loads(body)["content"]["cells"] if c["cell_type"] == "code"]
+                assert status == 200 and code and all(c["execution_count"] for c in code), code
+                assert all(o["output_type"] != "error" for c in code for o in c["outputs"]), code
+                assert sum(len(c["outputs"]) for c in code) >= len(code), code
+        browser.close()
+        print("\n".join(f"{secs:6.1f} s  {what}" for what, secs in step.times))
