@@ -41,8 +41,8 @@ MESSAGE_VAR = "MESSAGE"
 #: Image size allowed over the base image (MB, 10**6 bytes).
 SIZE_BUDGET_MB = 30
 STOP_LIMIT_S = 3.0
-HEALTHY_TIMEOUT_S = 25.0
-PROBE_TIMEOUT_S = 20.0
+HEALTHY_TIMEOUT_S = 15.0
+PROBE_TIMEOUT_S = 10.0
 PROBE_MARK = "@@PROBE@@"
 
 

@@ -428,8 +428,10 @@ def grade_class(course_root: str | Path, assignment: str, jobs: int = 2, student
             with Sandbox(slot, course.root, limits, hidden=hidden, isolated_net=standin) as sb:
                 while not stop.is_set():
                     try:
-                        item = jobs_q.get_nowait()
+                        item = jobs_q.get(timeout=0.5)
                     except queue.Empty:
+                        continue
+                    if item is None:  # no more submissions
                         return
                     sid, job = item
                     try:
@@ -452,6 +454,10 @@ def grade_class(course_root: str | Path, assignment: str, jobs: int = 2, student
     try:
 
         pending = {}
+        for slot in range(max(1, min(jobs, len(todo)))) if todo else []:  # slots start while we prepare
+            t = threading.Thread(target=run_slot, args=(slot,), daemon=True)
+            t.start()
+            threads.append(t)
         for sid, folder, key in todo:  # prepare: nbgrader sanitizes, nothing of the student runs
             _STAGE.pop(sid, None)
             submitted_nb = folder / spec.notebook
@@ -474,10 +480,8 @@ def grade_class(course_root: str | Path, assignment: str, jobs: int = 2, student
                    "answers": {"sources": spec.answer_sources(raw), "tests": spec.answer_tests}}
             jobs_q.put((sid, job))
             pending[sid] = key
-        for slot in range(max(1, min(jobs, max(jobs_q.qsize(), 1)))):
-            t = threading.Thread(target=run_slot, args=(slot,), daemon=True)
-            t.start()
-            threads.append(t)
+        for _ in threads:
+            jobs_q.put(None)
         while pending:
             try:
                 sid, outcome = done_q.get(timeout=1.0)

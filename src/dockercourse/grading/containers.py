@@ -21,7 +21,7 @@ from .. import engine
 from .build import _cache_path, _remove_image
 from .snapshot import APP_PORT, SUB_LABEL, container_name, student_names, submission_id
 
-READY_TIMEOUT_S = 25.0
+READY_TIMEOUT_S = 15.0
 #: Limits of every container a check starts (applied when the engine has cgroups).
 CONTAINER_LIMITS = {"mem_limit": "256m", "pids_limit": 128, "nano_cpus": 1_000_000_000}
 #: Per-process limits that hold even without cgroups (rootless on cgroup v1).
