@@ -25,6 +25,8 @@ from corpus import AID, CANARIES, COURSE_PLACEHOLDER, MAX, NB, ROOT, STUDENTS, s
 
 from dockercourse.grading import sandbox
 
+pytestmark = pytest.mark.class_grading
+
 JOBS = 4
 SMALL_LIMITS = ["--wall", "240", "--cell-timeout", "20"]
 

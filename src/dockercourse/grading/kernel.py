@@ -169,9 +169,12 @@ def attendre_http(url: str, timeout: float = 20.0) -> None:
     if not port:
         print(f"Adresse sans port valide : {url} (le port du conteneur est-il publié ?)")
         return
+    direct = _sibling_url(url, port)  # in a course container, 127.0.0.1:<port> is not the host's
 
     def answered():
         status, body = http_get(url, timeout=2)
+        if not status and direct:
+            status, body = http_get(direct, timeout=2)
         return (status, body) if status else None
 
     answer, _ = wait_until(answered, timeout, interval=0.3)
@@ -179,6 +182,27 @@ def attendre_http(url: str, timeout: float = 20.0) -> None:
         print(f"GET {url} → {answer[0]}  {answer[1].strip()}")
         return
     print(f"Rien ne répond à {url} après {timeout:.0f} s : regardez docker logs.")
+
+
+def _sibling_url(url: str, port: int) -> str | None:
+    """When this kernel runs in a container (the course image) and ``url`` names a port
+    published on the host's loopback, the same app reached on the Docker bridge: the
+    container that publishes that port, at its own address and port. None otherwise."""
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(url)
+    if parts.hostname not in ("127.0.0.1", "localhost") or not engine.in_container():
+        return None
+    try:
+        for ctr in engine.client().containers.list():
+            net = ctr.attrs.get("NetworkSettings") or {}
+            for inner, binds in (net.get("Ports") or {}).items():
+                if any(str(b.get("HostPort")) == str(port) for b in binds or []) and net.get("IPAddress"):
+                    return urllib.parse.urlunsplit((parts.scheme, f"{net['IPAddress']}:{inner.split('/')[0]}",
+                                                    parts.path, parts.query, ""))
+    except Exception:  # no daemon, no rights: the plain URL is all there is
+        return None
+    return None
 
 
 def nettoyer(project: str | Path = ".", images: bool | None = None) -> None:
