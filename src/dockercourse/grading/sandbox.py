@@ -547,11 +547,14 @@ def enter(job_path: str) -> None:
     with contextlib.suppress(OSError):
         _write(Path("/proc/self/oom_score_adj"), "-500")  # infra first: the OOM killer takes the student's processes
     needed = _needed_paths()
+    scratch = [Path(d) for d in ("/tmp", "/var/tmp", "/dev/shm") if os.path.isdir(d)]  # private, size-capped
     hidden = [Path(h) for h in job["hidden"]] + [Path("/root")]
     hidden = [h for h in hidden if h.is_dir()]
-    hidden = [h for h in hidden if not any(o != h and o in h.parents for o in hidden)]  # outermost only
-    covered = [p for p in needed if any(h == p or h in p.parents for h in hidden)]
-    # keep a handle on what must stay visible, hide, then bind it back read-only
+    covering = scratch + hidden
+    hidden = [h for h in hidden if not any(o != h and o in h.parents for o in covering)]  # outermost only
+    covered = [p for p in needed if any(h == p or h in p.parents for h in covering)]
+    # keep a handle on what must stay visible (the venv may live in /tmp or in the course root),
+    # cover everything, then bind it back read-only
     keep = slot_dir / "job" / ".keep"
     keep.mkdir(mode=0o700, exist_ok=True)
     staged = []
@@ -560,6 +563,8 @@ def enter(job_path: str) -> None:
         s.mkdir(exist_ok=True)
         _mount("--bind", str(p), str(s))
         staged.append((s, p))
+    for d in scratch:
+        _mount("-t", "tmpfs", "-o", f"size={limits.tmp_mib}m,mode=1777,nosuid,nodev", "tmpfs", str(d))
     for h in hidden:
         _mount("-t", "tmpfs", "-o", "size=1m,mode=755,nosuid,nodev", "tmpfs", str(h))
     for s, p in staged:
@@ -567,16 +572,14 @@ def enter(job_path: str) -> None:
         _mount("--bind", str(s), str(p))
         _mount("-o", "remount,bind,ro", str(p))
         subprocess.run(["umount", str(s)], capture_output=True)
-    for h in hidden:  # a bound-back folder that contains a hidden one must not re-expose it
-        if any(p in h.parents for _, p in staged):
+    for h in [Path(x) for x in job["hidden"]] + [Path("/root")]:
+        # a bound-back folder that contains a hidden one must not re-expose it
+        if any(p in h.parents for _, p in staged) and h.is_dir():
             _mount("-t", "tmpfs", "-o", "size=1m,mode=755,nosuid,nodev", "tmpfs", str(h))
     for sock in ("/var/run/docker.sock", "/run/docker.sock", "/run/containerd/containerd.sock"):
         if os.path.exists(sock) and not os.path.islink(sock):
             with contextlib.suppress(subprocess.CalledProcessError):
                 _mount("--bind", "/dev/null", sock)
-    for t in ("/tmp", "/var/tmp", "/dev/shm"):
-        if os.path.isdir(t):
-            _mount("-t", "tmpfs", "-o", f"size={limits.tmp_mib}m,mode=1777,nosuid,nodev", "tmpfs", t)
     if job.get("isolated_net") and shutil.which("ip"):
         subprocess.run(["ip", "link", "set", "lo", "up"], capture_output=True)
     os.setgroups([])
