@@ -364,8 +364,8 @@ def _base_archive(root: Path) -> tuple[str, bool]:
         for old in cache.glob("base-*.tar"):
             old.unlink()
         tmp = path.with_suffix(".part")
-        with open(tmp, "wb") as fh:
-            for chunk in img.save(named=True):
+        with open(tmp, "wb") as fh:  # saved by name: the archive tags it python:3.13-slim, whatever else
+            for chunk in client.api.get_image(engine.BASE_IMAGE):  # tags the same image carries
                 fh.write(chunk)
         tmp.rename(path)
     os.chmod(path, 0o644)
