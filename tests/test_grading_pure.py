@@ -127,3 +127,20 @@ def test_tampering_is_named_per_cell(tmp_path):
     assert "modifiée(s) (restaurées) : test_q_noyau" in notes
     assert set(spec.points) == set(__import__("dockercourse.grading", fromlist=["CHECKS"]).CHECKS)
     assert spec.answer_sources(solved())[0].startswith("# Q1")
+
+
+@pytest.mark.parametrize("seconds, text", [(0.0, "—"), (-3.0, "—"), (2.6, "3 s"), (600, "10 min"),
+                                           (3 * 3600, "3 h"), (3 * 86400, "3 j")])
+def test_lateness_reads_like_a_teacher_would_say_it(seconds, text):
+    assert classroom.late_text(seconds) == text
+
+
+def test_the_summary_shows_who_handed_in_late(capsys):
+    rows = [{"student": "alice", "score": 27.0, "max": 30.0, "seconds": 20.0, "flags": [], "status": "recorded"},
+            {"student": "bob", "score": 25.0, "max": 30.0, "seconds": 21.0, "flags": [], "status": "recorded",
+             "late_s": 600.0}]
+    classroom.print_summary(rows)
+    out = capsys.readouterr().out
+    assert "retard" in out.splitlines()[1]
+    assert [ln.split()[4] for ln in out.splitlines() if ln.startswith(("alice", "bob"))] == ["—", "10"]
+    assert "2 copie(s), moyenne 26.0/30, 0 signalée(s), 1 en retard, 0 non enregistrée(s)." in out

@@ -601,13 +601,14 @@ def _record(course: Course, spec: Assignment, records: Path, sid: str, key: str,
         else:
             row["error"] = row["error"] or "nbgrader : " + _last(res.get("error") or res.get("log"))
             row["nbgrader_log"] = str(res.get("log") or "")[-4000:] + str(res.get("error") or "")[-2000:]
-    row["score"], row["max"], row["cells"] = _gradebook_total(course, spec, sid)
+    row["score"], row["max"], row["cells"], row["late_s"] = _gradebook_total(course, spec, sid)
     (records / f"{sid}.json").write_text(json.dumps(row, ensure_ascii=False, indent=1))
     _STAGE.pop(sid, None)
     return row
 
 
-def _gradebook_total(course: Course, spec: Assignment, sid: str) -> tuple[float, float, dict]:
+def _gradebook_total(course: Course, spec: Assignment, sid: str) -> tuple[float, float, dict, float]:
+    """(score, max, {cell: score}, seconds late as nbgrader counts them) of one submission."""
     from nbgrader.api import Gradebook, MissingEntry
 
     cells = {}
@@ -615,14 +616,28 @@ def _gradebook_total(course: Course, spec: Assignment, sid: str) -> tuple[float,
         try:
             sub = gb.find_submission_notebook(Path(spec.notebook).stem, spec.name, sid)
         except MissingEntry:
-            return 0.0, 0.0, {}
+            return 0.0, 0.0, {}, 0.0
+        late = float(sub.assignment.total_seconds_late or 0.0)
         total = mx = 0.0
         for g in sub.grades:
             score = g.manual_score if g.manual_score is not None else g.auto_score
             cells[g.name] = score
             total += score or 0.0
             mx += g.max_score
-    return round(total, 2), mx, cells
+    return round(total, 2), mx, cells, late
+
+
+def late_text(seconds: float) -> str:
+    """How late a submission is, for the summary table (« — » when on time)."""
+    if not seconds or seconds <= 0:
+        return "—"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.0f} h"
+    return f"{seconds / 86400:.0f} j"
 
 
 # =========================================================================== audit and compare (no sandbox)
@@ -705,15 +720,16 @@ def print_summary(rows: list[dict]) -> None:
         print("Aucune copie.")
         return
     w = max(len("élève"), *(len(r["student"]) for r in rows))
-    print(f"\n{'élève':<{w}}  {'note':>11}  {'durée':>7}  signalements")
+    print(f"\n{'élève':<{w}}  {'note':>11}  {'durée':>7}  {'retard':>7}  signalements")
     for r in rows:
         note = f"{_num(r['score'])}/{_num(r['max'])}"
         dur = "reprise" if r.get("resumed") else f"{r.get('seconds', 0):.1f} s"
         flags = "; ".join(r.get("flags") or []) or ("❌ " + r["error"] if r.get("error") else "—")
-        print(f"{r['student']:<{w}}  {note:>11}  {dur:>7}  {flags}")
+        print(f"{r['student']:<{w}}  {note:>11}  {dur:>7}  {late_text(r.get('late_s', 0.0)):>7}  {flags}")
     scores = [r["score"] for r in rows]
     print(f"\n{len(rows)} copie(s), moyenne {sum(scores) / len(scores):.1f}/{_num(rows[0]['max'])}, "
           f"{sum(1 for r in rows if r.get('flags'))} signalée(s), "
+          f"{sum(1 for r in rows if (r.get('late_s') or 0) > 0)} en retard, "
           f"{sum(1 for r in rows if r.get('status') != 'recorded')} non enregistrée(s).")
 
 
