@@ -9,6 +9,7 @@ interrupt tests use small classes of their own.
 
 from __future__ import annotations
 
+import datetime
 import html as html_module
 import json
 import os
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+import term
 from corpus import AID, CANARIES, COURSE_PLACEHOLDER, MAX, NB, ROOT, STUDENTS, solved
 
 from dockercourse.grading import sandbox
@@ -123,16 +125,60 @@ def leftovers() -> list[str]:
     return found
 
 
+#: Who does what in the term beyond their notebook: hands in twice (the untouched release by
+#: mistake, then their work), hands in after the deadline, gets Q4 graded in formgrader.
+TWICE, LATE, BY_BROWSER = "naive-student", "shell-form-cmd", "reference-solution"
+
+
+def hand_in(student: term.Student, course: Path) -> None:
+    """The student's work (from the corpus) in the notebook they fetched."""
+    path = student.notebook(AID, NB)
+    assert path.is_file(), f"{student.name} has no fetched notebook"
+    text = nbformat.writes(STUDENTS[student.name].build()).replace(COURSE_PLACEHOLDER, str(course.resolve()))
+    path.write_text(text)
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory, docker_client):
-    students = {name: s.build() for name, s in STUDENTS.items()}
-    course = make_course(tmp_path_factory.mktemp("classe") / "cours", students)
+    """The term up to the grades: release, every student fetches, works and submits (one twice,
+    one late), collect, then the class command."""
+    import shutil
+
+    base = tmp_path_factory.mktemp("trimestre")
+    course, exchange = base / "cours", base / "echange"
+    (course / "source").mkdir(parents=True)
+    exchange.mkdir()
+    shutil.copy(ROOT / "nbgrader_config.py", course)
+    shutil.copytree(ROOT / "source" / AID, course / "source" / AID)
+    teacher = term.Instructor(course, exchange)
+    teacher.nbgrader("generate_assignment", AID, "--force")
+    teacher.nbgrader("release_assignment", AID)
+
+    students = {name: term.Student(name, base / "eleves" / name, exchange) for name in STUDENTS}
+    panel = [s for name, s in students.items() if name not in (TWICE, LATE)]
+    term.assignments_panel(panel, "fetch_assignment", AID)
+    for name in (TWICE, LATE):
+        students[name].cli("fetch_assignment", AID)
+    for s in panel:
+        hand_in(s, course)
+    term.assignments_panel(panel, "submit_assignment", AID)
+    students[TWICE].cli("submit", AID)  # the fetched notebook, untouched: by mistake
+    hand_in(students[TWICE], course)
+    students[TWICE].cli("submit", AID)
+    due = datetime.datetime.now(datetime.UTC).replace(microsecond=0) + datetime.timedelta(seconds=1)
+    teacher.nbgrader("db", "assignment", "add", AID, f"--duedate={due:%Y-%m-%d %H:%M:%S} UTC")
+    while datetime.datetime.now(datetime.UTC) < due + datetime.timedelta(seconds=0.2):
+        time.sleep(0.1)
+    hand_in(students[LATE], course)
+    students[LATE].cli("submit", AID)
+    teacher.nbgrader("collect", AID)
+
     docker_client.images.get("python:3.13-slim").tag(CANARY, "1")
     docker_client.containers.create("python:3.13-slim", "true", name=CANARY)  # unlabelled: no cleanup takes it
     try:
         before = host_state(docker_client)
         t0 = time.time()
-        proc = grade(course, "--jobs", str(JOBS), *SMALL_LIMITS, "--json", str(course / "summary.json"))
+        proc = teacher.grade(AID, "--jobs", str(JOBS), *SMALL_LIMITS, "--json", str(course / "summary.json"))
         t1 = time.time()
         events = subprocess.run(["docker", "events", "--since", str(int(t0) - 1), "--until", str(int(t1) + 1),
                                  "--format", "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}"],
@@ -142,7 +188,8 @@ def graded(tmp_path_factory, docker_client):
         docker_client.containers.get(CANARY).remove(force=True)
         docker_client.images.remove(f"{CANARY}:1")
     rows = json.loads((course / "summary.json").read_text()) if (course / "summary.json").exists() else []
-    return {"course": course, "proc": proc, "before": before, "after": after, "events": events,
+    return {"course": course, "exchange": exchange, "teacher": teacher, "students": students, "panel": panel,
+            "due": due, "proc": proc, "before": before, "after": after, "events": events,
             "rows": {r["student"]: r for r in rows}, "scores": cell_scores(course)}
 
 
@@ -244,37 +291,6 @@ def test_unpullable_base_image_fails_fast_in_french(graded):
     assert row["seconds"] < 90
 
 
-def test_feedback_html_shows_official_scores_without_hidden_tests(graded):
-    course = graded["course"]
-    proc = nbgrader("generate_feedback", AID, cwd=course)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    html = (course / "feedback" / "kernel-patched-checker" / AID / NB.replace(".ipynb", ".html")).read_text()
-    text = html_module.unescape(re.sub(r"<[^>]+>", "", html))
-    assert "Construction de l'image : 0/2" in text
-    assert "BEGIN HIDDEN TESTS" not in text and '"control group", "groupe de contrôle"' not in text
-
-
-def test_rerun_resumes_and_never_overwrites_manual_grades(tmp_path, docker_client):
-    from nbgrader.api import Gradebook
-
-    course = make_course(tmp_path / "cours", {"alice": solved()})
-    assert grade(course, "--jobs", "1", *SMALL_LIMITS).returncode == 0
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
-        g = gb.find_grade("q_vm_reponse", Path(NB).stem, AID, "alice")
-        g.manual_score = 2.5
-        h = gb.find_grade("test_taille", Path(NB).stem, AID, "alice")
-        h.manual_score = 0.5  # an instructor overrode a check
-        gb.db.commit()
-    t0 = time.monotonic()
-    again = grade(course, "--jobs", "1", *SMALL_LIMITS)
-    assert again.returncode == 0 and "reprise" in again.stdout and time.monotonic() - t0 < 60
-    forced = grade(course, "--jobs", "1", "--force", *SMALL_LIMITS)
-    assert forced.returncode == 0, forced.stdout[-2000:]
-    got = cell_scores(course)["alice"]
-    assert got["q_vm_reponse"][1] == 2.5 and got["test_taille"][1] == 0.5
-    assert got["test_taille"][0] == 1.0  # the official auto score sits beside it
-
-
 def test_interrupt_leaves_nothing_running(tmp_path, docker_client):
     course = make_course(tmp_path / "cours", {f"eleve{i}": solved() for i in range(2)})
     bindir = str(Path(sys.executable).parent)
@@ -295,3 +311,168 @@ def test_interrupt_leaves_nothing_running(tmp_path, docker_client):
     assert rerun.returncode == 0, rerun.stdout[-3000:]
     assert {s: v["test_construction"][0] for s, v in cell_scores(course).items()} == {
         f"eleve{i}": 2.0 for i in range(2)}
+
+
+# =========================================================================== the rest of the term
+
+COMMENT = "Bonne distinction : l'hyperviseur virtualise le matériel, le conteneur partage le noyau."
+
+
+def submission_rows(course: Path) -> dict[str, dict]:
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        return {s.student.id: {"late": s.total_seconds_late, "score": s.score, "timestamp": s.timestamp}
+                for s in gb.find_assignment(AID).submissions}
+
+
+@pytest.fixture(scope="module")
+def term_end(graded):
+    """After the class command: Q4 graded by hand (one student in formgrader, in Chromium, two
+    through nbgrader's API, one check overridden), a resumed run and a forced regrade, then the
+    feedback released and fetched by every student, the exports, and the class dashboard."""
+    from formgrader_browser import formgrader_server, grade_by_hand
+    from nbgrader.api import Gradebook
+
+    course, teacher, students = graded["course"], graded["teacher"], graded["students"]
+    out = {}
+    with formgrader_server(course) as server:
+        out["browser"] = grade_by_hand(server.url, server.token, BY_BROWSER, "q_vm_reponse", 2.5, COMMENT,
+                                       screenshot=course / "formgrader-failure.png")
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        for student, score in ((TWICE, 1.0), ("wrong-port", 3.0)):  # as formgrader's API saves a grade
+            grade_ = gb.find_grade("q_vm_reponse", Path(NB).stem, AID, student)
+            grade_.manual_score, grade_.needs_manual_grade = score, False
+        gb.find_grade("test_taille", Path(NB).stem, AID, "reference-after-wipe").manual_score = 0.5
+        gb.db.commit()
+    out["resumed"] = teacher.grade(AID, "--jobs", "2", *SMALL_LIMITS)
+    out["forced"] = teacher.grade(AID, "--jobs", "2", "--force", "--student", BY_BROWSER,
+                                  "--student", "reference-after-wipe", *SMALL_LIMITS)
+    out["scores"] = cell_scores(course)
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        out["comment"] = gb.find_comment("q_vm_reponse", Path(NB).stem, AID, BY_BROWSER).manual_comment
+    out["submissions"] = submission_rows(course)
+
+    teacher.nbgrader("generate_feedback", AID)
+    teacher.nbgrader("release_feedback", AID)
+    term.assignments_panel(graded["panel"], "fetch_feedback", AID)
+    for name in (TWICE, LATE):
+        students[name].cli("fetch_feedback", AID)
+    return out
+
+
+@pytest.fixture(scope="module")
+def exported(term_end, graded):
+    """The end of the term: nbgrader's export (one line per student, and the course's exporter:
+    one line per student and graded cell), and the class dashboard under nbval on this gradebook."""
+    course, teacher = graded["course"], graded["teacher"]
+    teacher.nbgrader("export", "--to", "notes.csv")
+    teacher.nbgrader("export", "--exporter", "dockercourse.dashboard.CellsExport", "--to", "cellules.csv")
+    out = {"notes": read_csv(course / "notes.csv"), "cells": read_csv(course / "cellules.csv")}
+    view = dashboard_view(course, course.parent / "tableau")
+    out["dashboard"] = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", str(ROOT / "notebooks" / "enseignant" / "tableau_de_bord.ipynb")],
+        cwd=ROOT, env=dict(term.env(), DOCKERCOURSE_COURSE=str(view)), capture_output=True, text=True,
+        timeout=600)
+    return out
+
+
+#: Students whose outcome depends on the machine's speed (a score or the flag not asserted in the
+#: corpus): the dashboard's committed outputs, which nbval compares, leave them out.
+SPEED_DEPENDENT = sorted(n for n, s in STUDENTS.items() if s.flagged is None or None in s.expected.values())
+
+
+def dashboard_view(course: Path, dest: Path) -> Path:
+    """A copy of the graded course without :data:`SPEED_DEPENDENT` students (removed through
+    nbgrader's API, with their autograded notebooks and grading records)."""
+    import shutil
+
+    from nbgrader.api import Gradebook
+
+    shutil.copytree(course, dest, ignore=shutil.ignore_patterns("tableau_de_bord"))
+    with Gradebook(f"sqlite:///{dest / 'gradebook.db'}", course_id=term.COURSE_ID) as gb:
+        for name in SPEED_DEPENDENT:
+            gb.remove_submission(AID, name)
+            gb.remove_student(name)
+    for name in SPEED_DEPENDENT:
+        shutil.rmtree(dest / "autograded" / name)
+        shutil.rmtree(dest / "submitted" / name)
+        (dest / ".dockercourse-grading" / AID / f"{name}.json").unlink()
+    return dest
+
+
+def read_csv(path: Path) -> list[dict]:
+    import csv
+
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def test_every_student_went_through_the_exchange(graded):
+    inbound = [p.name.split("+")[0] for p in (graded["exchange"] / term.COURSE_ID / "inbound").iterdir()]
+    assert sorted(inbound) == sorted([*STUDENTS, TWICE])  # one student handed in twice
+    assert {p.name for p in (graded["course"] / "submitted").iterdir()} == set(STUDENTS)
+    collected = graded["course"] / "submitted" / TWICE / AID / NB
+    assert collected.read_text() == graded["students"][TWICE].notebook(AID, NB).read_text()  # the last one
+
+
+def test_the_late_submission_is_late_for_nbgrader(term_end, exported, graded):
+    late = {name: row["late"] for name, row in term_end["submissions"].items() if row["late"]}
+    assert list(late) == [LATE] and 0 < late[LATE] < 120, late
+    assert graded["rows"][LATE]["late_s"] == pytest.approx(late[LATE])  # the class command's summary
+    assert "1 en retard" in graded["proc"].stdout
+    row = next(r for r in exported["notes"] if r["student_id"] == LATE)
+    assert row["timestamp"] > row["duedate"] != ""
+
+
+def test_manual_grades_survive_a_resumed_and_a_forced_regrade(term_end):
+    resumed, forced = term_end["resumed"], term_end["forced"]
+    assert resumed.returncode == 0 and "reprise" in resumed.stdout, resumed.stdout[-2000:]
+    assert forced.returncode == 0 and "2 copie(s) à corriger" in forced.stdout, forced.stdout[-2000:]
+    got = term_end["scores"]
+    assert got[BY_BROWSER]["q_vm_reponse"][1] == 2.5 and term_end["comment"] == COMMENT
+    assert got[TWICE]["q_vm_reponse"][1] == 1.0 and got["wrong-port"]["q_vm_reponse"][1] == 3.0
+    assert got["reference-after-wipe"]["test_taille"][:2] == (1.0, 0.5)  # official auto score beside the override
+    assert not got[TWICE]["q_vm_reponse"][2]  # graded by hand: no longer waiting for a human
+    # nbgrader's rule when a submission is autograded again: a manual grade is kept and marked for review
+    assert got[BY_BROWSER]["q_vm_reponse"][2] and got["reference-after-wipe"]["test_taille"][2]
+
+
+def test_formgrader_in_chromium_shows_the_class(term_end):
+    seen = term_end["browser"]
+    assert set(STUDENTS) <= set(seen["students"]), seen
+
+
+@pytest.mark.parametrize("name", sorted(STUDENTS))
+def test_every_student_fetches_french_feedback_without_hidden_tests(term_end, graded, name):
+    pages = graded["students"][name].feedback(AID, NB.replace(".ipynb", ".html"))
+    assert len(pages) == 1, f"{name}: {pages}"
+    text = html_module.unescape(re.sub(r"<[^>]+>", "", pages[0].read_text()))
+    for word in STUDENTS[name].feedback:
+        assert word in text, f"{name}: « {word} » missing from the feedback"
+    assert "BEGIN HIDDEN TESTS" not in text and '"control group", "groupe de contrôle"' not in text
+    if name == "kernel-patched-checker":
+        assert "Construction de l'image : 0/2" in text
+    if name == BY_BROWSER:
+        assert COMMENT in text
+
+
+def test_the_exports_carry_every_score_and_the_comment(term_end, exported):
+    totals = {r["student_id"]: r for r in exported["notes"]}
+    assert set(totals) == set(STUDENTS)
+    for name, row in term_end["submissions"].items():
+        assert float(totals[name]["raw_score"]) == pytest.approx(row["score"]), name
+        assert float(totals[name]["max_score"]) == 30
+    assert float(totals[BY_BROWSER]["raw_score"]) == 29.5  # 27 automatic points + Q4 entered in formgrader
+    cells = exported["cells"]
+    for r in cells:
+        auto, manual, _, _ = term_end["scores"][r["student_id"]][r["cell"]]
+        expected = manual if manual is not None else auto
+        assert (float(r["score"]) if r["score"] != "" else None) == expected, r
+    q4 = next(r for r in cells if r["student_id"] == BY_BROWSER and r["cell"] == "q_vm_reponse")
+    assert q4["comment"] == COMMENT
+
+
+def test_the_dashboard_runs_under_nbval_on_the_term(exported):
+    proc = exported["dashboard"]
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
