@@ -448,6 +448,19 @@ def test_formgrader_in_chromium_shows_the_class(term_end):
     assert set(STUDENTS) <= set(seen["students"]), seen
 
 
+def failed_check_headers(scores: dict[str, tuple]) -> list[str]:
+    """The first line of every check that did not get full marks, as the grader writes it
+    (« ❌ Utilisateur non root : 0/1 »), from the gradebook's official scores."""
+    from dockercourse.grading.checks import CHECKS
+
+    out = []
+    for cell, (auto, *_) in scores.items():
+        check = cell.removeprefix("test_")
+        if check in CHECKS and auto is not None and auto < MAX[cell]:
+            out.append(f"{'🟡' if auto > 0 else '❌'} {CHECKS[check][0]} : {auto:g}/{MAX[cell]:g}")
+    return out
+
+
 @pytest.mark.parametrize("name", sorted(STUDENTS))
 def test_every_student_fetches_french_feedback_without_hidden_tests(term_end, graded, name):
     pages = graded["students"][name].feedback(AID, NB.replace(".ipynb", ".html"))
@@ -455,6 +468,8 @@ def test_every_student_fetches_french_feedback_without_hidden_tests(term_end, gr
     text = html_module.unescape(re.sub(r"<[^>]+>", "", pages[0].read_text()))
     for word in STUDENTS[name].feedback:
         assert word in text, f"{name}: « {word} » missing from the feedback"
+    for header in failed_check_headers(term_end["scores"][name]):
+        assert header in text, f"{name}: « {header} » missing from the feedback"
     assert "BEGIN HIDDEN TESTS" not in text and '"control group", "groupe de contrôle"' not in text
     if name == "kernel-patched-checker":
         assert "Construction de l'image : 0/2" in text
