@@ -41,7 +41,8 @@ def main(args: list[str]) -> int:
     env = dict(os.environ, DOCKERCOURSE_LEFTOVERS_CHECK="runner")
     t0 = time.monotonic()
     serial = os.environ.get("DOCKERCOURSE_SERIAL") == "1"
-    suite_cmd = [sys.executable, "-m", "pytest", "-m", " and ".join(f"not {m}" for m, _ in BESIDE), *args]
+    suite_cmd = [sys.executable, "-m", "pytest", "-m", " and ".join(f"not {m}" for m, _ in BESIDE), "--durations=15",
+                 *args]
     logs = {m: engine.state_dir() / f"test-{m.replace('_', '-')}.log" for m, _ in BESIDE}
     beside = {}
     if serial:
