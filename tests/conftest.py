@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -23,15 +24,38 @@ def _labelled_containers() -> set[str]:
         return set()
 
 
+#: Test modules that use the lecture notebooks' container and image names (``dockercourse-nb0X-…``,
+#: cleaned up by unit label); the notebooks themselves share them too.
+SHARES_LECTURE_NAMES = {"test_architecture.py", "test_isolation.py", "test_measure.py", "test_registry.py",
+                        "test_scratch.py", "test_vm.py"}
+
+
+def _shares_lecture_names(item) -> bool:
+    path = Path(str(item.fspath))
+    return path.suffix == ".ipynb" or path.name in SHARES_LECTURE_NAMES
+
+
 def pytest_sessionstart(session):
     session.config._dockercourse_before = _labelled_containers()
-    if os.environ.get("DOCKERCOURSE_HOLD_NOTEBOOKS_LOCK") == "1":
+
+
+def pytest_collection_modifyitems(config, items):
+    # What shares the lecture notebooks' names runs last (a stable sort keeps each file's order),
+    # so the notebooks lock below is taken as late as possible.
+    items.sort(key=_shares_lecture_names)
+
+
+def pytest_runtest_setup(item):
+    config = item.config
+    if (os.environ.get("DOCKERCOURSE_HOLD_NOTEBOOKS_LOCK") == "1" and _shares_lecture_names(item)
+            and not hasattr(config, "_dockercourse_lock")):
         # tests/run_suites.py: the course image's session runs the lecture notebooks inside the
-        # course container only once this session (same container names) has finished
+        # course container, on the same daemon with the same names. From the first item that uses
+        # those names to the end of this session, that run waits (and this session waits for it).
         from notebook_runner import notebooks_lock
 
-        session.config._dockercourse_lock = notebooks_lock()
-        session.config._dockercourse_lock.__enter__()
+        config._dockercourse_lock = notebooks_lock()
+        config._dockercourse_lock.__enter__()
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -59,9 +59,10 @@ def notebooks_lock():
     """One lecture-notebook run at a time on the shared daemon.
 
     The notebooks name their containers (``dockercourse-nb03-…``) and clean up by label, so two
-    runs of one notebook at once collide. ``make test`` runs two pytest workers: nbval on the host
-    (conftest holds this lock for each notebook) and the course image's tests, which run the same
-    notebooks inside the course container (they hold it for that run)."""
+    runs of one notebook at once collide. ``make test`` runs pytest sessions side by side: the
+    suite (conftest takes this lock at its first item that uses those names and keeps it to the
+    end) and the course image's tests, which run the same notebooks inside the course container
+    (they hold it for that run)."""
     from dockercourse import engine
 
     with open(engine.state_dir() / "notebooks.lock", "w") as f:

@@ -6,11 +6,13 @@ after the suite they would add their whole duration to ``make test``. Split by p
 would also scatter the suite's files over two workers, where files that share container names
 (notebook 02 and ``test_isolation.py``, notebook 03 and ``test_architecture.py``) collide. So:
 
-- the suite runs in this process's foreground, in order, as before, and holds the notebooks lock
-  (``notebook_runner.notebooks_lock``) for its whole duration;
+- the suite runs in this process's foreground; ``tests/conftest.py`` orders it so that what uses
+  the lecture notebooks' names (the notebooks, and the test files listed there) comes last, and
+  takes the notebooks lock (``notebook_runner.notebooks_lock``) from the first of those to the end;
 - the course image's session runs beside it (its output goes to ``.state/test-course-image.log``
   and is printed at the end); its steps that run lecture notebooks (inside the course container,
-  on the same daemon) take the lock, so they wait for the suite to finish;
+  on the same daemon) come first and take the lock too, so they run while the suite is on its
+  other tests, or wait for the suite to finish;
 - the class-grading tests (``-m class_grading``: a corpus of students graded in rootless sandboxes,
   which use neither the notebooks' names nor the lock) run beside both, in a third session;
 - the "no labelled container left behind" check is made here once, after all of them.
@@ -21,6 +23,7 @@ Extra arguments go to both sessions (e.g. ``--nbval-lax`` on another kind of mac
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
@@ -34,6 +37,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 #: The sessions that run beside the suite: (marker, what it is).
 BESIDE = [("course_image", "Course image tests"), ("class_grading", "Class grading tests (sandboxes)")]
+#: Scheduling priority of a session beside the suite (``nice``; inherited by its sandboxes' engines
+#: and containers). The suite mostly waits on Docker (about 1 min of CPU in 4.5 min alone) and is
+#: on the critical path, with the course image's last step after it; the class-grading session is
+#: CPU-bound with slack, so it yields the cores when the suite needs them.
+NICE = {"class_grading": 10}
 
 
 def main(args: list[str]) -> int:
@@ -51,7 +59,8 @@ def main(args: list[str]) -> int:
         out = open(logs[marker], "w")
         beside[marker] = subprocess.Popen([sys.executable, "-m", "pytest", "-m", marker, "-p", "no:xdist",
                                            "--durations=10", *args], cwd=ROOT, env=env, stdout=out,
-                                          stderr=subprocess.STDOUT)
+                                          stderr=subprocess.STDOUT,
+                                          preexec_fn=functools.partial(os.nice, NICE.get(marker, 0)))
         if serial:
             beside[marker].wait()
     if not serial:

@@ -15,7 +15,8 @@
 - a real browser (headless Debian chromium driven by Playwright) on the student's launch.
 
 All of it is marked ``course_image``: ``make test`` (``tests/run_suites.py``) runs it as a second
-pytest session beside the suite; the steps that run lecture notebooks wait for the suite's own.
+pytest session beside the suite; the steps that run lecture notebooks never run beside the suite's
+own (the notebooks lock).
 """
 
 from __future__ import annotations
@@ -85,6 +86,53 @@ def test_image_follows_binders_rules(course_image, docker_client):
     assert uid == "1000"
     assert course_wheels == "0"
     assert cli.startswith("Docker version")
+
+
+# ------------------------------------------------------------------------------ first: lecture notebooks
+# These run the lecture notebooks on the host's engine, which the suite's own nbval run (and the test
+# files that share the notebooks' names) do with the same container names: they take the notebooks
+# lock. They come first, right after the build, so they run while the suite is still on the tests
+# that do not use those names (tests/conftest.py orders the suite that way and takes the lock late).
+
+
+def test_student_mode_notebooks_inside(course_image):
+    with courseimage.running(course_image, "socket", "notebooks") as lab:
+        lab.wait_ready()
+        # one exec: every lecture notebook under nbval, never beside the suite's own (same names)
+        with notebooks_lock():
+            proc = lab.exec("sh", "-c", "id -nG; python -m pytest -q -p no:cacheprovider --nbval-lax notebooks",
+                            user="jovyan")
+        print(proc.stdout[-1500:])
+        groups = proc.stdout.splitlines()[0].split()
+        assert len(groups) > 1, f"jovyan was given the socket's group: {groups}"
+        assert proc.returncode == 0 and " passed" in proc.stdout, proc.stdout[-6000:] + proc.stderr[-3000:]
+
+
+def test_browser_notebook_00_on_a_second_page(course_image):
+    from playwright.sync_api import sync_playwright
+
+    with courseimage.running(course_image, "socket", "browser2") as lab, sync_playwright() as pw:
+        lab.wait_ready()
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        page2 = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+        step = Steps({"nb00": page2})
+        # not while the suite runs its notebooks (same container names; tests/run_suites.py)
+        with notebooks_lock():
+            with step("second page: notebook 00 opens"):
+                page2.goto(f"{lab.url}/lab/tree/notebooks/00_demarrage.ipynb?token={lab.token}")
+                page2.locator(".jp-NotebookPanel:visible .jp-Cell").first.wait_for(timeout=60_000)
+            with step("second page: notebook 00 runs all without error"):
+                run_all(page2, 120)
+                page2.keyboard.press("Control+S")
+                page2.wait_for_timeout(1500)
+                # what the browser ran and saved (the page only draws the cells in view)
+                status, body = lab.api("/api/contents/notebooks/00_demarrage.ipynb?content=1")
+                code = [c for c in json.loads(body)["content"]["cells"] if c["cell_type"] == "code"]
+                assert status == 200 and code and all(c["execution_count"] for c in code), code
+                assert all(o["output_type"] != "error" for c in code for o in c["outputs"]), code
+                assert sum(len(c["outputs"]) for c in code) >= len(code), code
+        browser.close()
+        print("\n".join(f"{secs:6.1f} s  {what}" for what, secs in step.times))
 
 
 def test_repo2docker_builds_it_from_the_same_cache(binder_image, docker_client):
@@ -278,49 +326,4 @@ def test_browser_student_session_in_french(course_image):
             assert AID in inbound, inbound
         browser.close()
         lab.exec("python", "-m", "dockercourse.grading", "cleanup", "--project", AID, "--images", "--forget")
-        print("\n".join(f"{secs:6.1f} s  {what}" for what, secs in step.times))
-
-
-# ------------------------------------------------------------------------------ last: lecture notebooks
-# These run the lecture notebooks on the host's engine, which the suite's own nbval run does with
-# the same container names: they take the notebooks lock, held by the suite (tests/run_suites.py).
-
-
-def test_student_mode_notebooks_inside(course_image):
-    with courseimage.running(course_image, "socket", "notebooks") as lab:
-        lab.wait_ready()
-        # one exec: every lecture notebook under nbval, once the suite's notebooks are done (same names)
-        with notebooks_lock():
-            proc = lab.exec("sh", "-c", "id -nG; python -m pytest -q -p no:cacheprovider --nbval-lax notebooks",
-                            user="jovyan")
-        print(proc.stdout[-1500:])
-        groups = proc.stdout.splitlines()[0].split()
-        assert len(groups) > 1, f"jovyan was given the socket's group: {groups}"
-        assert proc.returncode == 0 and " passed" in proc.stdout, proc.stdout[-6000:] + proc.stderr[-3000:]
-
-
-def test_browser_notebook_00_on_a_second_page(course_image):
-    from playwright.sync_api import sync_playwright
-
-    with courseimage.running(course_image, "socket", "browser2") as lab, sync_playwright() as pw:
-        lab.wait_ready()
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        page2 = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
-        step = Steps({"nb00": page2})
-        # not while the suite runs its notebooks (same container names; tests/run_suites.py)
-        with notebooks_lock():
-            with step("second page: notebook 00 opens"):
-                page2.goto(f"{lab.url}/lab/tree/notebooks/00_demarrage.ipynb?token={lab.token}")
-                page2.locator(".jp-NotebookPanel:visible .jp-Cell").first.wait_for(timeout=60_000)
-            with step("second page: notebook 00 runs all without error"):
-                run_all(page2, 120)
-                page2.keyboard.press("Control+S")
-                page2.wait_for_timeout(1500)
-                # what the browser ran and saved (the page only draws the cells in view)
-                status, body = lab.api("/api/contents/notebooks/00_demarrage.ipynb?content=1")
-                code = [c for c in json.loads(body)["content"]["cells"] if c["cell_type"] == "code"]
-                assert status == 200 and code and all(c["execution_count"] for c in code), code
-                assert all(o["output_type"] != "error" for c in code for o in c["outputs"]), code
-                assert sum(len(c["outputs"]) for c in code) >= len(code), code
-        browser.close()
         print("\n".join(f"{secs:6.1f} s  {what}" for what, secs in step.times))
