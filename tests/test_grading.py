@@ -279,3 +279,32 @@ def test_failed_build_leaves_no_untagged_steps_behind(docker_client, tmp_path):
             docker_client.images.get(last)
     finally:
         grading.cleanup(project, images=True, forget=True)
+
+
+SLOW_STOP = '''import signal, sys, time
+
+def stop(*_):
+    time.sleep(3.3)  # a graceful shutdown that a loaded machine makes slow
+    sys.exit(0)
+
+signal.signal(signal.SIGTERM, stop)
+while True:
+    signal.pause()
+'''
+
+
+def test_a_slow_but_graceful_stop_is_not_a_sigkill(tmp_path, docker_client):
+    """docker stop waits 4 s: an app that exits on SIGTERM after 3.3 s passes, with a note (the
+    3 s target is for an idle machine); one that ignores SIGTERM is SIGKILLed (the fixture
+    projects' shell-form and naive cases)."""
+    folder = tmp_path / "tp-conteneurisation"
+    shutil.copytree(FIXTURES / "reference", folder)
+    (folder / "app" / "slow_stop.py").write_text(SLOW_STOP)
+    dockerfile = (folder / "Dockerfile").read_text()
+    (folder / "Dockerfile").write_text(dockerfile[:dockerfile.rindex("CMD [")] + 'CMD ["python", "slow_stop.py"]\n')
+    try:
+        res = grading.grade("arret", folder, 1)
+        assert res.score == 1 and res.timings["stop_s"] >= 3, res.render()
+        assert "sans SIGKILL" in res.render() and "code de sortie 0" in res.render()
+    finally:
+        grading.cleanup(folder, images=True, forget=True)
