@@ -11,7 +11,7 @@ What a sandbox is (slot ``k``, one per parallel job):
   gradebook, other submissions), the exchange, ``/root`` and the host's Docker socket
   are covered by empty tmpfs; only the Python installation and this package are bound
   back, read-only;
-* **limits** — a cgroup (v1: memory + pids + freezer; v2: one delegated group) around
+* **limits** — a cgroup (v1: memory + pids + cpu + freezer; v2: one delegated group) around
   the whole tree: engine, kernel, checks and containers (a rootless engine on cgroup v1
   cannot limit its containers itself), a wall-time limit, and the engine's infra
   protected from the OOM killer before the student's processes;
@@ -69,6 +69,7 @@ class SandboxError(RuntimeError):
 class Limits:
     memory_mib: int = 3072
     pids: int = 2048
+    cpus: float = 1.0  # a submission that burns CPU (a loop at import) takes one core at most
     disk_gib: int = 6
     tmp_mib: int = 256
     wall_s: float = 600.0
@@ -164,7 +165,7 @@ def _ensure_user(slot: int) -> tuple[int, int, str]:
 class Cgroup:
     """The limiting cgroup around a sandbox's whole process tree."""
 
-    V1_CONTROLLERS = ("memory", "pids", "freezer")
+    V1_CONTROLLERS = ("memory", "pids", "freezer", "cpu", "cpuacct")
 
     def __init__(self, slot: int, limits: Limits, owner: tuple[int, int]):
         self.version = cgroup_version()
@@ -190,19 +191,24 @@ class Cgroup:
                         _write(p / "memory.memsw.limit_in_bytes", str(mem))
                 elif ctl == "pids":
                     _write(p / "pids.max", str(self.limits.pids))
+                elif ctl == "cpu":
+                    _write(p / "cpu.cfs_period_us", "100000")
+                    _write(p / "cpu.cfs_quota_us", str(int(self.limits.cpus * 100000)))
         else:
             parent = self.paths[0].parent
             parent.mkdir(exist_ok=True)
             with contextlib.suppress(OSError):
-                _write(Path("/sys/fs/cgroup/cgroup.subtree_control"), "+memory +pids")
+                _write(Path("/sys/fs/cgroup/cgroup.subtree_control"), "+memory +pids +cpu")
             with contextlib.suppress(OSError):
-                _write(parent / "cgroup.subtree_control", "+memory +pids")
+                _write(parent / "cgroup.subtree_control", "+memory +pids +cpu")
             p = self.paths[0]
             p.mkdir(exist_ok=True)
             _write(p / "memory.max", str(mem))
             with contextlib.suppress(OSError):
                 _write(p / "memory.swap.max", "0")
             _write(p / "pids.max", str(self.limits.pids))
+            with contextlib.suppress(OSError):  # the cpu controller may not be enabled here
+                _write(p / "cpu.max", f"{int(self.limits.cpus * 100000)} 100000")
             # delegation: the rootless engine may create child groups for its containers
             for f in ("", "cgroup.procs", "cgroup.subtree_control", "cgroup.threads"):
                 with contextlib.suppress(OSError):
@@ -226,6 +232,17 @@ class Cgroup:
             for f in ("memory.max_usage_in_bytes", "memory.peak"):
                 with contextlib.suppress(OSError, ValueError):
                     return int((p / f).read_text()) / 2**20
+        return None
+
+    def cpu_seconds(self) -> float | None:
+        """CPU time used by the whole tree so far (cpuacct.usage on v1, cpu.stat on v2)."""
+        for p in self.paths:
+            with contextlib.suppress(OSError, ValueError):
+                if (p / "cpuacct.usage").exists():
+                    return int((p / "cpuacct.usage").read_text()) / 1e9
+                for line in (p / "cpu.stat").read_text().splitlines():
+                    if line.startswith("usage_usec "):
+                        return int(line.split()[1]) / 1e6
         return None
 
     def oom_kills(self) -> int:
@@ -454,6 +471,9 @@ class Sandbox:
                 phases["B_s"] = round(time.monotonic() - t0 - phases.get("A_s", 0), 2)
         peak = self.cgroup.memory_peak_mib()
         ooms = self.cgroup.oom_kills()
+        cpu = self.cgroup.cpu_seconds()
+        if cpu is not None:
+            phases["cpu_s"] = round(cpu, 1)
         with contextlib.suppress(Exception):
             os.killpg(proc.pid, signal.SIGKILL)
         self.cgroup.kill()
