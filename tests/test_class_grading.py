@@ -33,21 +33,13 @@ JOBS = 4
 SMALL_LIMITS = ["--wall", "240", "--cell-timeout", "20"]
 
 
-def nbgrader(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    bindir = str(Path(sys.executable).parent)  # nbgrader shells out to alembic
-    env = dict(os.environ, PATH=bindir + os.pathsep + os.environ.get("PATH", ""))
-    return subprocess.run([str(Path(bindir) / "nbgrader"), *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=900)
-
-
 def make_course(dest: Path, students: dict[str, nbformat.NotebookNode]) -> Path:
     import shutil
 
     dest.mkdir(parents=True)
     shutil.copy(ROOT / "nbgrader_config.py", dest)
     shutil.copytree(ROOT / "source" / AID, dest / "source" / AID)
-    proc = nbgrader("generate_assignment", AID, "--force", cwd=dest)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    term.Instructor(dest, dest / ".state" / "exchange").nbgrader("generate_assignment", AID, "--force")
     for i, (name, nb) in enumerate(students.items()):
         folder = dest / "submitted" / name / AID
         folder.mkdir(parents=True)
@@ -55,13 +47,6 @@ def make_course(dest: Path, students: dict[str, nbformat.NotebookNode]) -> Path:
         (folder / NB).write_text(text)
         (folder / "timestamp.txt").write_text(f"2026-11-2{i % 8} 10:{i:02d}:00.000000 UTC")
     return dest
-
-
-def grade(course: Path, *args: str, timeout: float = 1500) -> subprocess.CompletedProcess:
-    bindir = str(Path(sys.executable).parent)
-    env = dict(os.environ, PATH=bindir + os.pathsep + os.environ.get("PATH", ""))
-    return subprocess.run([sys.executable, "-m", "dockercourse", "grade", AID, "--course", str(course), *args],
-                          capture_output=True, text=True, timeout=timeout, env=env, stdin=subprocess.DEVNULL)
 
 
 def cell_scores(course: Path) -> dict[str, dict[str, tuple]]:
@@ -293,11 +278,10 @@ def test_unpullable_base_image_fails_fast_in_french(graded):
 
 def test_interrupt_leaves_nothing_running(tmp_path, docker_client):
     course = make_course(tmp_path / "cours", {f"eleve{i}": solved() for i in range(2)})
-    bindir = str(Path(sys.executable).parent)
-    env = dict(os.environ, PATH=bindir + os.pathsep + os.environ.get("PATH", ""))
+    teacher = term.Instructor(course, course / ".state" / "exchange")
     proc = subprocess.Popen([sys.executable, "-m", "dockercourse", "grade", AID, "--course", str(course),
                              "--jobs", "2", *SMALL_LIMITS], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, env=env)
+                            text=True, env=term.env())
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not list((sandbox.DEFAULT_ROOT / "slots").glob("*/home/docker")):
         time.sleep(0.2)
@@ -307,7 +291,7 @@ def test_interrupt_leaves_nothing_running(tmp_path, docker_client):
     assert proc.returncode == 130, out[-2000:]
     assert "Interrompu" in out
     assert leftovers() == []
-    rerun = grade(course, "--jobs", "2", *SMALL_LIMITS)
+    rerun = teacher.grade(AID, "--jobs", "2", *SMALL_LIMITS)
     assert rerun.returncode == 0, rerun.stdout[-3000:]
     assert {s: v["test_construction"][0] for s, v in cell_scores(course).items()} == {
         f"eleve{i}": 2.0 for i in range(2)}
