@@ -42,7 +42,7 @@ from urllib.parse import urlsplit
 
 BIN = Path(sys.executable).parent  # the venv's bin (nbgrader shells out to alembic: it goes on PATH)
 TOKEN = "dockercourse-test-formgrader"
-CHROMIUM = "/usr/bin/chromium"  # Debian's chromium, as tests/test_course_image.py
+CHROMIUM = "/usr/bin/chromium"  # Debian's chromium (tests/test_course_image.py uses these too)
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run"]
 

@@ -27,6 +27,7 @@ import re
 import time
 
 import pytest
+from formgrader_browser import CHROMIUM, CHROMIUM_FLAGS
 from notebook_runner import notebooks_lock
 
 from dockercourse import courseimage, engine
@@ -181,10 +182,6 @@ def test_student_mode_french_lab(course_image):
 
 
 # ------------------------------------------------------------------------------ real browser
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
 class Steps:

@@ -37,8 +37,9 @@ from pathlib import Path
 import pandas as pd
 from nbgrader.plugins import ExportPlugin
 
+from .grading.classroom import RECORDS  # the class command's per-student records
+
 ASSIGNMENT = "tp-conteneurisation"
-RECORDS = ".dockercourse-grading"  # the class command's per-student records (grading.classroom.RECORDS)
 DASHBOARD_DIR = "tableau_de_bord"
 ENV_COURSE = "DOCKERCOURSE_COURSE"
 FAIL_MARK = "✘"
