@@ -1,6 +1,7 @@
 # « Conteneurisation avec Docker » — the README's commands.
 #   make lab    prepare everything, then open JupyterLab on the course (LAB_ARGS=--no-browser headless)
-#   make test   prepare everything, then run the whole test suite (what CI runs)
+#   make test-unit  the unit tier: pure logic, no Docker, no root (under a minute)
+#   make test   the unit tier, then prepare everything and run every tier and lane (what CI runs)
 #   make grade  grade every collected submission of the TP, each in its own sandbox (root)
 
 PYTHON      ?= python3
@@ -17,7 +18,7 @@ export PATH := $(BIN):$(PATH)
 export DOCKERCOURSE_STATE := $(STATE)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup venv engine kit browser image lab test lint clean-docker outputs release grade clean
+.PHONY: setup venv engine kit browser image lab test test-unit lint clean-docker outputs release grade clean
 
 setup: venv engine kit
 
@@ -73,8 +74,13 @@ lab: setup
 lint: venv
 	$(BIN)/ruff check src tests
 
-test: setup browser lint
-	@echo "== Tests (unit, live Docker, notebooks under nbval)"
+# The unit tier runs before the engine is set up: on a fresh machine, with no engine installed.
+test-unit: venv
+	@echo "== Unit tier (pure logic, no daemon)"
+	$(BIN)/python tests/run_suites.py --unit $(PYTEST_ARGS)
+
+test: test-unit setup browser lint
+	@echo "== Tests (live Docker, notebooks under nbval, course image, class grading)"
 	$(BIN)/python tests/run_suites.py $(PYTEST_ARGS)
 
 # Re-execute the lecture notebooks in place to refresh their committed outputs.

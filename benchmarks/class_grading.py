@@ -2,7 +2,7 @@
 
     sudo DOCKERCOURSE_STATE=.state .venv/bin/python benchmarks/class_grading.py [--size 30] [--jobs 4]
 
-The class is built from the test corpus (tests/corpus.py): mostly correct students,
+The class is built from the test corpus (tests/utils/corpus.py): mostly correct students,
 some beginners and some broken projects (an app bound to 127.0.0.1, one that crashes,
 one that loops at import, a shell-form CMD, a broken Dockerfile). Each run grades a
 fresh copy of the course with ``python -m dockercourse grade``, sandboxes included,
@@ -25,9 +25,9 @@ from pathlib import Path
 from _table import print_table
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
 
-from corpus import AID, NB, STUDENTS  # noqa: E402
+from tests.utils.corpus import AID, NB, STUDENTS  # noqa: E402
 
 MIX = (["reference-solution"] * 18 + ["naive-student"] * 3 + ["shell-form-cmd", "runs-as-root", "listens-on-localhost",
        "crashing-app", "infinite-loop-at-import", "broken-dockerfile", "wrong-port", "untouched-release",

@@ -1,10 +1,23 @@
-"""Shared fixtures, in the spirit of jupyter/docker-stacks' tests:
+"""Shared fixtures and the tiers, in the spirit of jupyter/docker-stacks' tests.
 
-- ``docker_client``: one session-wide Docker SDK client. No daemon is a *failure*,
-  never a skip: ``make test`` sets the engine up first, so a missing daemon is a bug.
-- ``tracked``: runs containers with the course label and always removes what it started.
-- at the end of the session, any labelled container that appeared during the run and is
-  still there fails the run (notebooks and tests must clean up after themselves).
+Tiers are applied **by folder** (:data:`FOLDER_MARKERS`), so no test can forget its marker:
+
+- ``tests/unit/``: pure logic, no daemon, no network, no root (``make test-unit``);
+- ``tests/engine/`` and the lecture notebooks: a live Docker engine;
+- ``tests/grading/``: the checks, the sandboxes, the class command and the instructor's term;
+- ``tests/image/``: the course image, Binder and the launch modes (a session of its own).
+
+A test that also needs root, a browser or QEMU carries ``root``, ``browser`` or ``qemu``.
+
+Fixtures:
+
+- ``docker_client``: one session-wide Docker SDK client. No daemon is a *failure*, never a
+  skip: ``make test`` sets the engine up first, so a missing daemon is a bug.
+- ``tracked``: creates containers, images, volumes and networks with the course label, and
+  removes all of them at teardown, whatever the test did.
+- ``free_port``: a TCP port nothing listens on (loopback).
+- at the end of the session, any labelled container that appeared during the run and is still
+  there fails the run (notebooks and tests must clean up after themselves).
 """
 
 from __future__ import annotations
@@ -15,6 +28,26 @@ from pathlib import Path
 import pytest
 
 from dockercourse import engine
+from dockercourse.registry import free_port as _free_port
+
+TESTS = Path(__file__).resolve().parent
+
+#: Folder (under tests/, or the lecture notebooks) -> the markers every item in it carries.
+FOLDER_MARKERS = {
+    "unit": ("unit",),
+    "engine": ("docker",),
+    "grading": ("docker",),
+    "image": ("docker", "course_image"),
+    "notebooks": ("docker", "notebook"),
+}
+
+
+def _folder(item) -> str | None:
+    path = Path(str(item.fspath)).resolve()
+    try:
+        return path.relative_to(TESTS).parts[0]
+    except ValueError:
+        return "notebooks" if path.suffix == ".ipynb" else None
 
 
 def _labelled_containers() -> set[str]:
@@ -32,7 +65,7 @@ SHARES_LECTURE_NAMES = {"test_architecture.py", "test_isolation.py", "test_measu
 
 def _shares_lecture_names(item) -> bool:
     path = Path(str(item.fspath))
-    return path.suffix == ".ipynb" or path.name in SHARES_LECTURE_NAMES
+    return path.suffix == ".ipynb" or (_folder(item) == "engine" and path.name in SHARES_LECTURE_NAMES)
 
 
 def pytest_sessionstart(session):
@@ -40,6 +73,12 @@ def pytest_sessionstart(session):
 
 
 def pytest_collection_modifyitems(config, items):
+    for item in items:
+        folder = _folder(item)
+        if folder not in FOLDER_MARKERS:
+            raise pytest.UsageError(f"{item.nodeid}: tests live in one of tests/{{{','.join(FOLDER_MARKERS)}}}/")
+        for marker in FOLDER_MARKERS[folder]:
+            item.add_marker(marker)
     # What shares the lecture notebooks' names runs last (a stable sort keeps each file's order),
     # so the notebooks lock below is taken as late as possible.
     items.sort(key=_shares_lecture_names)
@@ -52,7 +91,7 @@ def pytest_runtest_setup(item):
         # tests/run_suites.py: the course image's session runs the lecture notebooks inside the
         # course container, on the same daemon with the same names. From the first item that uses
         # those names to the end of this session, that run waits (and this session waits for it).
-        from notebook_runner import notebooks_lock
+        from tests.utils.notebook_runner import notebooks_lock
 
         config._dockercourse_lock = notebooks_lock()
         config._dockercourse_lock.__enter__()
@@ -62,8 +101,6 @@ def pytest_sessionfinish(session, exitstatus):
     lock = getattr(session.config, "_dockercourse_lock", None)
     if lock is not None:
         lock.__exit__(None, None, None)
-    if hasattr(session.config, "workerinput"):  # xdist worker: the controller checks
-        return
     if os.environ.get("DOCKERCOURSE_LEFTOVERS_CHECK") == "runner":  # tests/run_suites.py checks
         return
     before = getattr(session.config, "_dockercourse_before", set())
@@ -84,33 +121,63 @@ def docker_client():
         pytest.fail(f"No Docker daemon: {err} (run `make test`, which sets the engine up)", pytrace=False)
 
 
-class TrackedContainers:
-    """Start containers that carry the course label; remove them all at teardown."""
+@pytest.fixture
+def free_port() -> int:
+    return _free_port()
+
+
+class Tracked:
+    """Create Docker objects with the course label and remember them; :meth:`remove_all` (run at
+    teardown) removes every container, image, volume and network made through it, containers
+    first. Only what it made: the sessions beside this one share the daemon and the label."""
 
     def __init__(self, client):
         self.client = client
-        self.containers = []
+        self.made: list[tuple[str, str]] = []  # (kind, id), in creation order
 
     def run(self, image: str = engine.BASE_IMAGE, command=None, **kwargs):
         kwargs.setdefault("detach", True)
         kwargs["labels"] = {**engine.labels(purpose="test"), **kwargs.get("labels", {})}
         ctr = self.client.containers.run(image, command, **kwargs)
-        self.containers.append(ctr)
+        self.made.append(("container", ctr.id))
         return ctr
 
-    def remove_all(self):
+    def build(self, **kwargs):
+        kwargs["labels"] = {**engine.labels(purpose="test"), **kwargs.get("labels", {})}
+        image, logs = self.client.images.build(**kwargs)
+        self.made.append(("image", image.id))
+        return image, logs
+
+    def volume(self, name: str | None = None, **kwargs):
+        vol = self.client.volumes.create(name, labels=engine.labels(purpose="test"), **kwargs)
+        self.made.append(("volume", vol.id))
+        return vol
+
+    def network(self, name: str, **kwargs):
+        net = self.client.networks.create(name, labels=engine.labels(purpose="test"), **kwargs)
+        self.made.append(("network", net.id))
+        return net
+
+    def remove_all(self) -> None:
         import docker
 
-        for ctr in self.containers:
+        remove = {
+            "container": lambda i: self.client.containers.get(i).remove(force=True, v=True),
+            "image": lambda i: self.client.images.remove(i, force=True),
+            "volume": lambda i: self.client.volumes.get(i).remove(force=True),
+            "network": lambda i: self.client.networks.get(i).remove(),
+        }
+        order = {"container": 0, "network": 1, "volume": 2, "image": 3}
+        for kind, obj_id in sorted(reversed(self.made), key=lambda m: order[m[0]]):
             try:
-                ctr.remove(force=True, v=True)
+                remove[kind](obj_id)
             except docker.errors.NotFound:
                 pass
-        self.containers.clear()
+        self.made.clear()
 
 
 @pytest.fixture
 def tracked(docker_client):
-    t = TrackedContainers(docker_client)
+    t = Tracked(docker_client)
     yield t
     t.remove_all()

@@ -1,80 +1,169 @@
-"""``make test``: the suite, the course image's tests and the class-grading tests as three pytest
-sessions side by side.
+"""``make test``: the tiers and lanes as pytest sessions, and what each one cost.
 
-The course image's tests (``-m course_image``) spend minutes building and driving containers; run
-after the suite they would add their whole duration to ``make test``. Split by pytest-xdist, they
-would also scatter the suite's files over two workers, where files that share container names
-(notebook 02 and ``test_isolation.py``, notebook 03 and ``test_architecture.py``) collide. So:
+- **unit** (``tests/unit/``, ``--unit``: ``make test-unit``) runs alone, with ``DOCKER_HOST`` on a
+  socket where nothing listens: pure logic must not need a daemon. ``make test`` runs it first,
+  before the engine is set up (so on a fresh machine with no engine installed), and the live run's
+  report includes its times (``.state/test-unit.json``);
+- the **suite** (``tests/engine``, ``tests/grading`` but the class command, the lecture notebooks
+  under nbval) runs in the foreground. ``tests/conftest.py`` orders it so that what uses the
+  lecture notebooks' names comes last, and takes the notebooks lock
+  (``tests.utils.notebook_runner.notebooks_lock``) from the first of those to the end;
+- the **course image** session (``-m course_image``: minutes of builds and containers) runs beside
+  it; its steps that run lecture notebooks inside the course container, on the same daemon, take
+  the lock too, so they run while the suite is on its other tests, or wait for it;
+- the **class grading** session (``-m class_grading``: a corpus of students graded in rootless
+  sandboxes, which use neither the notebooks' names nor the lock) runs beside both, at nice 10.
 
-- the suite runs in this process's foreground; ``tests/conftest.py`` orders it so that what uses
-  the lecture notebooks' names (the notebooks, and the test files listed there) comes last, and
-  takes the notebooks lock (``notebook_runner.notebooks_lock``) from the first of those to the end;
-- the course image's session runs beside it (its output goes to ``.state/test-course-image.log``
-  and is printed at the end); its steps that run lecture notebooks (inside the course container,
-  on the same daemon) come first and take the lock too, so they run while the suite is on its
-  other tests, or wait for the suite to finish;
-- the class-grading tests (``-m class_grading``: a corpus of students graded in rootless sandboxes,
-  which use neither the notebooks' names nor the lock) run beside both, in a third session;
-- the "no labelled container left behind" check is made here once, after all of them.
-
-Extra arguments go to both sessions (e.g. ``--nbval-lax`` on another kind of machine).
-``DOCKERCOURSE_SERIAL=1`` runs the two sessions one after the other instead (slower, for comparison).
+Each session's output goes to a log under ``.state/`` (the suite's to the terminal too), then this
+prints every session's wall and CPU time and the slowest tests of the whole run, and checks once
+that no labelled container was left behind. Extra arguments go to every session (e.g.
+``--nbval-lax``). ``DOCKERCOURSE_SERIAL=1`` runs the sessions one after the other (to compare).
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import functools
+import json
 import os
 import subprocess
 import sys
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from dockercourse import engine
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from dockercourse import engine  # noqa: E402
+
+#: A DOCKER_HOST where nothing listens (the unit tier's).
+NO_DAEMON = "unix:///nonexistent/dockercourse-unit-tier.sock"
+SLOWEST = 15
 
 
-#: The sessions that run beside the suite: (marker, what it is).
-BESIDE = [("course_image", "Course image tests"), ("class_grading", "Class grading tests (sandboxes)")]
-#: Scheduling priority of a session beside the suite (``nice``; inherited by its sandboxes' engines
-#: and containers). The suite mostly waits on Docker (about 1 min of CPU in 4.5 min alone) and is
-#: on the critical path, with the course image's last step after it; the class-grading session is
-#: CPU-bound with slack, so it yields the cores when the suite needs them.
-NICE = {"class_grading": 10}
+@dataclasses.dataclass
+class Session:
+    name: str
+    title: str
+    marker: str
+    paths: tuple[str, ...] = ()
+    beside: bool = True  # runs beside the suite (False: in the foreground)
+    nice: int = 0
+    env: dict[str, str] = dataclasses.field(default_factory=dict)
+    proc: subprocess.Popen | None = None
+    started: float = 0.0
+    wall_s: float = 0.0
+    cpu_s: float = 0.0
+    rc: int | None = None
+
+    @property
+    def log(self) -> Path:
+        return engine.state_dir() / f"test-{self.name}.log"
+
+    @property
+    def times(self) -> Path:
+        return engine.state_dir() / f"test-{self.name}.json"
+
+    @property
+    def junit(self) -> Path:
+        return engine.state_dir() / f"test-{self.name}.xml"
+
+    def start(self, args: list[str], env: dict[str, str]) -> None:
+        cmd = [sys.executable, "-m", "pytest", "-m", self.marker, "-p", "no:xdist", f"--junitxml={self.junit}",
+               *self.paths, *args]
+        out = None if not self.beside else open(self.log, "w")
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, env={**env, **self.env}, stdout=out,
+                                     stderr=subprocess.STDOUT if out else None,
+                                     preexec_fn=functools.partial(os.nice, self.nice))
+
+    def wait(self) -> int:
+        _, status, usage = os.wait4(self.proc.pid, 0)
+        self.proc.returncode = os.waitstatus_to_exitcode(status)
+        self.wall_s = time.monotonic() - self.started
+        self.cpu_s = usage.ru_utime + usage.ru_stime  # the session and the processes it waited for
+        self.rc = self.proc.returncode
+        return self.rc
+
+
+def sessions() -> list[Session]:
+    beside = ("course_image", "class_grading")
+    return [
+        Session("unit", "Unit tier (no daemon)", "unit", ("tests/unit",), beside=False,
+                env={"DOCKER_HOST": NO_DAEMON}),
+        Session("course-image", "Course image tests", "course_image"),
+        Session("class-grading", "Class grading tests (sandboxes)", "class_grading", nice=10),
+        Session("suite", "Suite (live Docker, lecture notebooks)",
+                " and ".join(["not unit", *(f"not {m}" for m in beside)]), beside=False,
+                env={"DOCKERCOURSE_HOLD_NOTEBOOKS_LOCK": "1"}),
+    ]
+
+
+def slowest(junit_files: list[Path], n: int = SLOWEST) -> list[tuple[float, str]]:
+    """The ``n`` slowest test cases over the sessions' JUnit reports (setup + call + teardown)."""
+    cases = []
+    for path in junit_files:
+        try:
+            tree = ET.parse(path)
+        except (OSError, ET.ParseError):
+            continue
+        for case in tree.iter("testcase"):
+            cases.append((float(case.get("time") or 0), f"{case.get('classname')}::{case.get('name')}"))
+    return sorted(cases, reverse=True)[:n]
+
+
+def report(all_sessions: list[Session], total_s: float) -> str:
+    rows = [f"{'session':<16}{'rc':>4}{'wall (s)':>10}{'CPU (s)':>10}"]
+    rows += [f"{s.name:<16}{s.rc if s.rc is not None else '-':>4}{s.wall_s:>10.0f}{s.cpu_s:>10.0f}"
+             for s in all_sessions]
+    rows.append(f"{'all':<16}{'':>4}{total_s:>10.0f}{sum(s.cpu_s for s in all_sessions):>10.0f}")
+    rows.append(f"\nThe {SLOWEST} slowest tests of the run:")
+    rows += [f"{t:8.1f} s  {name}" for t, name in slowest([s.junit for s in all_sessions])]
+    return "\n".join(rows)
+
+
+def run_unit(args: list[str]) -> int:
+    """``make test-unit``: the unit session alone; its times are kept for the live run's report."""
+    unit = sessions()[0]
+    unit.start(args, dict(os.environ))
+    unit.wait()
+    unit.times.write_text(json.dumps({"rc": unit.rc, "wall_s": unit.wall_s, "cpu_s": unit.cpu_s}))
+    print(f"unit tier: {unit.wall_s:.0f} s wall, {unit.cpu_s:.0f} s CPU")
+    return unit.rc
 
 
 def main(args: list[str]) -> int:
-    before = set(engine.leftovers())
+    if args[:1] == ["--unit"]:
+        return run_unit(args[1:])
+    serial = os.environ.get("DOCKERCOURSE_SERIAL") == "1"
     env = dict(os.environ, DOCKERCOURSE_LEFTOVERS_CHECK="runner")
     t0 = time.monotonic()
-    serial = os.environ.get("DOCKERCOURSE_SERIAL") == "1"
-    suite_cmd = [sys.executable, "-m", "pytest", "-m", " and ".join(f"not {m}" for m, _ in BESIDE), "--durations=15",
-                 *args]
-    logs = {m: engine.state_dir() / f"test-{m.replace('_', '-')}.log" for m, _ in BESIDE}
-    beside = {}
-    if serial:
-        suite_rc = subprocess.call(suite_cmd, cwd=ROOT, env=env)
-    for marker, _ in BESIDE:
-        out = open(logs[marker], "w")
-        beside[marker] = subprocess.Popen([sys.executable, "-m", "pytest", "-m", marker, "-p", "no:xdist",
-                                           "--durations=10", *args], cwd=ROOT, env=env, stdout=out,
-                                          stderr=subprocess.STDOUT,
-                                          preexec_fn=functools.partial(os.nice, NICE.get(marker, 0)))
-        if serial:
-            beside[marker].wait()
-    if not serial:
-        suite_rc = subprocess.call(suite_cmd, cwd=ROOT, env=dict(env, DOCKERCOURSE_HOLD_NOTEBOOKS_LOCK="1"))
-    t_suite = time.monotonic() - t0
-    rcs = {m: proc.wait() for m, proc in beside.items()}
-    for marker, title in BESIDE:
-        print(f"\n== {title} (ran beside the suite; log {logs[marker]})", flush=True)
-        print(logs[marker].read_text(errors="replace"), flush=True)
+    unit, *rest = sessions()
+    with contextlib.suppress(OSError, ValueError):  # make test-unit ran just before (make test)
+        unit.rc, unit.wall_s, unit.cpu_s = json.loads(unit.times.read_text()).values()
+    before = set(engine.leftovers())
+    suite = rest[-1]
+    for s in rest:
+        if s.beside:
+            s.start(args, env)
+            if serial:
+                s.wait()
+    print(f"== {suite.title}", flush=True)
+    suite.start(args, env)
+    suite.wait()
+    for s in rest:
+        if s.beside:
+            if s.rc is None:
+                s.wait()
+            print(f"\n== {s.title} (ran beside the suite; log {s.log})", flush=True)
+            print(s.log.read_text(errors="replace"), flush=True)
     left = sorted(set(engine.leftovers()) - before)
     if left:
         print(f"ERROR: labelled containers left behind by this run: {', '.join(left)}")
-    print(f"suite {t_suite:.0f} s, all sessions {time.monotonic() - t0:.0f} s")
-    return 1 if (suite_rc or any(rcs.values()) or left) else 0
+    print("\n" + report([unit, *rest], time.monotonic() - t0), flush=True)
+    return 1 if (any(s.rc for s in rest) or left) else 0
 
 
 if __name__ == "__main__":

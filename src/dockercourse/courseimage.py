@@ -1,7 +1,7 @@
 """The course image (top-level ``Dockerfile``): build it, start it like a student or like Binder,
 wait until JupyterLab answers.
 
-Used by ``make image``, the tests (``tests/test_course_image.py``) and
+Used by ``make image``, the tests (``tests/image/test_course_image.py``) and
 ``benchmarks/image.py``. Everything it creates is named ``dockercourse-course...`` and carries
 the course label, so that the tests' leftover check and ``make clean-docker`` see it.
 

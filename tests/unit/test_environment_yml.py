@@ -1,12 +1,11 @@
 """environment.yml must agree with pyproject.toml, the single source of truth."""
-
 from __future__ import annotations
 
 import re
 import tomllib
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.utils.paths import ROOT
+
 #: PyPI name -> conda-forge name where they differ.
 CONDA_NAMES = {"docker": "docker-py"}
 

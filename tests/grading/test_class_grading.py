@@ -1,4 +1,4 @@
-"""The class command on a corpus of modelled students (tests/corpus.py), for real:
+"""The class command on a corpus of modelled students (tests/utils/corpus.py), for real:
 every submission graded in its own sandbox (unprivileged user, rootless engine, hidden
 course root, limits), the official score computed out of the student's kernel and
 written to the gradebook through nbgrader.
@@ -6,7 +6,6 @@ written to the gradebook through nbgrader.
 One class run serves most tests (module fixture); the re-run, manual-grade and
 interrupt tests use small classes of their own.
 """
-
 from __future__ import annotations
 
 import datetime
@@ -22,13 +21,12 @@ from pathlib import Path
 
 import nbformat
 import pytest
-import term
-from corpus import AID, CANARIES, COURSE_PLACEHOLDER, MAX, NB, ROOT, STUDENTS, solved
 
 from dockercourse.grading import sandbox
+from tests.utils import term
+from tests.utils.corpus import AID, CANARIES, COURSE_PLACEHOLDER, MAX, NB, ROOT, STUDENTS, solved
 
-pytestmark = pytest.mark.class_grading
-
+pytestmark = [pytest.mark.class_grading, pytest.mark.root]
 JOBS = 4
 SMALL_LIMITS = ["--wall", "240", "--cell-timeout", "20"]
 
@@ -297,8 +295,6 @@ def test_interrupt_leaves_nothing_running(tmp_path, docker_client):
         f"eleve{i}": 2.0 for i in range(2)}
 
 
-# =========================================================================== the rest of the term
-
 COMMENT = "Bonne distinction : l'hyperviseur virtualise le matériel, le conteneur partage le noyau."
 
 
@@ -315,8 +311,9 @@ def term_end(graded):
     """After the class command: Q4 graded by hand (one student in formgrader, in Chromium, two
     through nbgrader's API, one check overridden), a resumed run and a forced regrade, then the
     feedback released and fetched by every student, the exports, and the class dashboard."""
-    from formgrader_browser import formgrader_server, grade_by_hand
     from nbgrader.api import Gradebook
+
+    from tests.utils.formgrader_browser import formgrader_server, grade_by_hand
 
     course, teacher, students = graded["course"], graded["teacher"], graded["students"]
     out = {}
@@ -364,8 +361,6 @@ def exported(term_end, graded):
 
 
 DASHBOARD = ROOT / "notebooks" / "enseignant" / "tableau_de_bord.ipynb"
-
-
 #: Students whose outcome depends on the machine's speed (a score or the flag not asserted in the
 #: corpus): the dashboard's committed outputs, which nbval compares, leave them out.
 SPEED_DEPENDENT = sorted(n for n, s in STUDENTS.items() if s.flagged is None or None in s.expected.values())
@@ -405,6 +400,7 @@ def test_every_student_went_through_the_exchange(graded):
     assert collected.read_text() == graded["students"][TWICE].notebook(AID, NB).read_text()  # the last one
 
 
+@pytest.mark.browser
 def test_the_late_submission_is_late_for_nbgrader(term_end, exported, graded):
     late = {name: row["late"] for name, row in term_end["submissions"].items() if row["late"]}
     assert list(late) == [LATE] and 0 < late[LATE] < 120, late
@@ -414,6 +410,7 @@ def test_the_late_submission_is_late_for_nbgrader(term_end, exported, graded):
     assert row["timestamp"] > row["duedate"] != ""
 
 
+@pytest.mark.browser
 def test_manual_grades_survive_a_resumed_and_a_forced_regrade(term_end):
     resumed, forced = term_end["resumed"], term_end["forced"]
     assert resumed.returncode == 0 and "reprise" in resumed.stdout, resumed.stdout[-2000:]
@@ -427,6 +424,7 @@ def test_manual_grades_survive_a_resumed_and_a_forced_regrade(term_end):
     assert got[BY_BROWSER]["q_vm_reponse"][2] and got["reference-after-wipe"]["test_taille"][2]
 
 
+@pytest.mark.browser
 def test_formgrader_in_chromium_shows_the_class(term_end):
     seen = term_end["browser"]
     assert set(STUDENTS) <= set(seen["students"]), seen
@@ -446,6 +444,7 @@ def failed_check_headers(scores: dict[str, tuple]) -> list[str]:
 
 
 @pytest.mark.parametrize("name", sorted(STUDENTS))
+@pytest.mark.browser
 def test_every_student_fetches_french_feedback_without_hidden_tests(term_end, graded, name):
     pages = graded["students"][name].feedback(AID, NB.replace(".ipynb", ".html"))
     assert len(pages) == 1, f"{name}: {pages}"
@@ -461,6 +460,7 @@ def test_every_student_fetches_french_feedback_without_hidden_tests(term_end, gr
         assert COMMENT in text
 
 
+@pytest.mark.browser
 def test_the_exports_carry_every_score_and_the_comment(term_end, exported):
     totals = {r["student_id"]: r for r in exported["notes"]}
     assert set(totals) == set(STUDENTS)

@@ -1,17 +1,12 @@
 """The raw Engine API helper: HTTP parsing on recorded responses, then the real daemon."""
-
 from __future__ import annotations
-
-from pathlib import Path
 
 import pytest
 
 from dockercourse import engine, rawapi
+from tests.utils import paths
 
-FIXTURES = Path(__file__).parent / "fixtures" / "architecture"
-
-
-# --------------------------------------------------------------------------- pure
+FIXTURES = paths.FIXTURES / "architecture"
 
 
 def test_build_request_is_plain_http11():
@@ -76,39 +71,6 @@ def test_query_encodes_filters_as_json():
     assert q == "/containers/json?all=1&filters=%7B%22label%22%3A+%5B%22a%3Db%22%5D%7D"
 
 
-# --------------------------------------------------------------------------- live
-
-
-@pytest.mark.docker
-def test_raw_version_matches_the_sdk(docker_client):
-    raw = rawapi.get_json("/version")
-    sdk = docker_client.version()
-    assert raw["Version"] == sdk["Version"] and raw["ApiVersion"] == sdk["ApiVersion"]
-
-
-@pytest.mark.docker
-def test_raw_list_sees_a_labelled_container(tracked):
-    ctr = tracked.run(command=["sleep", "30"], labels={"dockercourse.unit": "rawapi-test"}, network_mode="none")
-    found = rawapi.get_json(rawapi.query("/containers/json", all=1,
-                                         filters={"label": ["dockercourse.unit=rawapi-test"]}))
-    assert [c["Id"] for c in found] == [ctr.id]
-    assert found[0]["State"] == "running"
-
-
-@pytest.mark.docker
-def test_raw_info_is_chunked_and_decoded(docker_client):
-    # /info is larger than Go's write buffer: the daemon answers with chunked encoding
-    req, resp = rawapi.exchange("GET", "/info")
-    assert resp.status == 200
-    assert resp.json()["Driver"] == docker_client.info()["Driver"]
-
-
-@pytest.mark.docker
-def test_http_error_becomes_french_error(docker_client):
-    with pytest.raises(rawapi.RawAPIError, match="404"):
-        rawapi.get_json("/containers/dockercourse-does-not-exist/json")
-
-
 def test_dead_socket_is_docker_unavailable(monkeypatch, capsys):
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/dockercourse-no-daemon.sock")
     with pytest.raises(engine.DockerUnavailable, match="DOCKER_HOST"):
@@ -116,11 +78,3 @@ def test_dead_socket_is_docker_unavailable(monkeypatch, capsys):
     assert rawapi.show("/version") is None
     out = capsys.readouterr().out
     assert out.count("Cellule non exécutée") == 1
-
-
-@pytest.mark.docker
-def test_show_prints_request_status_and_json(docker_client, capsys):
-    data = rawapi.show("/version")
-    out = capsys.readouterr().out
-    assert "GET /version HTTP/1.1" in out and "← réponse : HTTP 200 OK" in out
-    assert f'"Version": "{data["Version"]}"' in out

@@ -1,12 +1,11 @@
 """The TP as an nbgrader assignment: release/ is generated and leak-free, the
 source notebook passes every check and the release fails every check cleanly, in a
 kernel, as a student runs them. Grading a class (sandboxes, official scores, the
-gradebook) is tests/test_class_grading.py.
+gradebook) is tests/grading/test_class_grading.py.
 
 Notebooks always run on temp copies (never in source/: %%writefile would put
 solution files next to the source notebook, and generate_assignment copies them).
 """
-
 from __future__ import annotations
 
 import os
@@ -18,16 +17,16 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from notebook_runner import NO_DAEMON, run_notebook
 
 from dockercourse import grading
+from tests.utils.notebook_runner import NO_DAEMON, run_notebook
+from tests.utils.paths import FIXTURES, ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 AID = "tp-conteneurisation"
 NB = f"{AID}.ipynb"
 SOURCE = ROOT / "source" / AID
 RELEASE = ROOT / "release" / AID
-PROJECTS = ROOT / "tests" / "fixtures" / "projects"
+PROJECTS = FIXTURES / "projects"
 REFERENCE = PROJECTS / "reference"
 
 
@@ -76,9 +75,6 @@ def delimited(source: str, begin: str, end: str) -> list[str]:
         elif inside:
             out.append(line.strip())
     return out
-
-
-# ------------------------------------------------------------------------------ static
 
 
 @pytest.fixture(scope="module")
@@ -157,9 +153,6 @@ def test_points_in_test_cells_match_nbgrader_points():
     checked = {m for c in grade_cells(src) for m in re.findall(r'run_check\("(\w+)"', c.source)}
     assert checked == set(grading.CHECKS), "every check has its own test cell"
     assert total == 27
-
-
-# ------------------------------------------------------------------------------ executed
 
 
 @pytest.fixture

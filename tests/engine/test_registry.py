@@ -1,10 +1,8 @@
 """The course's local registry: lifecycle (loopback only, temp data, nothing left
 running) and the registry HTTP API, against a real push/pull by the daemon."""
-
 from __future__ import annotations
 
 import io
-import json
 import os
 import tarfile
 from pathlib import Path
@@ -15,33 +13,6 @@ import pytest
 from dockercourse import architecture, engine, registry
 
 TINY = engine.name("registrytest", "tiny")
-
-
-# --------------------------------------------------------------------------- pure
-
-
-def test_config_listens_on_loopback_with_data_in_given_folder(tmp_path):
-    text = registry.render_config(tmp_path / "data", 5123)
-    assert "addr: 127.0.0.1:5123" in text
-    assert f"rootdirectory: {tmp_path / 'data'}" in text
-
-
-@pytest.mark.parametrize(("ref", "expected"), [
-    ("127.0.0.1:5000/app:1.0", ("127.0.0.1:5000/app", "1.0", None)),
-    ("127.0.0.1:5000/app", ("127.0.0.1:5000/app", None, None)),
-    ("python:3.13-slim", ("python", "3.13-slim", None)),
-    ("app@sha256:abc", ("app", None, "sha256:abc")),
-    ("localhost:5000/a/b:v2@sha256:abc", ("localhost:5000/a/b", "v2", "sha256:abc")),
-])
-def test_split_reference(ref, expected):
-    assert registry.split_reference(ref) == expected
-
-
-def test_ping_false_when_nothing_listens():
-    assert registry.ping(f"http://127.0.0.1:{registry.free_port()}", timeout=1) is False
-
-
-# --------------------------------------------------------------------------- live
 
 
 def _registry_pids() -> set[int]:
@@ -70,6 +41,7 @@ def tiny_image(docker_client):
             pass
 
 
+@pytest.mark.root
 def test_binary_is_installed():
     exe = registry.ensure_installed()
     assert os.access(exe, os.X_OK)
@@ -105,7 +77,6 @@ def test_stale_registry_of_a_dead_kernel_is_stopped():
     assert registry.stop_stale("registrytest-stale") is False
 
 
-@pytest.mark.docker
 @pytest.mark.parametrize("mode", ["process", "container"])
 def test_push_list_pull_through_the_local_registry(docker_client, tiny_image, mode):
     with registry.LocalRegistry("registrytest", mode=mode) as reg:
@@ -146,23 +117,6 @@ def test_push_list_pull_through_the_local_registry(docker_client, tiny_image, mo
                 and i.labels["dockercourse.role"] == "registry"]
 
 
-def test_unknown_mode_is_refused():
-    with pytest.raises(ValueError):
-        registry.LocalRegistry("x", mode="vm")
-
-
-def test_state_pidfile_is_json(tmp_path, monkeypatch):
-    monkeypatch.setenv("DOCKERCOURSE_STATE", str(tmp_path))
-    reg = registry.LocalRegistry("registrytest-pid").start()
-    try:
-        info = json.loads((tmp_path / "registry-registrytest-pid.json").read_text())
-        assert info["pid"] == reg.proc.pid and info["port"] == reg.port
-    finally:
-        reg.stop()
-    assert not (tmp_path / "registry-registrytest-pid.json").exists()
-
-
-@pytest.mark.docker
 def test_auto_mode_off_the_docker_host_uses_a_container(docker_client, tiny_image, monkeypatch):
     # as in the course image with the socket mounted: the API is reached at the container's IP
     monkeypatch.setattr(registry, "_not_on_docker_host", lambda: True)

@@ -18,7 +18,6 @@ All of it is marked ``course_image``: ``make test`` (``tests/run_suites.py``) ru
 pytest session beside the suite; the steps that run lecture notebooks never run beside the suite's
 own (the notebooks lock).
 """
-
 from __future__ import annotations
 
 import contextlib
@@ -27,12 +26,10 @@ import re
 import time
 
 import pytest
-from formgrader_browser import CHROMIUM, CHROMIUM_FLAGS
-from notebook_runner import notebooks_lock
 
 from dockercourse import courseimage, engine
-
-pytestmark = [pytest.mark.docker, pytest.mark.course_image]
+from tests.utils.formgrader_browser import CHROMIUM, CHROMIUM_FLAGS
+from tests.utils.notebook_runner import notebooks_lock
 
 AID = "tp-conteneurisation"
 TAG = f"{courseimage.IMAGE}:test"
@@ -40,10 +37,10 @@ BINDER_TAG = f"{courseimage.IMAGE}:binder-test"
 NOTEBOOKS = ["notebooks/00_demarrage.ipynb", "notebooks/01_conteneurs_vs_machines_virtuelles.ipynb",
              "notebooks/02_cgroups_et_namespaces.ipynb", "notebooks/03_architecture_docker.ipynb",
              "release/tp-conteneurisation/tp-conteneurisation.ipynb"]
-
 #: Run in the container: how many outputs of each executed notebook say, in French, that there is no daemon.
 SENTENCES = """
 import glob, nbformat
+from tests.utils.paths import ROOT
 for p in sorted(glob.glob('/tmp/executed/*.ipynb')):
     nb = nbformat.read(p, 4)
     n = sum('Vous êtes vous-même dans un conteneur' in (o.get('text') or '')
@@ -89,13 +86,6 @@ def test_image_follows_binders_rules(course_image, docker_client):
     assert cli.startswith("Docker version")
 
 
-# ------------------------------------------------------------------------------ first: lecture notebooks
-# These run the lecture notebooks on the host's engine, which the suite's own nbval run (and the test
-# files that share the notebooks' names) do with the same container names: they take the notebooks
-# lock. They come first, right after the build, so they run while the suite is still on the tests
-# that do not use those names (tests/conftest.py orders the suite that way and takes the lock late).
-
-
 def test_student_mode_notebooks_inside(course_image):
     with courseimage.running(course_image, "socket", "notebooks") as lab:
         lab.wait_ready()
@@ -109,6 +99,7 @@ def test_student_mode_notebooks_inside(course_image):
         assert proc.returncode == 0 and " passed" in proc.stdout, proc.stdout[-6000:] + proc.stderr[-3000:]
 
 
+@pytest.mark.browser
 def test_browser_notebook_00_on_a_second_page(course_image):
     from playwright.sync_api import sync_playwright
 
@@ -178,10 +169,6 @@ def test_student_mode_french_lab(course_image):
         status, body = lab.api("/lab/api/translations/")
         assert status == 200 and "fr_FR" in json.loads(body)["data"], "the French language pack is installed"
         assert lab.api("/formgrader")[0] == 404, "instructor tools are off for students"
-        # The TP graded from inside the container is the browser test's run all (below).
-
-
-# ------------------------------------------------------------------------------ real browser
 
 
 class Steps:
@@ -231,8 +218,6 @@ ALL_RAN = """() => {
     const prompts = [...document.querySelectorAll(panel)];
     return prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p.textContent));
 }"""
-
-
 #: Some code cell of the visible notebook has started (shows [*] or a count).
 STARTED = """() => [...document.querySelectorAll(
     '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputPrompt')]
@@ -261,6 +246,7 @@ def run_all(page, timeout_s: float) -> None:
     page.wait_for_function(ALL_RAN, timeout=timeout_s * 1000, polling=500)
 
 
+@pytest.mark.browser
 def test_browser_student_session_in_french(course_image):
     """A student in headless Chromium: French UI, TP from the assignment list, reference solution
     typed in, run all, ✅ feedback, submit (notebook 00 on a second page: the last test)."""

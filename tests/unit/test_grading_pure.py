@@ -1,13 +1,13 @@
 """The grader's pure logic, without Docker: what files a notebook writes, what a
 container listens on, how a written answer is scored, what counts as tampering."""
-
 from __future__ import annotations
 
 import nbformat
 import pytest
-from corpus import ROOT, solved
 
 from dockercourse.grading import answers, classroom, containers, protocol, snapshot
+from tests.utils.corpus import ROOT, solved
+from tests.utils.paths import FIXTURES
 
 
 def _nb(*sources: str):
@@ -25,7 +25,7 @@ def test_files_from_notebook_reads_writefile_cells_without_running_them():
 
 def test_files_from_the_reference_notebook_are_the_reference_project():
     files = snapshot.files_from_notebook(solved())
-    ref = ROOT / "tests" / "fixtures" / "projects" / "reference"
+    ref = FIXTURES / "projects" / "reference"
     for rel, data in files.items():
         assert data == (ref / rel).read_bytes(), rel
 

@@ -5,27 +5,21 @@ free port, a known token and no browser; the test reads ``/api/status``, the cou
 notebooks through the contents API, and the formgrader (instructor tools are on in a
 local venv), then stops the server.
 """
-
 from __future__ import annotations
 
 import json
 import os
 import shlex
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from dockercourse.registry import free_port
+from tests.utils.paths import ROOT
+
 TOKEN = "dockercourse-test-lab"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _get(port: int, path: str, timeout: float = 5) -> tuple[int, str]:
@@ -43,7 +37,7 @@ def test_make_lab_serves_the_course_from_the_venv(tmp_path):
     recipe = subprocess.run(["make", "-n", "-s", "lab", "LAB_ARGS=--no-browser"], cwd=ROOT, capture_output=True,
                             text=True, check=True).stdout
     line = next(ln for ln in recipe.splitlines() if "jupyter lab" in ln or "jupyter-lab" in ln)
-    port = _free_port()
+    port = free_port()
     cmd = shlex.split(line) + [f"--port={port}", f"--IdentityProvider.token={TOKEN}", "--ServerApp.open_browser=False"]
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
                JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"))

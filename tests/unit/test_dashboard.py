@@ -9,7 +9,6 @@ The synthetic class, in a course whose assignment is due on 2026-11-27 at 10:00 
   as bob (twice in her notebook: counted once), Q4 left blank (auto 0);
 * dave — the class command recorded a failure and nothing reached the gradebook.
 """
-
 from __future__ import annotations
 
 import contextlib
@@ -27,22 +26,19 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from sqlalchemy.exc import SAWarning  # noqa: E402
 
 from dockercourse import dashboard  # noqa: E402
+from tests.utils.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 AID = NB = "tp-conteneurisation"
 COURSE_ID = "conteneurisation-docker"  # nbgrader_config.py's course id
 DUE = dt.datetime(2026, 11, 27, 10, 0, 0)
 COMMENT = "Très clair, et juste : le noyau est partagé."
 ROOT_LINE = "le conteneur ne doit pas tourner en root"
-
 #: grade cells of the synthetic notebook: (grade_id, points, cell type, solution)
 CELLS = [
     ("test_utilisateur", 1.0, "code", False),
@@ -178,21 +174,12 @@ def frames(course) -> dashboard.Frames:
     return dashboard.load(course)
 
 
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
-
-
 def _row(df: pd.DataFrame, **where) -> pd.Series:
     mask = pd.Series(True, index=df.index)
     for col, value in where.items():
         mask &= df[col] == value
     assert mask.sum() == 1, (where, df[mask])
     return df[mask].iloc[0]
-
-
-# =========================================================================== finding and reading the course
 
 
 def test_resolve_course_prefers_the_environment(tmp_path, monkeypatch):
@@ -307,9 +294,6 @@ def test_cell_titles_static_then_feedback_then_grade_id(frames):
     assert dashboard.cell_title("test_x", "Q1 : réponse enregistrée") == "test_x"
     assert frames.titles["test_maison"] == "Ma vérification maison"  # read in the autograded notebooks
     assert frames.titles["q_code"] == "q_code"
-
-
-# =========================================================================== the questions
 
 
 def test_overview_says_it_in_french(frames):
@@ -466,9 +450,6 @@ def test_to_do_names_a_single_kernel_claim_and_a_formgrader_flag(course):
     assert table.loc["alice", "signalement"] == "marquée dans nbgrader (formgrader)"
 
 
-# =========================================================================== CSV
-
-
 def test_export_csv_writes_the_same_tables(frames, tmp_path):
     dest = tmp_path / "export"
     written = dashboard.export_csv(frames, dest)
@@ -517,9 +498,6 @@ def test_cells_export_through_the_nbgrader_cli(course):
     assert by["bob", "q_vm_reponse"]["score"] == "" and by["bob", "q_vm_reponse"]["needs_manual_grade"] == "oui"
     assert by["bob", "q_code"]["score"] == "1.5" and by["bob", "q_code"]["max_score"] == "2"
     assert by["carol", "test_utilisateur"]["kind"] == "auto" and by["carol", "q_vm_reponse"]["kind"] == "written"
-
-
-# =========================================================================== the notebook
 
 
 def test_the_notebook_ignores_only_the_timed_table():

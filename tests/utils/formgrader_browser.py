@@ -9,7 +9,7 @@ Helpers (not a test module) for the end-to-end tests of a graded class:
   port, a known token and no browser. It yields once formgrader answers and always stops the
   server, then checks that nothing it started is left (process group gone, port closed).
 - ``grade_by_hand(...)`` drives headless Debian Chromium (Playwright, as
-  tests/test_course_image.py does) through formgrader like an instructor: Manage Assignments,
+  tests/image/test_course_image.py does) through formgrader like an instructor: Manage Assignments,
   Manage Students, Manual Grading -> assignment -> notebook, "Show All Names" (formgrader lists
   submissions as "Submission #n"), the student's submission, then a score and a comment typed
   into one cell. It waits for formgrader's own save requests, reloads the page to see the saved
@@ -40,9 +40,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from dockercourse.registry import free_port
+
 BIN = Path(sys.executable).parent  # the venv's bin (nbgrader shells out to alembic: it goes on PATH)
 TOKEN = "dockercourse-test-formgrader"
-CHROMIUM = "/usr/bin/chromium"  # Debian's chromium (tests/test_course_image.py uses these too)
+CHROMIUM = "/usr/bin/chromium"  # Debian's chromium (tests/image/test_course_image.py uses these too)
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run"]
 
@@ -68,12 +70,6 @@ def _tail(log: Path, chars: int = 3000) -> str:
     with contextlib.suppress(OSError):
         return log.read_text(errors="replace")[-chars:]
     return ""
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _get(url: str, token: str) -> tuple[int, str]:
@@ -115,7 +111,7 @@ def formgrader_server(course: Path, *, token: str = TOKEN, timeout_s: float = 12
     if not (course / "nbgrader_config.py").is_file():
         raise FileNotFoundError(f"{course} is not a course root: no nbgrader_config.py")
     scratch = Path(tempfile.mkdtemp(prefix="formgrader-"))
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     # make lab's recipe (Makefile): jupyter lab --notebook-dir=<root> $(ROOT_FLAG) $(LAB_ARGS)
     cmd = [str(BIN / "jupyter"), "lab", f"--notebook-dir={course}", "--no-browser", "--ip=127.0.0.1",

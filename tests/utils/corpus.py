@@ -18,14 +18,14 @@ from __future__ import annotations
 import copy
 import dataclasses
 from collections.abc import Callable
-from pathlib import Path
 
 import nbformat
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.utils.paths import FIXTURES, ROOT
+
 AID = "tp-conteneurisation"
 NB = f"{AID}.ipynb"
-PROJECTS = ROOT / "tests" / "fixtures" / "projects"
+PROJECTS = FIXTURES / "projects"
 REFERENCE = PROJECTS / "reference"
 FILES = {"requirements": "app/requirements.txt", "app_py": "app/app.py", "dockerfile": "Dockerfile",
          "dockerignore": ".dockerignore"}

@@ -1,0 +1,225 @@
+"""Notebook 03's helpers: /proc and builder-output parsing on fixtures, then the
+Docker behaviour each demo claims, on the real daemon, and the notebook without one."""
+from __future__ import annotations
+
+import docker
+import pytest
+
+from dockercourse import architecture as A
+from dockercourse import engine
+from tests.utils.paths import NOTEBOOKS
+
+NOTEBOOK = NOTEBOOKS / "03_architecture_docker.ipynb"
+NOTEBOOK_04 = NOTEBOOKS / "04_conteneurs_registres_boucle.ipynb"
+TEST_UNIT = "nb03test"
+
+
+def test_versions_three_ways_agree_live(docker_client, capsys):
+    rows = A.live_versions_rows()
+    server = docker_client.version()["Version"]
+    assert [r["version"] for r in rows if r["rôle"] == "serveur"] == [server] * 3
+    A.versions_agree()
+    A.sdk_version()
+    out = capsys.readouterr().out
+    assert out.count(": oui") == 2 and f'"Version": "{server}"' in out
+
+
+DOCKERFILE = """\
+FROM python:3.13-slim
+LABEL dockercourse="1" dockercourse.unit="nb03test"
+WORKDIR /app
+COPY a.txt .
+CMD ["cat", "a.txt"]
+"""
+TEST_IMAGE = engine.name("nb03test", "app")
+
+
+@pytest.fixture
+def unit_cleanup(docker_client):
+    yield
+    A.cleanup(TEST_UNIT, quiet=True)
+    left = A.leftovers(TEST_UNIT)
+    assert left["conteneurs"] == left["images"] == left["volumes"] == 0
+
+
+@pytest.fixture
+def built(docker_client, unit_cleanup):
+    ctx = A.write_context({"Dockerfile": DOCKERFILE, "a.txt": "version 1\n"}, unit=TEST_UNIT)
+    return ctx, A.build(ctx, TEST_IMAGE)
+
+
+def test_process_chain_from_the_host(docker_client):
+    chain = A.process_chain()
+    facts = chain["facts"]
+    assert chain["how"] == ("helper" if engine.in_container() else "local")
+    assert facts["dockerd"] and facts["containerd"] and facts["shim"] and facts["container_child_of_shim"]
+    assert "sleep 300" in list(chain["frame"]["commande"])
+    assert not docker_client.containers.list(all=True, filters={"name": A.engine.name("nb03", "chain")})
+
+
+def test_helper_container_sees_the_same_host(docker_client):
+    procs = A.processes_via_helper()
+    dockerd_local = {p.pid for p in A.read_processes() if p.comm == "dockerd"}
+    assert {p.pid for p in procs if p.comm == "dockerd"} == dockerd_local
+    assert not any(A.HOST_PS_SCRIPT[:20] in p.cmdline for p in procs)  # the helper left itself out
+    assert not docker_client.containers.list(all=True, filters={"label": "dockercourse.purpose=host-ps"})
+
+
+def test_build_cache_and_content_ids(docker_client, built):
+    ctx, first = built
+    assert [s.cached for s in first.steps] == [False] * 5  # a fresh unit: nothing cached
+    again = A.build(ctx, TEST_IMAGE)
+    assert again.image_id == first.image_id and again.cache_hits == 4
+    A.write_context({"Dockerfile": DOCKERFILE, "a.txt": "version 2\n"}, unit=TEST_UNIT)
+    changed = A.build(ctx, TEST_IMAGE + ":v2")
+    assert changed.image_id != first.image_id
+    assert [s.cached for s in changed.steps] == [False, True, True, False, False]
+    labels = docker_client.images.get(TEST_IMAGE).labels
+    assert labels["dockercourse.unit"] == TEST_UNIT
+
+
+def test_history_and_commit_add_one_layer(docker_client, built, tracked, capsys):
+    _, first = built
+    df = A.history_frame(TEST_IMAGE)
+    assert df["instruction"].iloc[-1] == 'CMD ["cat" "a.txt"]' and len(df.attrs["octets"]) == len(df)
+    ctr = tracked.run(TEST_IMAGE, ["sleep", "60"], labels=A.unit_labels(TEST_UNIT), network_mode="none")
+    ctr.exec_run(["sh", "-c", "echo x > /app/new.txt && rm /app/a.txt"])
+    assert A.diff_frame(ctr).to_dict("records") == [
+        {"type": "C (modifié)", "chemin": "/app"}, {"type": "D (supprimé)", "chemin": "/app/a.txt"},
+        {"type": "A (ajouté)", "chemin": "/app/new.txt"}]
+    upper = A.writable_layer(ctr)
+    assert {"chemin": "/app/a.txt", "nature": "whiteout (fichier supprimé)"} in upper.to_dict("records")
+    assert docker_client.images.get(TEST_IMAGE).id == first.image_id  # the image did not change
+    img = A.commit(ctr, repository=engine.name(TEST_UNIT, "commit"), base=TEST_IMAGE)
+    assert len(img.attrs["RootFS"]["Layers"]) == len(docker_client.images.get(TEST_IMAGE).attrs["RootFS"]["Layers"]) + 1
+    assert "une de plus : oui" in capsys.readouterr().out
+
+
+def test_lifecycle_states(built):
+    df = A.lifecycle(TEST_IMAGE)
+    assert list(df["état (State.Status)"]) == ["created", "running", "paused", "running", "exited",
+                                                "(supprimé : introuvable)"]
+    assert list(df["processus sur l'hôte"]) == ["non", "oui", "oui", "oui", "non", "non"]
+
+
+def test_volume_survives_writable_layer_does_not(docker_client, built, monkeypatch):
+    df = A.volume_vs_writable_layer(TEST_IMAGE, unit=TEST_UNIT)
+    assert list(df["après suppression du conteneur"]) == ["présent", "absent"]
+    assert docker_client.volumes.get(engine.name(TEST_UNIT, "data")).attrs["Labels"]["dockercourse.unit"] == TEST_UNIT
+
+
+def test_docker_hub_cell_says_one_sentence_when_unreachable(docker_client, monkeypatch, capsys):
+    monkeypatch.setattr(engine, "docker_hub_reachable", lambda timeout=3.0: False)
+    assert A.docker_hub_pull() is None
+    out = capsys.readouterr().out
+    assert out.startswith("Docker Hub n'est pas joignable") and out.count("\n") == 1
+
+
+def test_docker_hub_cell_matches_reality(docker_client, capsys):
+    def present():
+        try:
+            docker_client.images.get(A.HUB_IMAGE)
+            return True
+        except docker.errors.ImageNotFound:
+            return False
+
+    reachable, before = engine.docker_hub_reachable(), present()
+    A.docker_hub_pull()
+    out = capsys.readouterr().out
+    if reachable:
+        assert "Digest: sha256:" in out and "Hello from Docker!" in out
+    else:
+        assert "Docker Hub n'est pas joignable" in out
+    assert present() == before  # pulled only for the demo, then removed
+
+
+@pytest.mark.parametrize(("notebook", "at_least"), [(NOTEBOOK, 15), (NOTEBOOK_04, 30)], ids=["nb03", "nb04"])
+def test_notebook_without_daemon_says_one_sentence_per_skipped_cell(notebook, at_least):
+    from tests.utils.notebook_runner import NO_DAEMON, cell_texts, run_notebook
+
+    nb = run_notebook(notebook, env={"DOCKER_HOST": NO_DAEMON})
+
+    def needs_docker(source: str) -> bool:
+        if "inner_loop_frame()" in source or "plot_inner_loop()" in source or "hadolint.show(" in source:
+            return False
+        return not ("write_context(" in source and "build" not in source)
+
+    code_cells = [c for c in nb.cells if c.cell_type == "code"]
+    texts = cell_texts(nb)
+    assert not any("ERROR" in t or "Traceback" in t for t in texts)
+    skipped = 0
+    for cell, text in zip(code_cells, texts, strict=True):
+        n = text.count("⚠️  Cellule non exécutée : Le démon Docker ne répond pas")
+        if not needs_docker(cell.source):
+            assert n == 0, cell.source
+        else:
+            assert n == 1, (cell.source, text)
+            skipped += 1
+    assert skipped >= at_least
+
+
+def test_start_registry_twice_keeps_one(docker_client, monkeypatch):
+    monkeypatch.setattr(A.registries, "UNIT", TEST_UNIT)
+    first = A.start_registry()
+    second = A.start_registry()
+    try:
+        assert not first.running and first.tmpdir is None
+        assert second.running
+    finally:
+        A.stop_registry(second)
+    assert not second.running
+
+
+@pytest.fixture
+def nb04_cleanup(docker_client):
+    yield
+    A.cleanup(A.UNIT04, quiet=True)
+    left = A.leftovers(A.UNIT04)
+    assert left["conteneurs"] == left["images"] == left["volumes"] == 0
+
+
+def test_shell_form_waits_for_sigkill_exec_form_stops_at_once(nb04_cleanup):
+    S = A.service
+    shell, exec_ = S.timed_stop("shell"), S.timed_stop("exec")
+    assert shell["PID 1"].startswith("/bin/sh -c gunicorn") and shell["code de sortie"] == 137
+    assert shell["secondes"] >= 9.5  # docker stop's default delay, then SIGKILL
+    assert "gunicorn" in exec_["PID 1"] and not exec_["PID 1"].startswith("/bin/sh")
+    assert exec_["code de sortie"] == 0 and exec_["secondes"] < 5
+
+
+def test_user_expose_and_health(nb04_cleanup, capsys):
+    S = A.service
+    users = S.user_demo()
+    assert list(users["uid du même processus vu par l'hôte"]) == [0, 10001]
+    S.expose_demo()
+    out = capsys.readouterr().out
+    assert "EXPOSE seul ne publie rien : oui" in out and "port publié de l'hôte : oui" in out
+    listen = S.listen_address_demo()
+    assert list(listen["répond via -p"]) == ["non", "oui"]
+    health = S.health_demo()
+    assert list(health["états observés"]) == ["starting → healthy", "starting → unhealthy"]
+
+
+def test_nocache_rebuild_gets_a_new_id(docker_client, built, capsys):
+    ctx, first = built
+    A.nocache_rebuild(ctx, first, tag=TEST_IMAGE + ":sans-cache")
+    out = capsys.readouterr().out
+    assert "nouvel ID : oui" in out and "« created ») de la configuration a changé : oui" in out
+    assert docker_client.images.get(TEST_IMAGE + ":sans-cache").id != first.image_id
+
+
+def test_the_order_of_a_dockerfile_decides_what_the_cache_keeps(unit_cleanup, capsys):
+    bad = ('FROM python:3.13-slim\nLABEL dockercourse="1" dockercourse.unit="nb03test"\nWORKDIR /app\n'
+           "COPY requirements.txt .\nCOPY app.py .\nRUN pip install --no-cache-dir -r requirements.txt\n")
+    good = bad.replace("COPY app.py .\nRUN pip install --no-cache-dir -r requirements.txt\n",
+                       "RUN pip install --no-cache-dir -r requirements.txt\nCOPY app.py .\n")
+    A.cache_after_code_change(bad, unit=TEST_UNIT)
+    assert "« pip install » a été reprise du cache : non" in capsys.readouterr().out
+    A.cache_after_code_change(good, unit=TEST_UNIT)
+    assert "« pip install » a été reprise du cache : oui" in capsys.readouterr().out
+
+
+def test_compose_two_services(nb04_cleanup, capsys):
+    result = A.compose_demo()
+    assert result is not None and result["ok"], capsys.readouterr().out
+    assert "Bonjour depuis Compose !" in capsys.readouterr().out

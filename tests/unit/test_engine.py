@@ -1,0 +1,94 @@
+"""dockercourse.engine: pure parsing on fixtures, then the real daemon."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from dockercourse import engine
+from tests.utils import paths
+from tests.utils.notebook_runner import NO_DAEMON
+
+FIXTURES = paths.FIXTURES / "engine"
+
+
+def load(name: str) -> dict:
+    return json.loads((FIXTURES / name).read_text())
+
+
+def test_labels_and_names_are_prefixed():
+    assert engine.labels() == {"dockercourse": "1"}
+    assert engine.labels(purpose="demo") == {"dockercourse": "1", "dockercourse.purpose": "demo"}
+    assert engine.name("nb02", "oom") == "dockercourse-nb02-oom"
+    assert engine.name("x", "") == "dockercourse-x"
+
+
+@pytest.mark.parametrize(
+    "fixture, cgroup, driver, rootless, desktop, arch",
+    [
+        ("info_v1_debian.json", "1", "cgroupfs", False, False, "linux/x86_64"),
+        ("info_v2_desktop.json", "2", "cgroupfs", False, True, "linux/aarch64"),
+        ("info_v2_rootless.json", "2", "systemd", True, False, "linux/x86_64"),
+    ],
+)
+def test_facts_from_info(fixture, cgroup, driver, rootless, desktop, arch):
+    facts = engine.facts_from_info(load(fixture), load("version.json"))
+    assert facts["cgroup_version"] == cgroup
+    assert facts["cgroup_driver"] == driver
+    assert facts["rootless"] is rootless
+    assert facts["docker_desktop"] is desktop
+    assert facts["os_arch"] == arch
+    assert facts["api_version"] == "1.47"
+
+
+def test_base_image_kind():
+    assert "absente" in engine.base_image_kind(None)
+    standin = {"Config": {"Labels": {"dockercourse.standin": "1"}}}
+    assert "copie locale" in engine.base_image_kind(standin)
+    assert "stand-in" not in engine.base_image_kind(standin)  # no build jargon in student text
+    assert max(len(engine.base_image_kind(a)) for a in (None, standin, {"Config": {}})) <= 50  # never cut
+    assert "officielle" in engine.base_image_kind({"Config": {"Labels": None}})
+
+
+def test_root_is_block_device():
+    vm = "/dev/vda / ext4 rw 0 0\nproc /proc proc rw 0 0\n"
+    container = "overlay / overlay rw,lowerdir=/var/lib/docker/overlay2/l/X 0 0\nproc /proc proc rw 0 0\n"
+    assert engine.root_is_block_device(vm)
+    assert not engine.root_is_block_device(container)
+
+
+def test_unreachable_message_names_docker_host(monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", "tcp://192.0.2.1:2375")
+    msg = engine._unreachable_message()
+    assert "DOCKER_HOST=tcp://192.0.2.1:2375" in msg and "démon Docker" in msg
+
+
+def test_looks_unreachable():
+    assert engine._looks_unreachable("Cannot connect to the Docker daemon at unix:///x.sock. "
+                                     "Is the docker daemon running?")
+    assert not engine._looks_unreachable("Error: No such container: foo")
+
+
+def test_stale_pidfile_removed_live_one_kept(tmp_path):
+    stale, live = tmp_path / "stale.pid", tmp_path / "live.pid"
+    stale.write_text("999999999")
+    live.write_text(str(os.getpid()))
+    removed = engine.remove_stale_pidfiles([str(stale), str(live), str(tmp_path / "missing.pid")])
+    assert removed == [str(stale)]
+    assert not stale.exists() and live.exists()
+
+
+def test_cli_without_daemon_fails_clearly():
+    env = dict(os.environ, DOCKER_HOST=NO_DAEMON)
+    proc = subprocess.run([sys.executable, "-m", "dockercourse", "describe"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert "démon Docker ne répond pas" in proc.stdout
+    proc = subprocess.run([sys.executable, "-m", "dockercourse", "engine"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and "DOCKER_HOST" in proc.stderr
