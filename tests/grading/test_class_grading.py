@@ -22,7 +22,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from dockercourse.grading import sandbox
+from dockercourse.grading import classroom, sandbox
 from tests.utils import term
 from tests.utils.corpus import AID, CANARIES, COURSE_PLACEHOLDER, MAX, NB, ROOT, STUDENTS, solved
 
@@ -274,25 +274,98 @@ def test_unpullable_base_image_fails_fast_in_french(graded):
     assert row["seconds"] < 90
 
 
+
+class Command:
+    """The class command in the background, its output read line by line as it comes, so a
+    test can wait for a state the command itself reports before acting."""
+
+    def __init__(self, course: Path, *args: str, env: dict[str, str] | None = None):
+        import queue
+        import threading
+
+        self.lines: list[str] = []
+        self._q: queue.Queue = queue.Queue()
+        self.proc = subprocess.Popen([sys.executable, "-m", "dockercourse", "grade", AID, "--course", str(course),
+                                      *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                     env={**term.env(), **(env or {})})
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.append(line)
+            self._q.put(line)
+        self._q.put(None)
+
+    def wait_for(self, text: str, timeout: float = 240) -> str:
+        """The first line containing ``text``; fails if the command ends or times out first."""
+        import queue
+
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self._q.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                pytest.fail(f"the class command never printed {text!r} in {timeout:.0f} s:\n{self.output[-3000:]}")
+            if line is None:
+                pytest.fail(f"the class command ended before printing {text!r}:\n{self.output[-3000:]}")
+            if text in line:
+                return line
+
+    def finish(self, timeout: float = 180) -> int:
+        code = self.proc.wait(timeout=timeout)
+        self._reader.join(timeout=10)
+        return code
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+
 def test_interrupt_leaves_nothing_running(tmp_path, docker_client):
+    """Ctrl-C while a student's notebook runs in its sandbox (the command says so): exit 130,
+    « Interrompu », nothing of the sandboxes left, and a re-run grades the class."""
     course = make_course(tmp_path / "cours", {f"eleve{i}": solved() for i in range(2)})
     teacher = term.Instructor(course, course / ".state" / "exchange")
-    proc = subprocess.Popen([sys.executable, "-m", "dockercourse", "grade", AID, "--course", str(course),
-                             "--jobs", "2", *SMALL_LIMITS], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, env=term.env())
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not list((sandbox.DEFAULT_ROOT / "slots").glob("*/home/docker")):
-        time.sleep(0.2)
-    time.sleep(2)
-    proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=180)
-    assert proc.returncode == 130, out[-2000:]
-    assert "Interrompu" in out
+    cmd = Command(course, "--jobs", "2", *SMALL_LIMITS)
+    cmd.wait_for(classroom.NOTEBOOK_LINE)
+    cmd.proc.send_signal(signal.SIGINT)
+    assert cmd.finish() == 130, cmd.output[-2000:]
+    assert "Interrompu" in cmd.output
     assert leftovers() == []
     rerun = teacher.grade(AID, "--jobs", "2", *SMALL_LIMITS)
     assert rerun.returncode == 0, rerun.stdout[-3000:]
     assert {s: v["test_construction"][0] for s, v in cell_scores(course).items()} == {
         f"eleve{i}": 2.0 for i in range(2)}
+
+
+@pytest.mark.parametrize("write", ["prepare", "record"])
+def test_interrupt_during_a_gradebook_write(tmp_path, docker_client, write):
+    """A Ctrl-C that arrives inside nbgrader's gradebook write (prepare: the submission is
+    created; record: its grades are committed) is held until the write ends, then stops the
+    command: exit 130, « Interrompu », nothing left running, and the write itself complete.
+    The command holds inside the write until the signal has arrived (a test-only hook), so
+    the signal lands there on any machine. One student: without the interrupt the command
+    would end with 0 (record) or lose the Ctrl-C in nbgrader's catch-all (prepare)."""
+    course = make_course(tmp_path / "cours", {"eleve0": solved()})
+    cmd = Command(course, "--jobs", "1", *SMALL_LIMITS, env={classroom.HOLD_ENV: write})
+    cmd.wait_for(classroom.HOLD_LINE)
+    cmd.proc.send_signal(signal.SIGINT)
+    assert cmd.finish() == 130, cmd.output[-2000:]
+    assert "Interrompu" in cmd.output
+    assert "n'a pas pu préparer" not in cmd.output
+    assert leftovers() == []
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:  # the held write went through whole
+        sub = gb.find_submission_notebook(Path(NB).stem, AID, "eleve0")
+        scores = {g.name: g.auto_score for g in sub.grades if g.cell.cell_type == "code"}
+    record = course / classroom.RECORDS / AID / "eleve0.json"
+    if write == "record":
+        assert scores["test_construction"] == 2.0 and scores["test_http"] == 2.0, scores
+        assert json.loads(record.read_text())["status"] == "recorded"
+    else:
+        assert not record.exists()  # interrupted before its sandbox ran: graded by the next run
 
 
 COMMENT = "Bonne distinction : l'hyperviseur virtualise le matériel, le conteneur partage le noyau."

@@ -42,6 +42,7 @@ from .protocol import _num
 from .snapshot import files_from_notebook, write_files
 
 RECORDS = ".dockercourse-grading"
+INTERRUPTED = "Interrompu : arrêt des bacs à sable (le carnet de notes garde les copies déjà enregistrées)."
 RUN_CHECK = re.compile(r'run_check\(\s*"(\w+)"\s*,\s*points\s*=\s*([\d.]+)\s*\)')
 
 
@@ -194,6 +195,7 @@ def _converter_class():
             import nbformat
 
             _STAGE.setdefault(resources["nbgrader"]["student"], {})["sanitized"] = nbformat.writes(nb)
+            _test_hold("prepare", resources["nbgrader"]["student"])
             return nb, resources
 
     class InjectOutputs(NbGraderPreprocessor):
@@ -251,6 +253,7 @@ def _converter_class():
                     g.needs_manual_grade = g.manual_score is not None
                 if flags:
                     sub.flagged = True
+                _test_hold("record", meta["student"])
                 gb.db.commit()
             return nb, resources
 
@@ -434,8 +437,13 @@ def grade_class(course_root: str | Path, assignment: str, jobs: int = 2, student
                     if item is None:  # no more submissions
                         return
                     sid, job = item
+
+                    def notebook_running(sid=sid):
+                        if not quiet:
+                            print(f"  {sid} : {NOTEBOOK_LINE}…", flush=True)
+
                     try:
-                        outcome = sb.run(job, stop=stop)
+                        outcome = sb.run(job, stop=stop, on_notebook=notebook_running)
                     except Exception as err:  # one student's failure stays theirs
                         outcome = err
                     done_q.put((sid, outcome))
@@ -465,7 +473,8 @@ def grade_class(course_root: str | Path, assignment: str, jobs: int = 2, student
                 raw = json.loads(submitted_nb.read_bytes()[:50_000_000])
             except (OSError, ValueError):
                 raw = None
-            res = course.autograde("prepare", assignment, sid) if raw is not None else {"success": False}
+            with _deferred_interrupt():  # nbgrader writes the submission to the gradebook
+                res = course.autograde("prepare", assignment, sid) if raw is not None else {"success": False}
             stage = _STAGE.setdefault(sid, {})
             stage["flags"] = spec.tampering(raw) if raw else ["notebook illisible"]
             if not res.get("success") or "sanitized" not in stage:
@@ -495,26 +504,23 @@ def grade_class(course_root: str | Path, assignment: str, jobs: int = 2, student
                 if not quiet:
                     print(f"⚠️  un bac à sable n'a pas démarré : {outcome}", flush=True)
                 continue
-            key = pending.pop(sid)
-            with _deferred_interrupt():  # a gradebook write is never cut in the middle
-                row = _record(course, spec, records, sid, key, outcome, None)
+            row = _record(course, spec, records, sid, pending.pop(sid), outcome, None)
             rows.append(row)
             if not quiet:
                 bar.step(f"{sid} : {_num(row['score'])}/{_num(row['max'])}"
                          + (f"  ⚠️ {len(row['flags'])} signalement(s)" if row["flags"] else "")
                          + (f"  ❌ {row['error']}" if row.get("error") else ""))
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as err:
         stop.set()
         if not quiet:
-            print("\nInterrompu : arrêt des bacs à sable (le carnet de notes garde les copies déjà enregistrées).",
-                  flush=True)
-        for t in threads:
-            t.join(timeout=60)
+            print(f"\n{INTERRUPTED}", flush=True)
+        err.reported = True
         raise
     finally:
         stop.set()
-        for t in threads:
-            t.join(timeout=120)
+        with _deferred_interrupt():  # a second Ctrl-C waits for the slots to be torn down
+            for t in threads:
+                t.join(timeout=120)
         signal.signal(signal.SIGTERM, old)
         lock.close()
     return sorted(rows, key=lambda r: r["student"])
@@ -542,16 +548,55 @@ def _exclusive(root: Path):
     return fh
 
 
+#: Set (to ``prepare`` or ``record``) by tests only: the pass holds inside its gradebook write
+#: until a SIGINT or SIGTERM has arrived, so an interrupt lands there for sure.
+HOLD_ENV = "DOCKERCOURSE_TEST_HOLD_GRADEBOOK_WRITE"
+#: Printed (with the student) when a held gradebook write waits for its interrupt.
+HOLD_LINE = "écriture du carnet de notes en attente d'un Ctrl-C (test)"
+#: Printed (with the student) when a sandbox has sent the official results and runs the notebook.
+NOTEBOOK_LINE = "exécution du notebook pour les retours"
+
+_DEFER = {"depth": 0, "got": []}
+
+
 @contextlib.contextmanager
 def _deferred_interrupt():
-    got = []
-    old = signal.signal(signal.SIGINT, lambda *a: got.append(1))
+    """A gradebook write is never cut in the middle: SIGINT and SIGTERM received inside
+    are held, then raised as ``KeyboardInterrupt`` as soon as the outermost block ends.
+    (nbgrader's ``capture_log`` catches everything, ``KeyboardInterrupt`` included: an
+    interrupt let through during a pass would be lost.) Re-entrant; main thread only."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signals reach the main thread only
+        return
+    if _DEFER["depth"]:
+        _DEFER["depth"] += 1
+        try:
+            yield
+        finally:
+            _DEFER["depth"] -= 1
+        return
+    got: list[int] = []
+    _DEFER.update(depth=1, got=got)
+    old = {s: signal.signal(s, lambda signum, frame: got.append(signum)) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, old)
+        for s, handler in old.items():
+            signal.signal(s, handler)
+        _DEFER.update(depth=0, got=[])
     if got:
         raise KeyboardInterrupt
+
+
+def _test_hold(mode: str, student: str) -> None:
+    """Tests only (:data:`HOLD_ENV`): wait, inside the deferred gradebook write, for the
+    interrupt the test sends when it reads :data:`HOLD_LINE` (at most 120 s)."""
+    if os.environ.get(HOLD_ENV) != mode or not _DEFER["depth"]:
+        return
+    print(f"  {student} : {HOLD_LINE} ({mode})", flush=True)
+    deadline = time.monotonic() + 120
+    while not _DEFER["got"] and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def _last(text) -> str:
@@ -560,7 +605,13 @@ def _last(text) -> str:
 
 
 def _record(course: Course, spec: Assignment, records: Path, sid: str, key: str, outcome, error) -> dict:
-    """Write one student's grades through nbgrader (the record pass) and their report."""
+    """Write one student's grades through nbgrader (the record pass) and their report.
+    An interrupt waits for the end of the write (:func:`_deferred_interrupt`)."""
+    with _deferred_interrupt():
+        return _record_now(course, spec, records, sid, key, outcome, error)
+
+
+def _record_now(course: Course, spec: Assignment, records: Path, sid: str, key: str, outcome, error) -> dict:
     from .sandbox import Outcome
 
     stage = _STAGE.setdefault(sid, {})
@@ -750,7 +801,9 @@ def class_main(args) -> int:
     except engine.DockerUnavailable as err:
         print(f"❌ {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as err:
+        if not getattr(err, "reported", False):
+            print(f"\n{INTERRUPTED}", flush=True)
         return 130
     print_summary(rows)
     if args.json:

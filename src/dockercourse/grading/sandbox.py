@@ -393,8 +393,10 @@ class Sandbox:
 
     # ---------------------------------------------------------------- one submission
 
-    def run(self, job: dict, progress=None, stop=None) -> Outcome:
-        """Run ``job`` (see :func:`worker`) in the sandbox and collect its outcome."""
+    def run(self, job: dict, progress=None, stop=None, on_notebook=None) -> Outcome:
+        """Run ``job`` (see :func:`worker`) in the sandbox and collect its outcome.
+        ``progress(check)`` is called as each official result arrives, ``on_notebook()``
+        once the official results are in and the student's notebook runs."""
         t0 = time.monotonic()
         jobdir = self.dir / "job"
         job = dict(job, sandbox=str(self.dir), uid=self.uid, gid=self.gid, user=self.user, slot=self.slot,
@@ -454,6 +456,8 @@ class Sandbox:
                 if chunk.startswith(PHASE_A_DONE):
                     phase_a_done = True
                     phases["A_s"] = round(time.monotonic() - t0, 2)
+                    if on_notebook:
+                        on_notebook()
                 elif chunk.startswith(RESULT_MARK) and progress:
                     with contextlib.suppress(Exception):
                         progress(json.loads(chunk[len(RESULT_MARK):]).get("check", ""))
