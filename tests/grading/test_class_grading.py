@@ -274,6 +274,15 @@ def test_unpullable_base_image_fails_fast_in_french(graded):
     assert row["seconds"] < 90
 
 
+def test_the_feedback_shows_the_students_build_as_plain_text(graded):
+    """The student's own `!docker build` cell runs in a pty: in the returned notebook it reads like
+    BuildKit's plain progress, without the escape codes of its TTY display."""
+    nb = json.loads((graded["course"] / "autograded" / "reference-solution" / AID / NB).read_text())
+    text = "".join("".join(o.get("text", "")) for c in nb["cells"] if c["cell_type"] == "code"
+                   and "!docker build" in "".join(c["source"]) for o in c.get("outputs", []))
+    assert "[internal] load build definition" in text, text[:2000]
+    assert "\x1b" not in text, text[:2000]
+
 
 class Command:
     """The class command in the background, its output read line by line as it comes, so a

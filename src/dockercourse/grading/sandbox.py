@@ -610,19 +610,28 @@ def enter(job_path: str) -> None:
     os.setresgid(job["gid"], job["gid"], job["gid"])
     os.setresuid(job["uid"], job["uid"], job["uid"])
     home = slot_dir / "home"
-    env = {
+    os.chdir(home)
+    os.execve(sys.executable, [sys.executable, "-I", "-m", "dockercourse.grading.sandbox", "worker", job_path],
+              worker_env(job))
+
+
+def worker_env(job: dict) -> dict[str, str]:
+    """The whole environment of the worker, hence of the checks, the student's kernel and
+    its ``!docker`` commands. BuildKit prints plain progress (``BUILDKIT_PROGRESS``): the
+    feedback shows a ``!docker build`` as a terminal would, without escape codes."""
+    slot_dir = Path(job["sandbox"])
+    home = slot_dir / "home"
+    return {
         "HOME": str(home), "USER": job["user"], "LOGNAME": job["user"],
         "XDG_RUNTIME_DIR": str(slot_dir / "run"),
         "PATH": f"{Path(sys.executable).parent}:{Path(job['docker_cli']).parent}:/usr/local/bin:/usr/bin:/bin:"
                 "/usr/sbin:/sbin",
-        "DOCKERCOURSE_DOCKER": job["docker_cli"], "DOCKER_BUILDKIT": "1",
+        "DOCKERCOURSE_DOCKER": job["docker_cli"], "DOCKER_BUILDKIT": "1", "BUILDKIT_PROGRESS": "plain",
         "DOCKER_HOST": f"unix://{slot_dir / 'run' / 'docker.sock'}",
         "DOCKERCOURSE_STATE": str(home / ".dockercourse"),
         "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONIOENCODING": "utf-8",
         "MPLBACKEND": "Agg", "JUPYTER_PLATFORM_DIRS": "1", "DOCKERCOURSE_SANDBOX": "1",
     }
-    os.chdir(home)
-    os.execve(sys.executable, [sys.executable, "-I", "-m", "dockercourse.grading.sandbox", "worker", job_path], env)
 
 
 # =========================================================================== inside: worker (the sandbox user)
