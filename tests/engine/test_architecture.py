@@ -21,7 +21,7 @@ def test_versions_three_ways_agree_live(docker_client, capsys):
     A.versions_agree()
     A.sdk_version()
     out = capsys.readouterr().out
-    assert out.count(": oui") == 2 and f'"Version": "{server}"' in out
+    assert out.count("✔ ") == 2 and "✘" not in out and f'"Version": "{server}"' in out
 
 
 DOCKERFILE = """\
@@ -53,7 +53,9 @@ def test_process_chain_from_the_host(docker_client):
     facts = chain["facts"]
     assert chain["how"] == ("helper" if engine.in_container() else "local")
     assert facts["dockerd"] and facts["containerd"] and facts["shim"] and facts["container_child_of_shim"]
-    assert "sleep 300" in list(chain["frame"]["commande"])
+    assert "sleep 300" in list(chain["frame"]["commande"])  # read after the execve, not « runc init »
+    assert not facts["runc_running"]
+    assert all(line.startswith("✔") for line in A.chain_sentences(facts))
     assert not docker_client.containers.list(all=True, filters={"name": A.engine.name("nb03", "chain")})
 
 
@@ -92,7 +94,7 @@ def test_history_and_commit_add_one_layer(docker_client, built, tracked, capsys)
     assert docker_client.images.get(TEST_IMAGE).id == first.image_id  # the image did not change
     img = A.commit(ctr, repository=engine.name(TEST_UNIT, "commit"), base=TEST_IMAGE)
     assert len(img.attrs["RootFS"]["Layers"]) == len(docker_client.images.get(TEST_IMAGE).attrs["RootFS"]["Layers"]) + 1
-    assert "une de plus : oui" in capsys.readouterr().out
+    assert "✔ docker commit a ajouté exactement une couche" in capsys.readouterr().out
 
 
 def test_lifecycle_states(built):
@@ -193,18 +195,49 @@ def test_user_expose_and_health(nb04_cleanup, capsys):
     assert list(users["uid du même processus vu par l'hôte"]) == [0, 10001]
     S.expose_demo()
     out = capsys.readouterr().out
-    assert "EXPOSE seul ne publie rien : oui" in out and "port publié de l'hôte : oui" in out
+    assert "✔ EXPOSE seul ne publie rien" in out and "✔ avec -p, l'application répond" in out
     listen = S.listen_address_demo()
     assert list(listen["répond via -p"]) == ["non", "oui"]
     health = S.health_demo()
     assert list(health["états observés"]) == ["starting → healthy", "starting → unhealthy"]
 
 
+def test_layers_explained_and_an_empty_run(docker_client, unit_cleanup, capsys):
+    """``RUN echo bonjour`` writes nothing: 0 bytes, and no layer (Docker 20.10's classic
+    builder and BuildKit); the row-by-row explanation matches RootFS.Layers either way."""
+    dockerfile = DOCKERFILE.replace("COPY a.txt .", "COPY a.txt .\nRUN echo bonjour")
+    ctx = A.write_context({"Dockerfile": dockerfile, "a.txt": "version 1\n"}, unit=TEST_UNIT, sub="vide")
+    A.build(ctx, TEST_IMAGE + ":vide")
+    df = A.layers_explained(TEST_IMAGE + ":vide")
+    out = capsys.readouterr().out
+    assert "✔ chaque ligne qui a écrit des fichiers" in out, out
+    row = df[df["instruction"] == "RUN echo bonjour"].iloc[0]
+    assert row["taille"] == "0 o"
+    base = len(docker_client.images.get(engine.BASE_IMAGE).attrs["RootFS"]["Layers"])
+    layers = len(docker_client.images.get(TEST_IMAGE + ":vide").attrs["RootFS"]["Layers"])
+    assert layers in (base + 2, base + 3)  # WORKDIR, COPY (+ an empty RUN layer, if a builder kept one)
+    assert row["ce qu'elle ajoute"].startswith("couche de fichiers" if layers == base + 3 else "aucune couche")
+    assert list(df["origine"]).count("image de base") == len(docker_client.api.history(engine.BASE_IMAGE))
+
+
+def test_cleanup_removes_untagged_images(docker_client, built):
+    """A tag moved to a new build leaves the old image untagged (labelled): cleanup removes it."""
+    ctx, first = built
+    A.write_context({"Dockerfile": DOCKERFILE, "a.txt": "version 2\n"}, unit=TEST_UNIT)
+    A.build(ctx, TEST_IMAGE)  # same tag: the first image is now <none>
+    assert not docker_client.images.get(first.image_id).tags
+    A.cleanup(TEST_UNIT, quiet=True)
+    from dockercourse.architecture.cleanup import unit_images
+
+    assert unit_images(TEST_UNIT) == []
+
+
 def test_nocache_rebuild_gets_a_new_id(docker_client, built, capsys):
     ctx, first = built
     A.nocache_rebuild(ctx, first, tag=TEST_IMAGE + ":sans-cache")
     out = capsys.readouterr().out
-    assert "nouvel ID : oui" in out and "« created ») de la configuration a changé : oui" in out
+    assert "✔ même Dockerfile, mêmes fichiers, mais un nouvel ID" in out
+    assert "✔ la date de création (« created ») de la configuration a changé" in out and "✘" not in out
     assert docker_client.images.get(TEST_IMAGE + ":sans-cache").id != first.image_id
 
 

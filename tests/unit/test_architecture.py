@@ -43,8 +43,9 @@ def test_docker_chain_for_one_container():
     assert [r["role"] for r in rows] == ["dockerd", "containerd", "shim", "container"]
     assert rows[-1]["cmdline"] == "sleep 60" and rows[-1]["ppid"] == rows[2]["pid"]
     facts = A.chain_facts(rows)
-    assert facts == {"dockerd": True, "containerd": True, "containerd_child_of_dockerd": True, "shim": True,
-                     "shim_child_of_containerd": False, "container_child_of_shim": True, "runc_running": False}
+    assert facts == {"dockerd": True, "containerd": True, "containerd_child_of_dockerd": True,
+                     "containerd_ppid": rows[0]["pid"], "shim": True, "shim_child_of_containerd": False,
+                     "shim_ppid": rows[2]["ppid"], "container_child_of_shim": True, "runc_running": False}
 
 
 def test_docker_chain_ignores_runc_of_other_containers():
@@ -65,12 +66,28 @@ def test_docker_chain_all_containers_and_frame():
     assert not df["commande"].str.contains(r"[0-9a-f]{64}").any()  # container ids shortened like docker ps
 
 
-def test_chain_sentences_tick_expected_facts():
-    facts = {"dockerd": True, "containerd": True, "containerd_child_of_dockerd": True, "shim": True,
-             "shim_child_of_containerd": False, "container_child_of_shim": True, "runc_running": False}
+def test_chain_sentences_are_verdicts():
+    facts = {"dockerd": True, "containerd": True, "containerd_child_of_dockerd": True, "containerd_ppid": 2681,
+             "shim": True, "shim_child_of_containerd": False, "shim_ppid": 1, "container_child_of_shim": True,
+             "runc_running": False}
     lines = A.chain_sentences(facts)
     assert all(line.startswith("✔") for line in lines)
-    assert A.chain_sentences({**facts, "runc_running": True})[-1].startswith("✘")
+    assert not any(line.endswith(": non") or line.endswith(": oui") for line in lines)
+    assert "paquet docker.io de Debian" in lines[2]
+    assert A.chain_sentences({**facts, "runc_running": True})[-1].startswith("✘ aucun processus runc")
+    # Docker CE: containerd.service, parent PID 1: a true statement too, not a failure
+    ce = A.chain_sentences({**facts, "containerd_child_of_dockerd": False, "containerd_ppid": 1})
+    assert ce[2].startswith("✔ containerd n'a pas été lancé par dockerd") and "PID 1" in ce[2]
+    assert A.chain_sentences({**facts, "shim_child_of_containerd": True})[4].startswith("✘")
+
+
+def test_runc_init_is_not_the_containers_command():
+    """Read before its execve, the container's process is still « runc init »."""
+    assert A.processes.is_runc_init({"role": "container", "cmdline": "runc init"})
+    assert not A.processes.is_runc_init({"role": "container", "cmdline": "sleep 300"})
+    rows = [{"pid": 1, "ppid": 0, "role": "shim", "cmdline": "containerd-shim-runc-v2 -id x"},
+            {"pid": 2, "ppid": 1, "role": "container", "cmdline": "runc init"}]
+    assert A.chain_facts(rows)["runc_running"]
 
 
 def test_chain_facts_without_docker():
@@ -143,10 +160,27 @@ def test_versions_rows():
                                                                                   "ApiVersion": "1.41"}, "1.41")
     assert [r["rôle"] for r in rows] == ["client", "client", "serveur", "serveur", "serveur"]
     assert {r["version"] for r in rows if r["rôle"] == "serveur"} == {"20.10"}
-    assert A.versions_facts(rows) == {"same_server": True, "clients_speak_server_api": True}
+    assert A.versions_facts(rows) == {"same_server": True, "cli_api": "same", "sdk_api": "same",
+                                      "clients_within_server_api": True}
     rows[1]["API"] = "1.50"
     rows[4]["version"] = "28.0"
-    assert A.versions_facts(rows) == {"same_server": False, "clients_speak_server_api": False}
+    assert A.versions_facts(rows) == {"same_server": False, "cli_api": None, "sdk_api": None,
+                                      "clients_within_server_api": False}
+
+
+def test_versions_sentences_hold_on_any_engine():
+    """A 20.10 CLI (API 1.41) against Engine 26 (API 1.45): an older API the server understands."""
+    cli = {"Version": "20.10.24", "ApiVersion": "1.41"}
+    server = {"Version": "26.1.5", "ApiVersion": "1.45"}
+    rows = A.versions_rows(cli, server, "7.1.0", server, server, "1.45")
+    facts = A.versions_facts(rows)
+    assert facts["cli_api"] == "older" and facts["sdk_api"] == "same" and facts["clients_within_server_api"]
+    lines = A.versions_sentences(facts)
+    assert all(line.startswith("✔") for line in lines)
+    assert "CLI : plus ancienne" in lines[1] and "SDK : la même que le serveur" in lines[1]
+    rows[0]["API"] = "1.47"  # a client that did not negotiate
+    assert A.versions_sentences(A.versions_facts(rows))[1].startswith("✘")
+    assert A.api.api_tuple("1.9") < A.api.api_tuple("1.41")
 
 
 def test_inner_loop_covers_the_chapter_diagram():
@@ -192,6 +226,70 @@ def test_notebook_03_app_is_the_packages_copy():
     assert ns["APP"] == A.script("bonjour_app.py")
     assert ns["TEST_APP"] == A.script("bonjour_test_app.py")
     assert ns["DOCKERFILE"] == A.APP_DOCKERFILE.replace('"nb04"', '"nb03"')
+
+
+def test_verdict_line():
+    assert A.verdict_line("EXPOSE seul ne publie rien", True) == "✔ EXPOSE seul ne publie rien"
+    assert A.verdict_line("EXPOSE seul ne publie rien", False, "le port 8000 est publié") == \
+        "✘ EXPOSE seul ne publie rien — le port 8000 est publié"
+    assert A.verdict_line("x", False).startswith("✘ x — ")
+
+
+def test_verdict_prints_and_returns(capsys):
+    assert A.verdict("tout est là", True) is True
+    assert A.verdict("tout est là", 0, "il manque un fichier") is False
+    assert capsys.readouterr().out == "✔ tout est là\n✘ tout est là — il manque un fichier\n"
+
+
+def test_decimal_and_containerd_store():
+    assert A.decimal(2.456) == "2,5" and A.decimal(10, 2) == "10,00"
+    classic = {"Driver": "overlay2", "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"]]}
+    snap = {"Driver": "overlayfs", "DriverStatus": [["driver-type", "io.containerd.snapshotter.v1"]]}
+    assert not A.containerd_store(classic) and A.containerd_store(snap) and not A.containerd_store({})
+
+
+def test_layer_kind_with_sizes():
+    """The official base's first row (« # debian.sh … », 78 MB) is a layer; a 0-byte RUN is
+    open (an empty layer with the classic builder, none with BuildKit) until resolved."""
+    assert A.layer_kind("# debian.sh --arch amd64 out/ 'trixie' '@1754870400'", 78_000_000) == "couche de fichiers"
+    assert A.layer_kind("RUN /bin/sh -c set -eux; apt-get update # buildkit", 3_300_000) == "couche de fichiers"
+    assert A.layer_kind("ENV PATH=/usr/local/bin:/usr/bin", 0) == "configuration seulement"
+    assert A.layer_kind("RUN echo bonjour", 0) == A.images.EMPTY
+    kinds = [A.layer_kind(i, n) for i, n in [("(image de base importée)", 10), ("WORKDIR /app", 0),
+                                             ("RUN echo bonjour", 0), ("COPY a ./", 5), ("CMD [\"a\"]", 0)]]
+    assert kinds[1] == "couche de fichiers (un dossier vide)"
+    kept = A.images.resolve_kinds(kinds, 4)
+    assert kept[2].startswith("couche de fichiers")
+    skipped = A.images.resolve_kinds(kinds, 3)  # what Docker 20.10's classic builder and BuildKit do
+    assert skipped[2].startswith("aucune couche") and skipped[4] == "configuration seulement"
+    assert A.images.resolve_kinds(kinds, 2) == kinds  # the counts disagree: left open
+    assert A.images.plural(1, "couche") == "1 couche" and A.images.plural(4, "couche") == "4 couches"
+
+
+def test_image_manifest_digest_of_an_index():
+    manifest = {"schemaVersion": 2, "config": {"digest": "sha256:c"}, "layers": []}
+    assert A.registries.image_manifest_digest(manifest) is None
+    index = {"manifests": [
+        {"digest": "sha256:att", "platform": {"os": "unknown", "architecture": "unknown"},
+         "annotations": {"vnd.docker.reference.type": "attestation-manifest"}},
+        {"digest": "sha256:img", "platform": {"os": "linux", "architecture": "amd64"}}]}
+    assert A.registries.image_manifest_digest(index) == "sha256:img"
+
+
+def test_image_id_sentences_follow_the_store():
+    ok = A.registries.image_id_sentences(False, "sha256:c", "sha256:c", "sha256:c", "sha256:m")
+    assert [h for _, h, _ in ok] == [True, True] and "classique" in ok[1][0]
+    cd = A.registries.image_id_sentences(True, "sha256:m", "sha256:c", "sha256:c", "sha256:m")
+    assert [h for _, h, _ in cd] == [True, True] and "containerd" in cd[1][0] and "manifeste" in cd[1][0]
+    # the classic sentence on a containerd store would be false: it is not the one chosen
+    assert not A.registries.image_id_sentences(False, "sha256:m", "sha256:c", "sha256:c", "sha256:m")[1][1]
+
+
+def test_leftover_sentence():
+    left = {"conteneurs": 0, "images": 1, "volumes": 0, "registres": 0}
+    from dockercourse.architecture.cleanup import leftover_sentence
+
+    assert leftover_sentence(left, "<none> (abc)") == "il reste images : 1 — images : <none> (abc)"
 
 
 def test_layer_kind():

@@ -35,6 +35,7 @@ from .api import (
     versions_agree,
     versions_facts,
     versions_rows,
+    versions_sentences,
     versions_table,
 )
 from .cleanup import cleanup, leftover_counts, leftovers, show_leftovers
@@ -52,6 +53,8 @@ from .common import (
     UNIT_LABEL,
     VOLUME,
     cli,
+    containerd_store,
+    decimal,
     french_number,
     french_units,
     human_size,
@@ -59,6 +62,8 @@ from .common import (
     script,
     short_id,
     unit_labels,
+    verdict,
+    verdict_line,
     workdir,
     write_context,
 )
@@ -107,7 +112,6 @@ from .images import (
 )
 from .innerloop import COMPOSE_FILE, INNER_LOOP, compose_demo, inner_loop_frame, plot_inner_loop, run_app
 from .processes import (
-    CHAIN_SENTENCES,
     HOST_PS_SCRIPT,
     ROLES,
     Proc,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from .. import engine
-from .common import OUI_NON, needs_docker
+from .common import needs_docker, verdict_line
 
 
 @needs_docker
@@ -51,13 +51,50 @@ def live_versions_rows() -> list[dict]:
                          c.version(), rawapi.get_json("/version"), c.api.api_version)
 
 
-def versions_facts(rows: list[dict]) -> dict[str, bool]:
-    """Pure: do the three server answers agree, and do both clients speak the server's API version?"""
+def api_tuple(version: str | None) -> tuple[int, ...] | None:
+    """Pure: ``"1.41"`` → ``(1, 41)``; None when there is no version."""
+    try:
+        return tuple(int(p) for p in str(version).split("."))
+    except ValueError:
+        return None
+
+
+def versions_facts(rows: list[dict]) -> dict:
+    """Pure: do the three server answers agree, and how does each client's API
+    version compare with the server's (``"same"``, ``"older"``, ``"newer"`` or ``None``)?
+    A client speaks the server's version when it negotiated (the CLI always does, the
+    SDK with ``version="auto"``), an older one when it is older than the server."""
     servers = {(r["version"], r["API"]) for r in rows if r["rôle"] == "serveur"}
     server_api = next(iter(servers))[1] if len(servers) == 1 else None
+    server = api_tuple(server_api)
+
+    def relation(api: str | None) -> str | None:
+        mine = api_tuple(api)
+        if mine is None or server is None:
+            return None
+        return "same" if mine == server else "older" if mine < server else "newer"
+
+    clients = [r for r in rows if r["rôle"] == "client"]
+    cli = relation(clients[0]["API"]) if clients else None
+    sdk = relation(clients[1]["API"]) if len(clients) > 1 else None
     return {"same_server": len(servers) == 1 and None not in next(iter(servers)),
-            "clients_speak_server_api": server_api is not None
-            and all(r["API"] == server_api for r in rows if r["rôle"] == "client")}
+            "cli_api": cli, "sdk_api": sdk,
+            "clients_within_server_api": cli in ("same", "older") and sdk in ("same", "older")}
+
+
+RELATION = {"same": "la même que le serveur", "older": "plus ancienne, que le serveur comprend encore",
+            "newer": "plus récente que celle du serveur", None: "inconnue"}
+
+
+def versions_sentences(facts: dict) -> list[str]:
+    """Pure: the verdicts of :func:`versions_agree`, true on any engine."""
+    how = f"CLI : {RELATION[facts['cli_api']]} ; SDK : {RELATION[facts['sdk_api']]}"
+    return [
+        verdict_line("la CLI, le SDK et l'API brute interrogent le même démon et obtiennent la même réponse",
+                     facts["same_server"], "les trois réponses du serveur diffèrent"),
+        verdict_line(f"chaque client parle une version d'API que le serveur comprend ({how})",
+                     facts["clients_within_server_api"], "un client n'a pas négocié sa version d'API"),
+    ]
 
 
 @needs_docker
@@ -71,14 +108,9 @@ def versions_table():
 
 @needs_docker
 def versions_agree() -> None:
-    """The machine-independent conclusions of :func:`versions_table`, as sentences."""
-    facts = versions_facts(live_versions_rows())
-    print(f"✔ la CLI, le SDK et l'API brute interrogent le même démon et obtiennent la même réponse : "
-          f"{OUI_NON[facts['same_server']]}")
-    print(f"✔ les deux clients parlent la version d'API du serveur (négociée) : "
-          f"{OUI_NON[facts['clients_speak_server_api']]}")
-
-
+    """The machine-independent conclusions of :func:`versions_table`, as verdicts."""
+    for line in versions_sentences(versions_facts(live_versions_rows())):
+        print(line)
 
 
 def version_rows(answer: dict) -> list[dict]:

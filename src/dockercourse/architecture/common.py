@@ -65,6 +65,35 @@ def french_number(size_text: str) -> str:
     return size_text.replace(".", ",")
 
 
+def decimal(x: float, digits: int = 1) -> str:
+    """Pure: ``2.456`` → ``"2,5"`` (French decimal comma, for printed numbers)."""
+    return french_number(f"{x:.{digits}f}")
+
+
+def verdict_line(claim: str, holds: bool, why_not: str | None = None) -> str:
+    """Pure: ``✔ <claim>`` when the claim holds, ``✘ <claim> — <what was measured
+    instead>`` when it does not. A ✔ is a verdict: it is never followed by « non »."""
+    if holds:
+        return f"✔ {claim}"
+    return f"✘ {claim}" + (f" — {why_not}" if why_not else " — ce n'est pas ce qui a été mesuré ici")
+
+
+def verdict(claim: str, holds: bool, why_not: str | None = None) -> bool:
+    """Print :func:`verdict_line` and return ``holds`` (so a caller can count)."""
+    print(verdict_line(claim, bool(holds), why_not))
+    return bool(holds)
+
+
+def containerd_store(info: dict) -> bool:
+    """Pure: does ``docker info`` describe the containerd image store? (``DriverStatus``
+    holds ``["driver-type", "io.containerd.snapshotter.v1"]``; the classic store
+    has ``overlay2`` and no driver-type.)"""
+    for row in info.get("DriverStatus") or []:
+        if len(row) == 2 and row[0] == "driver-type" and "snapshotter" in str(row[1]):
+            return True
+    return False
+
+
 def french_units(size_text: str) -> str:
     """Pure: the docker CLI's decimal sizes in French: ``"4.8 MB"`` → ``"4,8 Mo"``."""
     number, _, unit = size_text.partition(" ")

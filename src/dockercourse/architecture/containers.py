@@ -9,7 +9,7 @@ import stat
 from pathlib import Path
 
 from .. import engine
-from .common import APP04, COMMIT_IMAGE, OUI_NON, UNIT04, needs_docker, short_id, unit_labels
+from .common import APP04, COMMIT_IMAGE, OUI_NON, UNIT04, needs_docker, short_id, unit_labels, verdict
 from .images import BuildResult
 from .processes import host_point_of_view
 
@@ -106,7 +106,8 @@ def image_unchanged(image: str, before: BuildResult | None) -> None:
     """Print and return whether the image still has the ID it had when built."""
     now = engine.client().images.get(image).id
     same = now == before.image_id
-    print(f"✔ l'image {image} a toujours le même ID ({short_id(now)}) : {OUI_NON[same]}")
+    verdict(f"l'image {image} a toujours le même ID ({short_id(before.image_id)})", same,
+            f"son ID est maintenant {short_id(now)}")
 
 
 @needs_docker
@@ -130,8 +131,8 @@ def commit(container, repository: str = COMMIT_IMAGE, tag: str = "v1", base: str
     before = len(c.images.get(base).attrs["RootFS"]["Layers"])
     after = len(img.attrs["RootFS"]["Layers"])
     print(f"$ docker commit {container.name} {repository}:{tag}")
-    print(f"couches de fichiers (RootFS) de {base} : {before} — de {repository}:{tag} : {after} "
-          f"(une de plus : {OUI_NON[after == before + 1]})")
+    print(f"couches de fichiers (RootFS) de {base} : {before} — de {repository}:{tag} : {after}")
+    verdict("docker commit a ajouté exactement une couche", after == before + 1, f"{after - before} de plus")
     return img
 
 

@@ -19,6 +19,7 @@ from .common import (
     human_size,
     needs_docker,
     short_id,
+    verdict,
     write_context,
 )
 
@@ -180,11 +181,13 @@ def compare_builds(named: dict[str, BuildResult | None]):
     """Print the verdicts about IDs (deterministic) and return the timing table."""
     engine.client()
     first, again, changed = list(named.values())[:3]  # first build, identical rebuild, app.py changed
-    print(f"✔ même contenu → même ID : {OUI_NON[first.image_id == again.image_id]}")
-    print(f"✔ un fichier change → nouvel ID : {OUI_NON[first.image_id != changed.image_id]}")
+    verdict("même contenu → même ID", first.image_id == again.image_id,
+            f"{short_id(first.image_id)} puis {short_id(again.image_id)}")
+    verdict("un fichier change → nouvel ID", first.image_id != changed.image_id, "l'ID n'a pas changé")
     everything = again.cache_hits == len(again.steps) - 1  # FROM is never "Using cache"
-    print(f"✔ la reconstruction identique a repris du cache toutes les étapes après FROM : {OUI_NON[everything]}")
-    print(f"✔ après la modification, étapes reprises du cache : {changed.cache_hits}/{len(changed.steps)}")
+    verdict("la reconstruction identique a repris du cache toutes les étapes après FROM", everything,
+            f"{again.cache_hits}/{len(again.steps)} étapes reprises du cache")
+    print(f"après la modification, étapes reprises du cache : {changed.cache_hits}/{len(changed.steps)}")
     return build_table(list(named.items()))
 
 
@@ -195,35 +198,78 @@ def compare_builds(named: dict[str, BuildResult | None]):
 #: Instructions whose step writes files, hence a new filesystem layer. WORKDIR
 #: writes one too (an empty folder, a few bytes) when the folder does not exist yet.
 FILE_INSTRUCTIONS = ("RUN", "COPY", "ADD", "WORKDIR")
+#: Instructions that only change the image's configuration (its JSON), never its files.
+CONFIG_INSTRUCTIONS = ("ENV", "CMD", "ENTRYPOINT", "EXPOSE", "USER", "LABEL", "HEALTHCHECK", "ARG",
+                       "STOPSIGNAL", "SHELL", "VOLUME", "ONBUILD", "MAINTAINER")
+FILES = "couche de fichiers"
+CONFIG = "configuration seulement"
+EMPTY = "couche vide (0 o) ou aucune"
 
 
-def layer_kind(instruction: str) -> str:
-    """Pure: what a ``docker history`` row adds: files (a layer) or configuration only."""
+def layer_kind(instruction: str, size: int | None = None) -> str:
+    """Pure: what a ``docker history`` row adds. Configuration instructions never
+    add files; a row with bytes is a layer, whatever wrote it (``# debian.sh …``,
+    the command that made an official base image, included); a ``RUN``/``COPY``/
+    ``ADD`` that wrote 0 bytes may be an empty layer or no layer at all (Docker
+    20.10's classic builder and BuildKit skip it: :func:`resolve_kinds` decides with
+    the real layer count). ``WORKDIR`` creates its folder: a layer of 0 bytes."""
     word = instruction.split(" ", 1)[0].upper()
+    if word in CONFIG_INSTRUCTIONS and not size:
+        return CONFIG
     if instruction.startswith("(image de base"):
-        return "couche de fichiers (l'image de base)"
-    if word in ("RUN", "COPY", "ADD"):
-        return "couche de fichiers"
-    if word == "WORKDIR":
-        return "couche de fichiers (un dossier vide)"
-    return "configuration seulement"
+        return FILES
+    if word == "WORKDIR" and not size:
+        return f"{FILES} (un dossier vide)"
+    if size == 0:
+        return EMPTY if word in FILE_INSTRUCTIONS else CONFIG
+    return FILES
+
+
+def resolve_kinds(kinds: list[str], real_layers: int) -> list[str]:
+    """Pure: decide the rows :func:`layer_kind` left open (0-byte file instructions)
+    with the image's real layer count (``RootFS.Layers``): all of them are layers, or
+    none is; otherwise they stay open."""
+    sure = sum(k.startswith(FILES) for k in kinds)
+    open_ = sum(k == EMPTY for k in kinds)
+    if open_ and real_layers == sure + open_:
+        return [f"{FILES} (vide ou presque : 0 o)" if k == EMPTY else k for k in kinds]
+    if open_ and real_layers == sure:
+        return ["aucune couche (l'étape n'a rien écrit)" if k == EMPTY else k for k in kinds]
+    return kinds
+
+
+def plural(n: int, word: str) -> str:
+    """Pure: ``1 couche``, ``4 couches``."""
+    return f"{n} {word}" + ("s" if n > 1 else "")
 
 
 @needs_docker
 def layers_explained(image: str = IMAGE):
-    """History rows with what each adds, and the check against the image's real
-    filesystem layers (``RootFS.Layers``)."""
+    """History rows with what each adds, checked against the image's real filesystem
+    layers (``RootFS.Layers``); the base image's rows and layers are counted apart
+    (the offline stand-in has one layer and one row, python:3.13-slim has several)."""
     import pandas as pd
 
     c = engine.client()
     df = history_frame(image)
-    kinds = [layer_kind(i) for i in df["instruction"]]
-    out = pd.DataFrame({"instruction": df["instruction"], "taille": df["taille"], "ce qu'elle ajoute": kinds})
-    counted = sum(k.startswith("couche") for k in kinds)
+    sizes = df.attrs["octets"]
     real = len(c.images.get(image).attrs["RootFS"]["Layers"])
-    print(f"lignes de l'historique : {len(df)} ; couches de fichiers de l'image (RootFS.Layers) : {real}")
-    print(f"✔ chaque RUN, COPY, ADD (et le WORKDIR qui crée son dossier) ajoute une couche, les autres instructions "
-          f"ne changent que la configuration : {OUI_NON[counted == real]}")
+    base_rows = len(c.api.history(engine.BASE_IMAGE))
+    base_img = c.images.get(engine.BASE_IMAGE)
+    base_layers = len(base_img.attrs["RootFS"]["Layers"])
+    kinds = resolve_kinds([layer_kind(i, n) for i, n in zip(df["instruction"], sizes, strict=True)], real)
+    origin = ["image de base" if i < base_rows else "notre Dockerfile" for i in range(len(df))]
+    out = pd.DataFrame({"instruction": df["instruction"], "taille": df["taille"], "origine": origin,
+                        "ce qu'elle ajoute": kinds})
+    counted = sum(k.startswith(FILES) for k in kinds)
+    print(f"lignes de l'historique : {len(df)}, dont {base_rows} de l'image de base ; couches de fichiers de "
+          f"l'image (RootFS.Layers) : {real}, dont {base_layers} de l'image de base")
+    share = sum(sizes[:base_rows]) / max(sum(sizes), 1)
+    print(f"l'image de base ({engine.BASE_IMAGE}) : {plural(base_layers, 'couche')}, "
+          f"{share:.0%} de la taille de l'image".replace("%", " %"))
+    verdict("chaque ligne qui a écrit des fichiers correspond à une couche de RootFS.Layers, les instructions de "
+            "configuration n'en ajoutent aucune", counted == real,
+            f"{counted} lignes de couches dans l'historique pour {real} couches")
     return out
 
 
@@ -240,12 +286,16 @@ def nocache_rebuild(context: str | Path, first: BuildResult | None, tag: str = I
     print(f"$ docker build --no-cache -t {tag} .")
     again = build(context, tag, nocache=True)
     a, b = c.images.get(first.image_id), c.images.get(again.image_id)
-    print(f"✔ même Dockerfile, mêmes fichiers, mais un nouvel ID : {OUI_NON[again.image_id != first.image_id]}")
-    print(f"✔ la date de création (« created ») de la configuration a changé : "
-          f"{OUI_NON[a.attrs['Created'] != b.attrs['Created']]}")
-    print(f"✔ aucune étape reprise du cache : {OUI_NON[again.cache_hits == 0]}")
-    print(f"✔ la couche de l'image de base reste partagée (même empreinte) : "
-          f"{OUI_NON[a.attrs['RootFS']['Layers'][0] == b.attrs['RootFS']['Layers'][0]]}")
+    verdict("même Dockerfile, mêmes fichiers, mais un nouvel ID", again.image_id != first.image_id,
+            "l'ID est resté le même")
+    verdict("la date de création (« created ») de la configuration a changé", a.attrs["Created"] != b.attrs["Created"],
+            "même date de création")
+    verdict("aucune étape reprise du cache", again.cache_hits == 0,
+            f"{again.cache_hits} étapes reprises du cache malgré --no-cache")
+    base = len(c.images.get(engine.BASE_IMAGE).attrs["RootFS"]["Layers"])
+    shared = a.attrs["RootFS"]["Layers"][:base] == b.attrs["RootFS"]["Layers"][:base]
+    verdict(f"les couches de l'image de base ({base}) restent partagées (mêmes empreintes)", shared,
+            "les couches de base diffèrent")
     return pd.DataFrame([
         {"construction": "première construction", "ID": short_id(first.image_id), "created": a.attrs["Created"][:19]},
         {"construction": "--no-cache", "ID": short_id(again.image_id), "created": b.attrs["Created"][:19]},
@@ -345,8 +395,11 @@ def dockerignore_demo(unit: str = UNIT):
     import shutil
 
     shutil.rmtree(ctx, ignore_errors=True)  # 25 Mio of random bytes: not kept in the state folder
-    print(f"✔ sans .dockerignore, le contexte envoyé au démon pèse {rows[0]['verdict']}")
-    print(f"✔ avec .dockerignore, il pèse {rows[1]['verdict']} (seuls Dockerfile, app.py et .dockerignore partent)")
+    verdict("sans .dockerignore, le contexte envoyé au démon pèse plus de 10 Mio", rows[0]["octets"] > 10 * 2**20,
+            f"il pèse {rows[0]['taille']}")
+    verdict("avec .dockerignore, il pèse moins de 1 Mio (seuls Dockerfile, app.py et .dockerignore partent)",
+            rows[1]["octets"] < 2**20 and rows[1]["fichiers envoyés"] == 3,
+            f"il pèse {rows[1]['taille']}, {rows[1]['fichiers envoyés']} fichiers")
     df = pd.DataFrame(rows).drop(columns="octets")
     df.attrs["octets"] = [r["octets"] for r in rows]
     return df

@@ -12,7 +12,7 @@ import subprocess
 import time
 
 from .. import engine
-from .common import ANSI, APP04, OUI_NON, REPO, UNIT04, needs_docker, unit_labels, write_context
+from .common import ANSI, APP04, REPO, UNIT04, needs_docker, unit_labels, verdict, write_context
 from .service import SERVICE, service_files
 
 UNIT = UNIT04
@@ -220,6 +220,7 @@ def compose_demo():
           f"code de sortie {up.returncode})")
     _compose(exe, folder, "down", "--remove-orphans")
     ok = up.returncode == 0 and answer is not None and "Compose" in answer
-    print(f"✔ le client a joint le service « web » par son nom, sur le réseau créé par Compose : {OUI_NON[ok]}")
+    verdict("le client a joint le service « web » par son nom, sur le réseau créé par Compose", ok,
+            f"pas de réponse du client (code de sortie {up.returncode})")
     return {"ok": ok, "seconds": time.monotonic() - t0, "stdout": up.stdout, "stderr": up.stderr}
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import engine
-from .common import OUI_NON, UNIT, needs_docker, script, unit_labels
+from .common import UNIT, needs_docker, script, unit_labels, verdict_line
 
 
 @dataclass(frozen=True)
@@ -152,8 +152,15 @@ def chain_frame(rows: list[dict]):
     return pd.DataFrame(data, columns=["pid", "ppid", "rôle", "commande"])
 
 
-def chain_facts(rows: list[dict]) -> dict[str, bool]:
-    """Pure: the checks the notebook prints about the chain (deterministic booleans)."""
+def is_runc_init(row: dict) -> bool:
+    """Pure: a container process that is still ``runc init`` (runc's child, before it
+    ``execve``s the container's command)."""
+    return row["role"] == "container" and row["cmdline"].split(" ", 1)[0].startswith("runc")
+
+
+def chain_facts(rows: list[dict]) -> dict:
+    """Pure: the facts the notebook prints about the chain (booleans, and the parent
+    PID of containerd and of the shim: 0 when absent)."""
     pids = {r["pid"]: r for r in rows}
     by_role: dict[str, list[dict]] = {}
     for r in rows:
@@ -166,11 +173,29 @@ def chain_facts(rows: list[dict]) -> dict[str, bool]:
         "dockerd": bool(dockerd),
         "containerd": bool(by_role.get("containerd")),
         "containerd_child_of_dockerd": containerd_child_of_dockerd,
+        "containerd_ppid": (by_role.get("containerd") or [{"ppid": 0}])[0]["ppid"],
         "shim": bool(shims),
         "shim_child_of_containerd": shim_under_containerd,
+        "shim_ppid": (by_role.get("shim") or [{"ppid": 0}])[0]["ppid"],
         "container_child_of_shim": any(r["ppid"] in shims for r in by_role.get("container", [])),
-        "runc_running": bool(by_role.get("runc")),
+        "runc_running": bool(by_role.get("runc")) or any(is_runc_init(r) for r in rows),
     }
+
+
+def _chain_after_execve(container_id: str, timeout: float = 10.0) -> tuple[list[dict], str]:
+    """Read the chain until the container's process has replaced ``runc init`` by its
+    own command (``docker run -d`` returns once runc has *started* the container:
+    for a few milliseconds its process is still runc's child, before its ``execve``)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        procs, how = host_processes()
+        rows = docker_chain(procs, container_id=container_id)
+        settled = any(r["role"] == "container" for r in rows) and not any(is_runc_init(r) for r in rows)
+        if settled or time.monotonic() > deadline:
+            return rows, how
+        time.sleep(0.1)
 
 
 @needs_docker
@@ -183,8 +208,7 @@ def process_chain(command: tuple[str, ...] = ("sleep", "300")) -> dict:
     ctr = c.containers.run(engine.BASE_IMAGE, list(command), name=name, detach=True, network_mode="none",
                            labels=unit_labels(purpose="process-chain"))
     try:
-        procs, how = host_processes()
-        rows = docker_chain(procs, container_id=ctr.id)
+        rows, how = _chain_after_execve(ctr.id)
     finally:
         engine.remove_container(ctr.name)
     return {"frame": chain_frame(rows), "facts": chain_facts(rows), "how": how}
@@ -202,25 +226,30 @@ def show_chain(chain: dict | None):
     return chain["frame"]
 
 
-#: (fact, sentence, expected value): every line states what is expected, so an
-#: expected « non » (the shim detached itself, runc has exited) is a ✔ too.
-CHAIN_SENTENCES = [
-    ("dockerd", "un processus dockerd tourne sur l'hôte", True),
-    ("containerd", "containerd tourne à côté de lui", True),
-    ("containerd_child_of_dockerd", "containerd a été lancé par dockerd (son ppid est celui de dockerd)", True),
-    ("shim", "le conteneur a son propre containerd-shim", True),
-    ("shim_child_of_containerd", "le shim est un enfant direct de containerd (attendu : non, il s'est détaché)",
-     False),
-    ("container_child_of_shim", "le processus du conteneur est un enfant du shim", True),
-    ("runc_running", "un processus runc tourne encore (attendu : non, runc s'arrête une fois le conteneur créé)",
-     False),
-]
-
-
-def chain_sentences(facts: dict[str, bool]) -> list[str]:
-    """Pure: one line per fact, ✔ when the observation is the expected one."""
-    return [f"{'✔' if facts[key] == expected else '✘'} {sentence} : {OUI_NON[facts[key]]}"
-            for key, sentence, expected in CHAIN_SENTENCES]
+def chain_sentences(facts: dict) -> list[str]:
+    """Pure: one verdict per fact. Who starts containerd depends on the packaging
+    (Debian's ``docker.io``: ``dockerd`` does; Docker CE: systemd's
+    ``containerd.service``, parent PID 1): the sentence states what was measured."""
+    if facts["containerd_child_of_dockerd"]:
+        who = verdict_line("containerd a été lancé par dockerd (son ppid est celui de dockerd) : c'est ainsi "
+                           "que le paquet docker.io de Debian l'organise", True)
+    else:
+        who = verdict_line(f"containerd n'a pas été lancé par dockerd : c'est un service à part (son parent est "
+                           f"le PID {facts['containerd_ppid']}), comme le containerd.service de Docker CE",
+                           facts["containerd"], "containerd est introuvable")
+    return [
+        verdict_line("un processus dockerd tourne sur l'hôte", facts["dockerd"], "aucun dockerd n'est visible d'ici"),
+        verdict_line("containerd tourne à côté de lui", facts["containerd"], "aucun containerd n'est visible d'ici"),
+        who,
+        verdict_line("le conteneur a son propre containerd-shim", facts["shim"], "aucun shim n'a été trouvé"),
+        verdict_line("le shim n'est pas un enfant de containerd : il s'est détaché", facts["shim"]
+                     and not facts["shim_child_of_containerd"],
+                     "son parent est containerd" if facts["shim"] else "aucun shim n'a été trouvé"),
+        verdict_line("le processus du conteneur est un enfant du shim", facts["container_child_of_shim"],
+                     "aucun processus du conteneur sous le shim"),
+        verdict_line("aucun processus runc ne tourne plus : runc se termine une fois le conteneur lancé",
+                     not facts["runc_running"], "un processus runc tourne encore (le conteneur démarrait)"),
+    ]
 
 
 @needs_docker

@@ -8,7 +8,7 @@ import hashlib
 import json
 
 from .. import engine, registry
-from .common import OUI_NON, REPO, UNIT04, human_size, needs_docker, unit_labels
+from .common import REPO, UNIT04, containerd_store, human_size, needs_docker, unit_labels, verdict
 from .images import BuildResult
 
 UNIT = UNIT04
@@ -123,6 +123,10 @@ def registry_api(reg, *, show_manifest: bool = True):
     if show_manifest and tag_list:
         m = registry.manifest(reg.url, REPO, tag_list[0])
         print(f"GET {reg.url}/v2/{REPO}/manifests/{tag_list[0]} (extrait) :")
+        inner = image_manifest_digest(m)
+        if inner:  # an index (containerd image store, BuildKit's attestations): its image manifest
+            print(f"   un index ({len(m['manifests'])} manifestes) ; celui de l'image : {inner}")
+            m = registry.manifest(reg.url, REPO, inner)
         print(f"   config.digest = {m['config']['digest']}")
         print(f"   {len(m['layers'])} couches compressées, tailles : "
               + ", ".join(registry_size(layer["size"]) for layer in m["layers"]))
@@ -138,37 +142,78 @@ def tag_verdicts(same_time: dict | None, later: dict | None = None) -> None:
         print("Pas de registre : rien à comparer.")
         return
     if not later:
-        print(f"✔ 1.0 et latest désignent le même manifeste (même digest) : "
-              f"{OUI_NON[same_time.get('1.0') == same_time.get('latest')]}")
+        verdict("1.0 et latest désignent le même manifeste (même digest)",
+                same_time.get("1.0") == same_time.get("latest"), "leurs digests diffèrent")
     else:
-        print(f"✔ latest a bougé (nouveau digest) : {OUI_NON[later.get('latest') != same_time.get('latest')]}")
-        print(f"✔ 1.0 n'a pas bougé : {OUI_NON[later.get('1.0') == same_time.get('1.0')]}")
+        verdict("latest a bougé (nouveau digest)", later.get("latest") != same_time.get("latest"),
+                "latest a gardé son digest")
+        verdict("1.0 n'a pas bougé", later.get("1.0") == same_time.get("1.0"), "le digest de 1.0 a changé")
 
 
 def registry_size(n: int) -> str:
     return human_size(n)
 
 
+def image_manifest_digest(m: dict) -> str | None:
+    """Pure: for an image *index* (``manifests``: one per platform, plus BuildKit's
+    attestations, platform ``unknown/unknown``), the digest of the image's own manifest;
+    None for a plain image manifest (it has ``config`` itself)."""
+    if "manifests" not in m:
+        return None
+    for entry in m["manifests"]:
+        platform = entry.get("platform") or {}
+        if platform.get("os") != "unknown" and "attestation-manifest" not in (entry.get("annotations") or {}).get(
+                "vnd.docker.reference.type", ""):
+            return entry["digest"]
+    return m["manifests"][0]["digest"] if m["manifests"] else None
+
+
+def image_id_sentences(containerd: bool, image_id: str, config_digest: str, computed: str,
+                       pushed_digest: str | None) -> list[tuple[str, bool, str]]:
+    """Pure: (claim, holds, why not) for what an image ID is, on the store that was measured.
+    Classic store: the ID is the SHA-256 of the configuration JSON. Containerd store: the ID
+    is the digest of the manifest (or index) that was pushed; the configuration has its own."""
+    out = [("le SHA-256 calculé ici est bien l'empreinte annoncée par le manifeste (config.digest)",
+            computed == config_digest, f"calculé {computed}, annoncé {config_digest}")]
+    if containerd:
+        out.append(("avec le magasin d'images containerd, l'ID de l'image est le digest de son manifeste "
+                    "(ou de son index), celui que le registre a reçu — pas l'empreinte de sa configuration",
+                    image_id == pushed_digest and image_id != config_digest,
+                    f"ID {image_id}, digest poussé {pushed_digest}"))
+    else:
+        out.append(("avec le magasin d'images classique, l'ID de l'image est l'empreinte SHA-256 de sa "
+                    "configuration", image_id == config_digest, f"ID {image_id}, configuration {config_digest}"))
+    return out
+
+
 @needs_docker
 def config_digest_is_image_id(reg, tag: str, built: BuildResult | None) -> None:
-    """Download the image's config blob from the registry, hash it: the SHA-256
-    of that JSON *is* the image ID."""
-    engine.client()
+    """Download the image's config blob from the registry and hash it; compare with
+    the local image ID, on the image store this daemon uses (``docker info``)."""
+    c = engine.client()
     if reg is None or built is None:
         print("Pas de registre.")
         return
+    containerd = containerd_store(c.info())
+    print("Magasin d'images de ce démon (docker info, driver-type) : "
+          + ("containerd (io.containerd.snapshotter.v1)" if containerd else "classique (pilote de stockage)"))
     image_id = built.image_id
+    pushed = reg.manifest_digest(REPO, tag)
     m = registry.manifest(reg.url, REPO, tag)
+    inner = image_manifest_digest(m)
+    if inner:
+        m = registry.manifest(reg.url, REPO, inner)
     cfg_digest = m["config"]["digest"]
     with registry._open(f"{reg.url}/v2/{REPO}/blobs/{cfg_digest}") as resp:
         blob = resp.read()
     computed = "sha256:" + hashlib.sha256(blob).hexdigest()
     keys = ", ".join(sorted(json.loads(blob))[:6])
     print(f"GET {reg.url}/v2/{REPO}/blobs/{cfg_digest} → le JSON de configuration de l'image ({keys}, …)")
-    print(f"sha256 calculé ici   : {computed}")
-    print(f"ID de l'image locale : {image_id}")
-    ok = computed == cfg_digest == image_id
-    print(f"✔ l'ID d'une image est l'empreinte SHA-256 de sa configuration : {OUI_NON[ok]}")
+    print(f"sha256 calculé ici          : {computed}")
+    print(f"digest du manifeste poussé  : {pushed}")
+    print(f"ID de l'image locale        : {image_id}")
+    for claim, holds, why_not in image_id_sentences(containerd, image_id, cfg_digest, computed, pushed):
+        verdict(claim, holds, why_not)
 
 
 @needs_docker
@@ -211,7 +256,8 @@ def pull(reg, tag: str, built: BuildResult | None = None):
     print(f"   {summary['status']}")
     img = c.images.get(f"{target}:{tag}")
     if built is not None:
-        print(f"✔ l'image tirée a exactement l'ID de l'image construite : {OUI_NON[img.id == built.image_id]}")
+        verdict("l'image tirée a exactement l'ID de l'image construite", img.id == built.image_id,
+                f"ID tiré {img.id}, construit {built.image_id}")
     return img
 
 
@@ -272,4 +318,5 @@ def stop_registry(reg) -> None:
         return
     reg.stop()
     _registry = None
-    print(f"Registre local arrêté, dossier temporaire supprimé : {OUI_NON[reg.tmpdir is None]}")
+    verdict("registre local arrêté, dossier temporaire supprimé", reg.tmpdir is None,
+            f"le dossier {reg.tmpdir} est resté")

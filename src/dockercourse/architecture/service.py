@@ -18,7 +18,7 @@ import urllib.request
 from pathlib import Path
 
 from .. import engine
-from .common import ANSI, OUI_NON, UNIT04, needs_docker, script, write_context
+from .common import ANSI, OUI_NON, UNIT04, needs_docker, script, verdict, write_context
 from .images import build
 
 UNIT = UNIT04
@@ -282,14 +282,17 @@ def expose_demo(variant: str = "exec") -> None:
         try:
             engine.docker_cli("port", ctr.name)
             where = published(ctr)
-            if where is None:
-                print("   (rien : aucun port de l'hôte n'est relié au conteneur)")
-                print(f"✔ EXPOSE seul ne publie rien : {OUI_NON[True]}")
+            if not publish:
+                if where is None:
+                    print("   (rien : aucun port de l'hôte n'est relié au conteneur)")
+                verdict("EXPOSE seul ne publie rien", where is None, f"le port {where} de l'hôte est publié")
             else:
-                ok, body = http_get(f"http://{where[0]}:{where[1]}/")
-                print(f"GET http://{where[0]}:{where[1]}/ depuis l'hôte → "
-                      f"{json.loads(body)['message'] if ok else body}")
-                print(f"✔ avec -p, l'application répond sur le port publié de l'hôte : {OUI_NON[ok]}")
+                ok, body = (False, "aucun port publié") if where is None else http_get(
+                    f"http://{where[0]}:{where[1]}/")
+                if where is not None:
+                    print(f"GET http://{where[0]}:{where[1]}/ depuis l'hôte → "
+                          f"{json.loads(body)['message'] if ok else body}")
+                verdict("avec -p, l'application répond sur le port publié de l'hôte", ok, f"pas de réponse ({body})")
         finally:
             engine.remove_container(ctr.name)
 
