@@ -12,7 +12,13 @@ from . import engine, offline
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dockercourse", description=__doc__)
     sub = parser.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("engine", help="make sure a Docker daemon answers (install/start it as root on Debian)")
+    p_eng = sub.add_parser("engine", help="make sure a Docker daemon answers (install/start it as root on Debian)")
+    p_eng.add_argument("--current", action="store_true",
+                       help="start the current-engine lane instead: a Debian trixie (or $DOCKERCOURSE_CURRENT_SUITE) "
+                            "root's dockerd beside the host's, in its own mount namespace (root)")
+    p_eng.add_argument("--store", choices=("classic", "containerd"), default="classic",
+                       help="image store of the current engine (default: classic)")
+    p_eng.add_argument("--stop", action="store_true", help="with --current: stop that engine")
     sub.add_parser("describe", help="print the table of what matters to the course about this Docker")
     p_off = sub.add_parser("offline", help="make python:3.13-slim available without Docker Hub")
     p_off.add_argument("--from-tar", metavar="FILE", help="load an instructor-provided `docker save` archive")
@@ -30,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
 
     add_class_arguments(p_grade)
     args = parser.parse_args(argv)
+    if args.cmd == "engine" and (args.stop or args.store != "classic") and not args.current:
+        parser.error("--stop and --store go with --current")
     if args.cmd == "grade":
         from .grading.classroom import class_main
 
@@ -37,7 +45,9 @@ def main(argv: list[str] | None = None) -> int:
 
     t0 = time.monotonic()
     try:
-        if args.cmd == "engine":
+        if args.cmd == "engine" and args.current:
+            current_engine(args.store, args.stop)
+        elif args.cmd == "engine":
             done = engine.ensure_engine()
             print(f"Docker engine: {done} ({time.monotonic() - t0:.1f} s).")
         elif args.cmd == "describe":
@@ -59,6 +69,29 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0
+
+
+def current_engine(store: str, stop: bool) -> None:
+    """``engine --current``: start (or stop) the current engine, print how to use it."""
+    from .currentengine import CurrentEngine
+
+    t0 = time.monotonic()
+    ce = CurrentEngine(store=store)
+    if stop:
+        done = ce.stop()
+        print(f"Current engine ({ce.suite}, {store} store): {'stopped' if done else 'was not running'} "
+              f"({time.monotonic() - t0:.1f} s).")
+        return
+    root = ce.ensure_root()
+    done = ce.start()
+    base = ce.ensure_base_image()
+    c = ce.client()
+    version = c.version()["Version"]
+    c.close()
+    print(f"Current engine ({ce.suite} root {root}, dockerd {version}, {store} store): {done}; "
+          f"{engine.BASE_IMAGE}: {base} ({time.monotonic() - t0:.1f} s).")
+    print("To use it from a shell:")
+    print(ce.exports())
 
 
 if __name__ == "__main__":

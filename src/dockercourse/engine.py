@@ -15,6 +15,7 @@ import functools
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -365,20 +366,83 @@ def docker_hub_reachable(timeout: float = 3.0) -> bool:
         return False
 
 
-def cli_version() -> str | None:
-    exe = shutil.which("docker")
+def _cli_output(args: list[str], env: dict | None = None) -> str:
+    """stdout of ``docker``/``docker-compose`` ``args`` ("" when missing or failing)."""
+    exe = shutil.which(args[0], path=(env or os.environ).get("PATH"))
     if not exe:
-        return None
+        return ""
     try:
-        out = subprocess.run([exe, "version", "--format", "{{json .Client}}"], capture_output=True,
-                             text=True, timeout=20).stdout
+        proc = subprocess.run([exe, *args[1:]], capture_output=True, text=True, timeout=20, env=env)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return proc.stdout if proc.returncode == 0 else ""
+
+
+def cli_version(env: dict | None = None) -> str | None:
+    out = _cli_output(["docker", "version", "--format", "{{json .Client}}"], env)
+    try:
         return json.loads(out.strip().splitlines()[0]).get("Version")
-    except Exception:
+    except (IndexError, ValueError, AttributeError):
         return None
 
 
-def facts_from_info(info: dict, version: dict) -> dict[str, object]:
-    """Pure: turn ``docker info`` / ``docker version`` JSON into the course's facts."""
+def server_major(version: str | None) -> int | None:
+    """Pure: ``"26.1.5+dfsg1"`` → 26 (None when unknown)."""
+    head = (version or "").split(".", 1)[0]
+    return int(head) if head.isdigit() else None
+
+
+def image_store(info: dict) -> str:
+    """Pure: the image store, from ``docker info``'s ``DriverStatus`` (``driver-type``)."""
+    for row in info.get("DriverStatus") or []:
+        if len(row) == 2 and row[0] == "driver-type" and "snapshotter" in str(row[1]):
+            return "containerd (snapshotter)"
+    return "classique (graphdriver)"
+
+
+def parse_buildx_version(text: str) -> str | None:
+    """Pure: ``github.com/docker/buildx v0.29.1 …`` or Debian's ``… 0.13.1+ds1 …`` → the version."""
+    for line in text.splitlines():
+        words = line.split()
+        if len(words) >= 2 and words[0].endswith("buildx"):
+            return words[1].removeprefix("v")
+    return None
+
+
+def parse_compose_version(text: str) -> str | None:
+    """Pure: ``Docker Compose version v2.40.3`` / ``docker-compose version 1.29.2, build …`` → the version."""
+    match = re.search(r"(?i)docker[- ]compose version:? v?(\d[^\s,]*)", text)
+    return match.group(1) if match else None
+
+
+def compose_kind(plugin_output: str, standalone_output: str) -> str:
+    """Pure: which Compose answers, from ``docker compose version`` and ``docker-compose version``."""
+    v2, v1 = parse_compose_version(plugin_output), parse_compose_version(standalone_output)
+    if v2:
+        return f"v2, docker compose {v2}"
+    if v1:
+        return f"v{v1.split('.')[0]}, docker-compose {v1}"
+    return "absent"
+
+
+def builder_kind(server_version: str | None, buildx: str | None, docker_buildkit: str | None = None) -> str:
+    """Pure: which builder ``docker build`` uses. BuildKit by default from Engine 23 when the
+    buildx plugin is there; ``DOCKER_BUILDKIT=0/1`` forces the choice."""
+    if docker_buildkit == "0":
+        return "ancien builder (DOCKER_BUILDKIT=0)"
+    wanted = docker_buildkit == "1" or (server_major(server_version) or 0) >= 23
+    if wanted and buildx:
+        return f"BuildKit (buildx {buildx})"
+    if wanted:
+        return "ancien builder (plugin buildx absent)"
+    return "ancien builder (Engine < 23)"
+
+
+def facts_from_info(info: dict, version: dict, buildx: str | None = None,
+                    docker_buildkit: str | None = None) -> dict[str, object]:
+    """Pure: turn ``docker info`` / ``docker version`` JSON into the course's facts.
+    ``buildx`` is the buildx plugin's version (None: absent), ``docker_buildkit`` the
+    ``DOCKER_BUILDKIT`` variable; both only decide ``builder``."""
     security = " ".join(info.get("SecurityOptions") or [])
     os_name = info.get("OperatingSystem") or ""
     return {
@@ -389,6 +453,8 @@ def facts_from_info(info: dict, version: dict) -> dict[str, object]:
         "kernel": info.get("KernelVersion"),
         "operating_system": os_name,
         "storage_driver": info.get("Driver"),
+        "image_store": image_store(info),
+        "builder": builder_kind(version.get("Version"), buildx, docker_buildkit),
         "cgroup_version": str(info.get("CgroupVersion") or "1"),
         "cgroup_driver": info.get("CgroupDriver"),
         "rootless": "rootless" in security,
@@ -407,29 +473,39 @@ def base_image_kind(image_attrs: dict | None) -> str:
 
 
 @needs_docker
-def describe():
+def describe(client_=None, env: dict | None = None):
     """A pandas table of what matters to the course about this Docker setup.
 
+    ``client_`` and ``env`` (the environment of the ``docker`` commands it runs) describe
+    another engine than the default one (:meth:`currentengine.CurrentEngine.describe`).
     Without a daemon, prints one French sentence and returns ``None``.
     """
     import docker
     import pandas as pd
 
-    c = client()
-    facts = facts_from_info(c.info(), c.version())
+    c = client_ or client()
+    env = env or dict(os.environ)
+    buildx = parse_buildx_version(_cli_output(["docker", "buildx", "version"], env))
+    facts = facts_from_info(c.info(), c.version(), buildx=buildx, docker_buildkit=env.get("DOCKER_BUILDKIT"))
+    compose = compose_kind(_cli_output(["docker", "compose", "version"], env),
+                           _cli_output(["docker-compose", "version"], env))
     try:
         base = c.images.get(BASE_IMAGE).attrs
     except docker.errors.ImageNotFound:
         base = None
     yes_no = {True: "oui", False: "non"}
     rows = [
-        ("Client docker (CLI)", cli_version() or "absent"),
+        ("Client docker (CLI)", cli_version(env) or "absent"),
         ("SDK Python docker", docker.__version__),
         ("Serveur (dockerd)", facts["server_version"]),
         ("Version de l'API", facts["api_version"]),
         ("Système / architecture", facts["os_arch"]),
         ("Noyau", facts["kernel"]),
         ("Pilote de stockage", facts["storage_driver"]),
+        ("Magasin d'images", facts["image_store"]),
+        ("Builder de docker build", facts["builder"]),
+        ("Builder du SDK (images.build)", "ancien builder (toujours)"),
+        ("Compose", compose),
         ("cgroups : version", facts["cgroup_version"]),
         ("cgroups : pilote", facts["cgroup_driver"]),
         ("Docker rootless", yes_no[facts["rootless"]]),
