@@ -42,6 +42,7 @@ from .protocol import _num
 from .snapshot import files_from_notebook, write_files
 
 RECORDS = ".dockercourse-grading"
+NO_SANDBOX = "aucun bac à sable n'a pu démarrer"
 INTERRUPTED = "Interrompu : arrêt des bacs à sable (le carnet de notes garde les copies déjà enregistrées)."
 RUN_CHECK = re.compile(r'run_check\(\s*"(\w+)"\s*,\s*points\s*=\s*([\d.]+)\s*\)')
 
@@ -497,8 +498,7 @@ def grade_class(course_root: str | Path, assignment: str, jobs: int = 2, student
             except queue.Empty:
                 if not any(t.is_alive() for t in threads) and done_q.empty():
                     for sid in list(pending):  # a slot could not start: say why for each
-                        rows.append(_record(course, spec, records, sid, pending.pop(sid), "slot",
-                                            "aucun bac à sable n'a pu démarrer"))
+                        rows.append(_record_without_sandbox(course, spec, records, sid, pending.pop(sid)))
                 continue
             if sid is None:  # a slot failed to start
                 if not quiet:
@@ -611,6 +611,11 @@ def _record(course: Course, spec: Assignment, records: Path, sid: str, key: str,
         return _record_now(course, spec, records, sid, key, outcome, error)
 
 
+def _record_without_sandbox(course: Course, spec: Assignment, records: Path, sid: str, key: str) -> dict:
+    """The record of a submission no sandbox could take (every slot failed to start)."""
+    return _record(course, spec, records, sid, key, NO_SANDBOX, None)
+
+
 def _record_now(course: Course, spec: Assignment, records: Path, sid: str, key: str, outcome, error) -> dict:
     from .sandbox import Outcome
 
@@ -642,7 +647,7 @@ def _record_now(course: Course, spec: Assignment, records: Path, sid: str, key: 
     elif isinstance(outcome, Exception):
         row["error"] = f"{type(outcome).__name__}: {outcome}"[:300]
         stage["official"] = {}
-    elif isinstance(outcome, str):
+    elif isinstance(outcome, str):  # why this submission could not be graded (French)
         row["error"] = outcome
         stage["official"] = {}
     if "sanitized" in stage:
