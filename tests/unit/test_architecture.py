@@ -363,3 +363,23 @@ def test_version_rows_one_line_per_component():
     assert [r["composant"] for r in rows] == ["Engine", "containerd", "runc", "docker-init"]
     assert rows[0]["API"] == "1.41" and rows[0]["système"] == "linux/amd64"
     assert A.version_rows({}) == []
+
+
+def test_tidy_access_log():
+    line = '172.17.0.1 - - [28/Nov/2026:05:11:13 +0000] "GET /sante HTTP/1.1" 200 16 "-" "Python-urllib/3.11"'
+    assert A.service.tidy_access_log(line) == '<IP du client> - - [DATE] "GET /sante HTTP/1.1" 200 16 "-" ' \
+                                               '"Python-urllib/3.x"'
+    assert "--access-logfile" in A.service.dockerfile("journal")
+
+
+def test_dockerignore_patterns_are_anchored_at_the_context_root(tmp_path):
+    """``__pycache__`` excludes the root's cache only; ``**/__pycache__`` every one (the TP's check)."""
+    for rel in ("app.py", "__pycache__/a.pyc", "app/__pycache__/b.pyc", "app/c.py"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("x")
+    _, root_only = A.images.context_members(tmp_path, A.images.ignore_patterns(A.images.DOCKERIGNORE_ROOT_ONLY))
+    assert "app/__pycache__/b.pyc" in root_only and "__pycache__/a.pyc" not in root_only
+    _, everywhere = A.images.context_members(tmp_path, A.images.ignore_patterns(A.DOCKERIGNORE))
+    assert everywhere == ["app.py", "app/c.py"]
+    assert A.images.ignore_patterns("# commentaire\n\n.git\n  **/*.pyc \n") == [".git", "**/*.pyc"]
+

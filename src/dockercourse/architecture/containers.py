@@ -5,6 +5,7 @@ and the writable layer against a volume."""
 from __future__ import annotations
 
 import os
+import shlex
 import stat
 from pathlib import Path
 
@@ -59,7 +60,7 @@ def start_rw_container(image: str = IMAGE):
 def exec_show(container, command: str) -> None:
     """``docker exec <name> sh -c <command>``, printed like the CLI."""
     engine.client()
-    print(f"$ docker exec {container.name} sh -c '{command}'")
+    print("$ " + shlex.join(["docker", "exec", container.name, "sh", "-c", command]))
     code, out = container.exec_run(["sh", "-c", command])
     text = out.decode(errors="replace")
     if text:
@@ -114,7 +115,7 @@ def image_unchanged(image: str, before: BuildResult | None) -> None:
 def run_once(image: str, command: str) -> None:
     """``docker run --rm <image> sh -c <command>``: the output, printed."""
     c = engine.client()
-    print(f"$ docker run --rm --network none {image} sh -c '{command}'")
+    print("$ " + shlex.join(["docker", "run", "--rm", "--network", "none", image, "sh", "-c", command]))
     out = c.containers.run(image, ["sh", "-c", command], remove=True, network_mode="none",
                            name=engine.name(UNIT, "run-once"),
                            labels=unit_labels(UNIT, purpose="run-once")).decode(errors="replace")
@@ -233,7 +234,8 @@ def volume_vs_writable_layer(image: str = IMAGE, unit: str = UNIT):
     for n in (first, second):
         engine.remove_container(n)
     write = "echo 'écrit par le 1er conteneur' > /donnees/volume.txt && echo 'idem' > /app/couche.txt"
-    print(f"$ docker run --name {first} --network none -v {VOLUME}:/donnees {image} sh -c \"{write}\"")
+    print("$ " + shlex.join(["docker", "run", "--name", first, "--network", "none", "-v", f"{VOLUME}:/donnees",
+                             image, "sh", "-c", write]))
     ctr = c.containers.run(image, ["sh", "-c", write], name=first, volumes=mounts, detach=True,
                            network_mode="none", labels=unit_labels(unit, purpose="volume-demo"))
     ctr.wait(timeout=60)
@@ -241,7 +243,8 @@ def volume_vs_writable_layer(image: str = IMAGE, unit: str = UNIT):
     ctr.remove()
     check = ("for f in /donnees/volume.txt /app/couche.txt; do "
              "if [ -e $f ]; then echo \"$f:présent\"; else echo \"$f:absent\"; fi; done")
-    print(f"$ docker run --rm --name {second} --network none -v {VOLUME}:/donnees {image} sh -c '{check}'")
+    print("$ " + shlex.join(["docker", "run", "--rm", "--name", second, "--network", "none", "-v",
+                             f"{VOLUME}:/donnees", image, "sh", "-c", check]))
     out = c.containers.run(image, ["sh", "-c", check], name=second, volumes=mounts, remove=True,
                            network_mode="none", labels=unit_labels(unit, purpose="volume-demo")).decode()
     found = dict(line.split(":", 1) for line in out.split())

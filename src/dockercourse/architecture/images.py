@@ -330,24 +330,34 @@ def cache_after_code_change(dockerfile: str, unit: str = UNIT, tag: str | None =
 # --------------------------------------------------------------------------- the build context and .dockerignore
 
 
-def context_size(path: str | Path, dockerignore: bool = True) -> tuple[int, int]:
-    """(bytes, files) of the build context the client sends to the daemon: the
-    tar archive the Docker SDK makes, honouring ``.dockerignore`` or not."""
+def ignore_patterns(text: str) -> list[str]:
+    """Pure: the patterns of a ``.dockerignore`` (comments and blank lines dropped)."""
+    return [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith("#")]
+
+
+def context_members(path: str | Path, patterns: list[str] | None = None) -> tuple[int, list[str]]:
+    """(bytes, files) of the build context the client sends to the daemon: the tar
+    archive the Docker SDK makes, excluding ``patterns`` (Docker's rules: each pattern
+    is anchored at the context's root and matched with Go's ``filepath.Match``, plus
+    ``**`` for any number of folders — not .gitignore's rules)."""
+    import tarfile
+
     import docker
 
-    path = Path(path)
-    exclude = []
-    ignore_file = path / ".dockerignore"
-    if dockerignore and ignore_file.exists():
-        exclude = [ln.strip() for ln in ignore_file.read_text().splitlines()
-                   if ln.strip() and not ln.startswith("#")]
-    with docker.utils.tar(str(path), exclude=exclude) as f:
-        import tarfile
-
+    with docker.utils.tar(str(path), exclude=patterns or []) as f:
         size = len(f.read())
         f.seek(0)
-        files = sum(m.isfile() for m in tarfile.open(fileobj=f))
+        files = sorted(m.name for m in tarfile.open(fileobj=f) if m.isfile())
     return size, files
+
+
+def context_size(path: str | Path, dockerignore: bool = True) -> tuple[int, int]:
+    """(bytes, number of files) of the build context, honouring ``.dockerignore`` or not."""
+    path = Path(path)
+    ignore_file = path / ".dockerignore"
+    patterns = ignore_patterns(ignore_file.read_text()) if dockerignore and ignore_file.exists() else []
+    size, files = context_members(path, patterns)
+    return size, len(files)
 
 
 def size_verdict(n: int) -> str:
@@ -363,43 +373,54 @@ DOCKERIGNORE = """\
 # ce qui n'a rien à faire dans l'image
 .git
 .venv
-__pycache__
-*.pyc
+**/__pycache__
+**/*.pyc
 donnees/
 """
+#: The same file written as for .gitignore: ``__pycache__`` and ``*.pyc`` only match at the root.
+DOCKERIGNORE_ROOT_ONLY = DOCKERIGNORE.replace("**/", "")
 
 
 @needs_docker
 def dockerignore_demo(unit: str = UNIT):
     """A project folder with the usual clutter (a 20 Mio data file, a fake
-    virtualenv, .git), its build context measured without and with a
-    ``.dockerignore``. Returns the table; prints the verdicts."""
+    virtualenv, .git, Python caches at the root and in a sub-folder), its build
+    context measured without a ``.dockerignore``, with patterns anchored at the
+    root only (``__pycache__``), and with ``**/__pycache__``. Returns the table;
+    prints the verdicts."""
     import os
+    import shutil
 
     import pandas as pd
 
     engine.client()
     files = {"Dockerfile": "FROM python:3.13-slim\nCOPY . /app\n", "app.py": "print('bonjour')\n",
+             "paquet/outils.py": "OUTIL = 1\n",
              "donnees/mesures.csv": os.urandom(20 * 2**20),
              ".venv/lib/site.py": os.urandom(3 * 2**20),
              ".git/objects/pack.bin": os.urandom(2 * 2**20),
-             "__pycache__/app.cpython-313.pyc": os.urandom(10_000)}
+             "__pycache__/app.cpython-313.pyc": os.urandom(10_000),
+             "paquet/__pycache__/outils.cpython-313.pyc": os.urandom(10_000)}
     ctx = write_context(files, unit=unit, sub="contexte")
     rows = []
-    for label, with_ignore in (("sans .dockerignore", False), ("avec .dockerignore", True)):
-        if with_ignore:
-            (ctx / ".dockerignore").write_text(DOCKERIGNORE)
-        size, count = context_size(ctx, dockerignore=with_ignore)
-        rows.append({"contexte": label, "fichiers envoyés": count, "taille": human_size(size),
-                     "verdict": size_verdict(size), "octets": size})
-    import shutil
-
+    for label, text in (("sans .dockerignore", None), ("__pycache__ et *.pyc (à la racine)", DOCKERIGNORE_ROOT_ONLY),
+                        ("**/__pycache__ et **/*.pyc", DOCKERIGNORE)):
+        if text is not None:
+            (ctx / ".dockerignore").write_text(text)
+        size, sent = context_members(ctx, ignore_patterns(text) if text else [])
+        caches = [f for f in sent if "__pycache__" in f]
+        rows.append({"contexte": label, "fichiers envoyés": len(sent), "taille": human_size(size),
+                     "caches Python envoyés": ", ".join(caches) or "aucun", "octets": size, "files": sent})
     shutil.rmtree(ctx, ignore_errors=True)  # 25 Mio of random bytes: not kept in the state folder
     verdict("sans .dockerignore, le contexte envoyé au démon pèse plus de 10 Mio", rows[0]["octets"] > 10 * 2**20,
             f"il pèse {rows[0]['taille']}")
-    verdict("avec .dockerignore, il pèse moins de 1 Mio (seuls Dockerfile, app.py et .dockerignore partent)",
-            rows[1]["octets"] < 2**20 and rows[1]["fichiers envoyés"] == 3,
-            f"il pèse {rows[1]['taille']}, {rows[1]['fichiers envoyés']} fichiers")
-    df = pd.DataFrame(rows).drop(columns="octets")
+    verdict("un motif sans **/ ne vaut qu'à la racine du contexte : __pycache__ exclut le cache de la racine, "
+            "pas celui de paquet/", rows[1]["caches Python envoyés"] == "paquet/__pycache__/outils.cpython-313.pyc",
+            f"caches envoyés : {rows[1]['caches Python envoyés']}")
+    expected = [".dockerignore", "Dockerfile", "app.py", "paquet/outils.py"]
+    verdict("avec **/, il pèse moins de 1 Mio : seuls Dockerfile, app.py, paquet/outils.py et .dockerignore partent",
+            rows[2]["octets"] < 2**20 and rows[2]["files"] == expected,
+            f"il pèse {rows[2]['taille']}, fichiers : {', '.join(rows[2]['files'])}")
+    df = pd.DataFrame(rows).drop(columns=["octets", "files"])
     df.attrs["octets"] = [r["octets"] for r in rows]
     return df

@@ -26,6 +26,8 @@ SERVICE = engine.name(UNIT04, "service")   # dockercourse-nb04-service
 PORT = 8000
 
 GUNICORN = 'CMD ["gunicorn", "--bind", "0.0.0.0:8000", "app:app"]'
+#: gunicorn writes no access log unless asked: ``--access-logfile -`` sends it to stdout.
+GUNICORN_ACCESS_LOG = 'CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--access-logfile", "-", "app:app"]'
 HEALTH_PROBE = ('CMD ["python", "-c", "import urllib.request; '
                 "urllib.request.urlopen('http://127.0.0.1:8000{path}', timeout=2)\"]")
 
@@ -34,6 +36,7 @@ VARIANTS = {
     "exec": GUNICORN,
     "shell": "CMD gunicorn --bind 0.0.0.0:8000 app:app",
     "dev": 'CMD ["python", "app.py"]',
+    "journal": GUNICORN_ACCESS_LOG,
     "user": "RUN useradd --create-home --uid 10001 appuser\nUSER 10001:10001\n" + GUNICORN,
     "health": "HEALTHCHECK --interval=1s --timeout=2s --start-period=5s --retries=2 \\\n    "
               + HEALTH_PROBE.format(path="/sante") + "\n" + GUNICORN,
@@ -321,14 +324,34 @@ def listen_address_demo():
     return pd.DataFrame(rows)
 
 
+def tidy_access_log(line: str) -> str:
+    """Pure: a gunicorn access log line without what changes from run to run (the
+    client's address, the date, the version of Python's HTTP client)."""
+    line = re.sub(r"^\d+\.\d+\.\d+\.\d+ ", "<IP du client> ", line.strip())
+    line = re.sub(r"\[\d{2}/\w{3}/\d{4}:[\d:]+ [+-]\d{4}\]", "[DATE]", line)
+    return re.sub(r"Python-urllib/[\d.]+", "Python-urllib/3.x", line)
+
+
 @needs_docker
 def gunicorn_logs() -> None:
-    """``docker logs`` of the gunicorn variant: no WARNING, a master and its worker."""
-    ctr = start("exec")
+    """``docker logs`` of gunicorn started with ``--access-logfile -``, after two
+    requests: its own messages on stderr (no WARNING, a master and its worker), one
+    line per request on stdout. Without that option gunicorn logs no request at all."""
+    ctr = start("journal", publish=True)
     try:
+        where = published(ctr)
+        for path in ("/", "/sante"):
+            http_get(f"http://{where[0]}:{where[1]}{path}")
+        time.sleep(0.3)  # the worker writes its access line after answering
         print(f"$ docker logs {ctr.name}")
-        for line in wait_listening(ctr).strip().splitlines():
-            print("   " + tidy_log(line))
+        err = ANSI.sub("", ctr.logs(stdout=False, stderr=True).decode(errors="replace"))
+        out = ANSI.sub("", ctr.logs(stdout=True, stderr=False).decode(errors="replace"))
+        print("   sortie d'erreur (les messages de gunicorn) :")
+        for line in err.strip().splitlines():
+            print("      " + tidy_log(line))
+        print("   sortie standard (--access-logfile - : une ligne par requête) :")
+        for line in out.strip().splitlines():
+            print("      " + tidy_access_log(line))
     finally:
         engine.remove_container(ctr.name)
 
