@@ -121,8 +121,8 @@ def test_history_rows_oldest_first():
     assert rows[0]["octets"] == 128_254_771
 
 
-@pytest.mark.parametrize(("n", "text"), [(0, "0 o"), (1023, "1023 o"), (1536, "1.5 Kio"), (5 * 2**20, "5.0 Mio"),
-                                         (2.5 * 2**40, "2560.0 Gio")])
+@pytest.mark.parametrize(("n", "text"), [(0, "0 o"), (1023, "1023 o"), (1536, "1,5 Kio"), (5 * 2**20, "5,0 Mio"),
+                                         (2.5 * 2**40, "2560,0 Gio")])
 def test_human_size(n, text):
     assert A.human_size(n) == text
 

@@ -52,16 +52,16 @@ def short_id(image_id: str | None) -> str:
 
 
 def human_size(n: float) -> str:
-    """Pure: bytes → ``"12.3 Mio"`` (binary units, the course's one unit)."""
+    """Pure: bytes → ``"12,3 Mio"`` (binary units, the course's one unit; French decimal comma)."""
     for unit in ("o", "Kio", "Mio", "Gio"):
         if n < 1024 or unit == "Gio":
-            return f"{n:.0f} {unit}" if unit == "o" else f"{n:.1f} {unit}"
+            return f"{n:.0f} {unit}" if unit == "o" else f"{decimal(n)} {unit}"
         n /= 1024
     raise AssertionError("unreachable")
 
 
 def french_number(size_text: str) -> str:
-    """Pure: ``"4.8 Mio"`` → ``"4,8 Mio"`` (decimal comma, for plots)."""
+    """Pure: ``"4.8 Mio"`` → ``"4,8 Mio"`` (decimal comma; idempotent)."""
     return size_text.replace(".", ",")
 
 

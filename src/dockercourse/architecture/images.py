@@ -15,6 +15,7 @@ from .common import (
     IMAGE,
     OUI_NON,
     UNIT,
+    decimal,
     french_number,
     human_size,
     needs_docker,
@@ -93,7 +94,7 @@ def steps_frame(result: BuildResult):
 def build_and_show(context: str | Path, label: str, tag: str = IMAGE, nocache: bool = False):
     """Build, print one line (duration, cache hits, ID) and return the result."""
     result = build(context, tag, nocache=nocache)
-    print(f"{label} : {result.seconds:.1f} s, {result.cache_hits}/{len(result.steps)} étapes "
+    print(f"{label} : {decimal(result.seconds)} s, {result.cache_hits}/{len(result.steps)} étapes "
           f"reprises du cache, ID {short_id(result.image_id)}")
     return result
 
@@ -171,7 +172,7 @@ def plot_layer_sizes(df):
 def build_table(results: list[tuple[str, BuildResult]]):
     import pandas as pd
 
-    return pd.DataFrame([{"construction": label, "durée": f"{r.seconds:.2f} s",
+    return pd.DataFrame([{"construction": label, "durée": f"{decimal(r.seconds, 2)} s",
                           "étapes en cache": f"{r.cache_hits}/{len(r.steps)}", "ID": short_id(r.image_id)}
                          for label, r in results])
 

@@ -18,7 +18,7 @@ import urllib.request
 from pathlib import Path
 
 from .. import engine
-from .common import ANSI, OUI_NON, UNIT04, needs_docker, script, verdict, write_context
+from .common import ANSI, OUI_NON, UNIT04, decimal, needs_docker, script, verdict, write_context
 from .images import build
 
 UNIT = UNIT04
@@ -178,7 +178,7 @@ def timed_stop(variant: str) -> dict:
         code = ctr.attrs["State"]["ExitCode"]
     finally:
         engine.remove_container(ctr.name)
-    return {"forme": variant, "PID 1": first, "durée de docker stop": f"{seconds:.1f} s",
+    return {"forme": variant, "PID 1": first, "durée de docker stop": f"{decimal(seconds)} s",
             "verdict": stop_verdict(seconds), "code de sortie": code, "secondes": seconds}
 
 
