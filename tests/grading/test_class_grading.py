@@ -377,6 +377,33 @@ def test_interrupt_during_a_gradebook_write(tmp_path, docker_client, write):
         assert not record.exists()  # interrupted before its sandbox ran: graded by the next run
 
 
+def test_a_grader_whose_engine_cannot_start_containers_charges_nobody(tmp_path, docker_client):
+    """The sandbox's engine refuses to start any container (its default runtime is /bin/false,
+    through the instructor's extra dockerd flags): builds work, every container start fails, as
+    with the systemd cgroup driver for a user without a session. Nothing is charged to the
+    student: no cell is scored, the submission is flagged « correction à refaire » with the
+    reason, the command exits 1 and its summary says so. A plain re-run grades it again, at full
+    marks, and clears the flag."""
+    course = make_course(tmp_path / "cours", {"eleve0": solved()})
+    broken = Command(course, "--jobs", "1", *SMALL_LIMITS,
+                     env={sandbox.DOCKERD_ARGS_ENV: "--add-runtime=casse=/bin/false --default-runtime=casse"})
+    assert broken.finish() == 1, broken.output[-3000:]
+    assert "⏳ 1 correction à refaire" in broken.output, broken.output[-3000:]
+    assert "ne démarre pas de conteneur" in broken.output
+    cells = cell_scores(course)["eleve0"]
+    assert {k: cells[k][:3] for k in MAX} == {k: (None, None, True) for k in MAX}  # not 0: not graded
+    assert cells["test_construction"][3]  # flagged
+    record = json.loads((course / classroom.RECORDS / AID / "eleve0.json").read_text())
+    assert record["status"] == classroom.REDO_STATUS and "ne démarre pas de conteneur" in record["redo"][0]
+    assert leftovers() == []
+
+    rerun = term.Instructor(course, course / ".state" / "exchange").grade(AID, "--jobs", "1", *SMALL_LIMITS)
+    assert rerun.returncode == 0, rerun.stdout[-3000:]
+    cells = cell_scores(course)["eleve0"]
+    assert {k: cells[k][0] for k in MAX} == {k: float(v) for k, v in MAX.items()}
+    assert not cells["test_construction"][3]  # the flag of the broken run is gone
+
+
 COMMENT = "Bonne distinction : l'hyperviseur virtualise le matériel, le conteneur partage le noyau."
 
 

@@ -106,3 +106,50 @@ def test_a_class_without_any_sandbox_records_the_reason(course):
     row = classroom._record_without_sandbox(course, spec, records, "sans-bac", "cle")
     assert row["error"] == "aucun bac à sable n'a pu démarrer"
     assert json.loads((records / "sans-bac.json").read_text())["error"] == "aucun bac à sable n'a pu démarrer"
+    assert row["status"] == classroom.REDO_STATUS  # the grader's failure: graded again by the next run
+    assert set(grades(course, "sans-bac")[0].values()) == {(None, True)}
+
+
+def test_a_check_the_grader_broke_is_not_scored_and_a_clean_regrade_clears_it(course):
+    """An engine error is the grader's, not the student's: the cell gets no score (not a 0) and
+    waits, the submission is flagged « correction à refaire »; the clean run that replaces it
+    scores the cell and clears the flag it had set."""
+    spec, records = submit(course, "moteur-casse")
+    why = "le moteur Docker du correcteur ne démarre pas de conteneur (APIError : NanoCPUs can not be set)"
+    outcome = Outcome(full_results(spec, http={"score": 0.0, "grader_error": why}), sanitized("moteur-casse"), 9.0)
+    row = classroom._record(course, spec, records, "moteur-casse", "cle", outcome, None)
+    cells, flagged = grades(course, "moteur-casse")
+    assert cells["test_http"] == (None, True)
+    assert cells["test_construction"] == (2.0, False)  # what the grader could judge stays judged
+    assert row["status"] == classroom.REDO_STATUS and row["redo"] == [f"{why} (http)"]
+    assert flagged and row["flags"] == [f"correction à refaire : {why} (http)"]
+    autograded = (course.root / "autograded" / "moteur-casse" / AID / NB).read_text()
+    assert "correction à refaire" in autograded and "NanoCPUs" in autograded
+
+    spec, records = submit(course, "moteur-casse")
+    clean = Outcome(full_results(spec), sanitized("moteur-casse"), 9.0)
+    row = classroom._record(course, spec, records, "moteur-casse", "cle", clean, None)
+    cells, flagged = grades(course, "moteur-casse")
+    assert cells["test_http"] == (2.0, False)
+    assert (row["status"], row["flags"], flagged) == ("recorded", [], False)
+
+
+def test_a_sandbox_whose_engine_never_ran_a_container_scores_nothing(course):
+    spec, records = submit(course, "sans-moteur")
+    why = "dockerd rootless ne répond pas après 60 s"
+    outcome = Outcome({}, None, 61.0, grader_error=why)
+    row = classroom._record(course, spec, records, "sans-moteur", "cle", outcome, None)
+    cells, flagged = grades(course, "sans-moteur")
+    assert set(cells.values()) == {(None, True)}
+    assert (row["status"], row["score"], flagged) == (classroom.REDO_STATUS, 0.0, True)
+    assert row["flags"] == [f"correction à refaire : {why}"]  # not « the notebook did not come back »
+
+
+def test_the_summary_says_which_submissions_to_grade_again(capsys):
+    rows = [{"student": "a", "score": 27.0, "max": 30.0, "flags": [], "seconds": 40.0, "status": "recorded"},
+            {"student": "b", "score": 0.0, "max": 30.0, "flags": ["correction à refaire : moteur"], "seconds": 9.0,
+             "status": classroom.REDO_STATUS}]
+    classroom.print_summary(rows)
+    out = capsys.readouterr().out
+    assert "⏳ 0/30" in out and "correction à refaire : moteur" in out
+    assert "⏳ 1 correction à refaire" in out and "relancez la même commande" in out

@@ -24,6 +24,7 @@ from pathlib import Path
 from .. import engine, offline
 from .build import BASE_IMAGE, Build, _base_info, _remove_image, docker_build, ensure_image
 from .containers import (
+    engine_fault,
     http_get,
     logs_tail,
     not_ready_reason,
@@ -765,12 +766,23 @@ def _grade_in(ctx: Context, name: str, points: float) -> Result:
         func(res, ctx)
     except engine.DockerUnavailable as err:
         res.fatal = f"Vérification impossible : {err}"
+        res.grader_error = f"moteur Docker injoignable : {err}"[:400]
     except Exception as err:  # a hostile or broken submission: one French message, score 0
         if not engine.available():
             res.fatal = f"Vérification impossible : {engine._unreachable_message(err)}"
+            res.grader_error = "moteur Docker injoignable : " + engine._unreachable_message(err)[:300]
         else:
             res.fatal = (f"Erreur interne du correcteur ({type(err).__name__}: {str(err)[:300]}). "
                          "Prévenez l'enseignant.")
+            try:  # the engine, or this submission's image?
+                fault = engine_fault(ctx.client)
+            except Exception as probe_err:
+                fault = f"moteur Docker injoignable ({type(probe_err).__name__})"
+            if fault:
+                res.grader_error = fault
+    if res.grader_error:
+        res.fatal = ("Vérification impossible, à cause du correcteur et non de votre copie : "
+                     f"{res.grader_error}. L'enseignant relancera la correction.")
     return res
 
 

@@ -13,7 +13,11 @@
    again, with the sandbox's outputs injected instead of executing, then every code
    grade cell's ``auto_score`` set to its official score. Cells whose kernel score was
    higher, and deleted, duplicated or edited test cells, are flagged (nbgrader's
-   ``flagged`` and this command's report). Manual scores are never touched.
+   ``flagged`` and this command's report). Manual scores are never touched. When
+   grading itself broke (no engine, an engine that cannot start a container, no
+   sandbox), the cells it could not judge get no score at all, the submission is
+   flagged « correction à refaire » with the reason and the command exits non-zero;
+   the next run grades it again, and a clean run clears the flags this command set.
 
 A record per student (``.dockercourse-grading/<assignment>/<student>.json`` in the
 course root) makes a re-run resume: a submission whose files did not change is not
@@ -42,6 +46,10 @@ from .protocol import _num
 from .snapshot import files_from_notebook, write_files
 
 RECORDS = ".dockercourse-grading"
+#: A submission that grading could not judge (the grader broke, not the student): not scored,
+#: flagged, graded again by the next run.
+REDO = "correction à refaire"
+REDO_STATUS = "redo"
 NO_SANDBOX = "aucun bac à sable n'a pu démarrer"
 INTERRUPTED = "Interrompu : arrêt des bacs à sable (le carnet de notes garde les copies déjà enregistrées)."
 RUN_CHECK = re.compile(r'run_check\(\s*"(\w+)"\s*,\s*points\s*=\s*([\d.]+)\s*\)')
@@ -204,6 +212,8 @@ def _converter_class():
         an official result show the official feedback."""
 
         def preprocess(self, nb, resources):
+            import nbformat
+
             stage = _STAGE[resources["nbgrader"]["student"]]
             ran = (stage.get("executed") or {}).get("cells") or []
             official = stage.get("official") or {}
@@ -222,9 +232,12 @@ def _converter_class():
                 if gid and (cell.metadata.get("nbgrader") or {}).get("grade"):
                     if cell.execution_count is not None:  # what the kernel claimed, for cells it ran
                         kernel[gid] = determine_grade(cell, self.log)[0]
-                    if gid in official:
+                    if gid in official and not official[gid].get("grader_error"):
                         cell.outputs = _official_outputs(official[gid], cell.metadata["nbgrader"].get("points", 0),
                                                          cell.execution_count or 1)
+                    elif stage.get("redo") and cell.cell_type == "code":
+                        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=f"{REDO} : "
+                                        + (official.get(gid) or {}).get("grader_error", stage["redo"][0]) + "\n")]
             stage["kernel"] = kernel
             return nb, resources
 
@@ -242,6 +255,11 @@ def _converter_class():
                     if g.cell.cell_type != "code":
                         continue
                     res = official.get(g.name)
+                    if stage.get("redo") and (res is None or res.get("grader_error")):
+                        # the grader broke: no score at all (not a 0), graded again by the next run
+                        g.auto_score = None
+                        g.needs_manual_grade = True
+                        continue
                     score = 0.0 if res is None else round(float(res["score"]) * g.max_score
                                                           / max(float(res["points"]), 1e-9), 2)
                     score = max(0.0, min(float(g.max_score), score))
@@ -254,6 +272,8 @@ def _converter_class():
                     g.needs_manual_grade = g.manual_score is not None
                 if flags:
                     sub.flagged = True
+                elif stage.get("unflag"):  # a clean run clears the flag this command set before
+                    sub.flagged = False
                 _test_hold("record", meta["student"])
                 gb.db.commit()
             return nb, resources
@@ -508,6 +528,7 @@ def grade_class(course_root: str | Path, assignment: str, jobs: int = 2, student
             rows.append(row)
             if not quiet:
                 bar.step(f"{sid} : {_num(row['score'])}/{_num(row['max'])}"
+                         + (f"  ⏳ {REDO}" if row.get("status") == REDO_STATUS else "")
                          + (f"  ⚠️ {len(row['flags'])} signalement(s)" if row["flags"] else "")
                          + (f"  ❌ {row['error']}" if row.get("error") else ""))
     except KeyboardInterrupt as err:
@@ -621,8 +642,12 @@ def _record_now(course: Course, spec: Assignment, records: Path, sid: str, key: 
 
     stage = _STAGE.setdefault(sid, {})
     flags = stage.setdefault("flags", [])
+    redo = stage.setdefault("redo", [])  # why grading broke (the grader's fault, never the student's)
     row = {"student": sid, "key": key, "score": 0.0, "max": 0.0, "flags": flags, "seconds": 0.0,
            "status": "failed", "error": error or ""}
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        previous = json.loads((records / f"{sid}.json").read_text())
+        stage["unflag"] = bool(previous.get("flags")) or previous.get("status") == REDO_STATUS
     if isinstance(outcome, Outcome):
         results = dict(outcome.results)
         for gid, (check, _) in spec.check_cells.items():  # checks report under their name
@@ -635,25 +660,39 @@ def _record_now(course: Course, spec: Assignment, records: Path, sid: str, key: 
                    log_tail=outcome.log_tail[-4000:],
                    check_s={k: (v.get("timings") or {}).get("check_s") for k, v in outcome.results.items()
                             if isinstance(v, dict) and "timings" in v})
+        if outcome.grader_error:
+            redo.append(outcome.grader_error)
+        broken: dict[str, list[str]] = {}
+        for name, res in outcome.results.items():
+            if isinstance(res, dict) and res.get("grader_error"):
+                broken.setdefault(str(res["grader_error"]), []).append(name)
+        redo += [f"{why} ({', '.join(names)})" for why, names in broken.items()]
         if outcome.error:
             row["error"] = outcome.error
-            flags.append("bac à sable : " + outcome.error)
+            if not outcome.grader_error:
+                redo.append("bac à sable : " + outcome.error)
         if outcome.timed_out:
             flags.append("temps limite du bac à sable dépassé")
         if outcome.notebook is None:
-            flags.append("le notebook exécuté n'est pas revenu du bac à sable")
+            if not outcome.grader_error:  # not run when grading broke
+                flags.append("le notebook exécuté n'est pas revenu du bac à sable")
         elif (outcome.notebook.get("metadata") or {}).get("dockercourse_dead_kernel"):
             flags.append("le noyau s'est arrêté pendant l'exécution du notebook")
-    elif isinstance(outcome, Exception):
+    elif isinstance(outcome, Exception):  # the sandbox itself failed
         row["error"] = f"{type(outcome).__name__}: {outcome}"[:300]
+        redo.append(row["error"])
         stage["official"] = {}
     elif isinstance(outcome, str):  # why this submission could not be graded (French)
         row["error"] = outcome
+        redo.append(outcome)
         stage["official"] = {}
+    if redo:
+        flags.append(f"{REDO} : " + " ; ".join(redo))
+        row["redo"] = list(redo)
     if "sanitized" in stage:
         res = course.autograde("record", spec.name, sid)
         if res.get("success"):
-            row["status"] = "recorded"
+            row["status"] = REDO_STATUS if redo else "recorded"
         else:
             row["error"] = row["error"] or "nbgrader : " + _last(res.get("error") or res.get("log"))
             row["nbgrader_log"] = str(res.get("log") or "")[-4000:] + str(res.get("error") or "")[-2000:]
@@ -778,15 +817,20 @@ def print_summary(rows: list[dict]) -> None:
     w = max(len("élève"), *(len(r["student"]) for r in rows))
     print(f"\n{'élève':<{w}}  {'note':>11}  {'durée':>7}  {'retard':>7}  signalements")
     for r in rows:
-        note = f"{_num(r['score'])}/{_num(r['max'])}"
+        note = ("⏳ " if r.get("status") == REDO_STATUS else "") + f"{_num(r['score'])}/{_num(r['max'])}"
         dur = "reprise" if r.get("resumed") else f"{r.get('seconds', 0):.1f} s"
         flags = "; ".join(r.get("flags") or []) or ("❌ " + r["error"] if r.get("error") else "—")
         print(f"{r['student']:<{w}}  {note:>11}  {dur:>7}  {late_text(r.get('late_s', 0.0)):>7}  {flags}")
     scores = [r["score"] for r in rows]
+    redo = [r for r in rows if r.get("status") == REDO_STATUS]
     print(f"\n{len(rows)} copie(s), moyenne {sum(scores) / len(scores):.1f}/{_num(rows[0]['max'])}, "
           f"{sum(1 for r in rows if r.get('flags'))} signalée(s), "
           f"{sum(1 for r in rows if (r.get('late_s') or 0) > 0)} en retard, "
-          f"{sum(1 for r in rows if r.get('status') != 'recorded')} non enregistrée(s).")
+          f"{sum(1 for r in rows if r.get('status') not in ('recorded', REDO_STATUS))} non enregistrée(s).")
+    if redo:
+        print(f"⏳ {len(redo)} {REDO} : la correction elle-même a échoué (pas les copies), leurs cellules "
+              "ne sont pas notées. Corrigez la cause ci-dessus puis relancez la même commande : "
+              "seules ces copies seront corrigées à nouveau.")
 
 
 def class_main(args) -> int:

@@ -42,30 +42,62 @@ def wait_until(predicate: Callable[[], object], timeout: float, interval: float 
         time.sleep(min(interval, max(0.0, timeout - elapsed)))
 
 
-_CGROUPS: dict[str, bool] = {}
+#: Which of the engine's ``docker info`` flags each per-container limit needs.
+LIMIT_NEEDS = {"mem_limit": ("MemoryLimit",), "pids_limit": ("PidsLimit",),
+               "nano_cpus": ("CpuCfsQuota", "CpuCfsPeriod")}
+
+_INFO: dict[str, dict] = {}
+
+
+def container_limits(info: dict) -> dict:
+    """Pure: the part of :data:`CONTAINER_LIMITS` that an engine whose ``docker info`` is
+    ``info`` can apply. None when its cgroup driver is ``none`` (rootless on cgroup v1,
+    or on v2 without delegated controllers); else each limit whose flags are all true —
+    asking for one it cannot apply makes every container start fail (« NanoCPUs can not
+    be set… »)."""
+    if (info.get("CgroupDriver") or "none") == "none":
+        return {}
+    return {k: v for k, v in CONTAINER_LIMITS.items() if all(info.get(f) is True for f in LIMIT_NEEDS[k])}
+
+
+def _engine_info(client) -> dict:
+    key = str(client.api.base_url)
+    if key not in _INFO:
+        try:
+            _INFO[key] = client.info()
+        except Exception:
+            return {}
+    return _INFO[key]
 
 
 def engine_has_cgroups(client) -> bool:
     """False for an engine that cannot apply cgroup limits (rootless Docker on cgroup v1)."""
-    key = str(client.api.base_url)
-    if key not in _CGROUPS:
-        try:
-            _CGROUPS[key] = client.info().get("CgroupDriver", "none") != "none"
-        except Exception:
-            return True
-    return _CGROUPS[key]
+    return (_engine_info(client).get("CgroupDriver") or "none") != "none"
 
 
 def limits(client) -> dict:
-    """Keyword arguments for ``containers.run``: cgroup limits when the engine has
-    cgroups, and rlimits always (a fork bomb stays within ``nproc``)."""
+    """Keyword arguments for ``containers.run``: the cgroup limits the engine says it can
+    apply (:func:`container_limits`), and rlimits always (a fork bomb stays within ``nproc``)."""
     import docker
 
     out: dict = {"ulimits": [docker.types.Ulimit(name=k, soft=v, hard=v) for k, v in ULIMITS.items()],
                  "oom_score_adj": OOM_SCORE_ADJ}
-    if engine_has_cgroups(client):
-        out.update(CONTAINER_LIMITS)
+    out.update(container_limits(_engine_info(client)))
     return out
+
+
+def engine_fault(client, image: str | None = None) -> str:
+    """``''`` when the engine starts a container of the base image with the checks'
+    limits and labels; else why not, in French. A check that failed while the engine
+    cannot do that failed because of the grader, not of the submission."""
+    try:
+        code, out = run_once(client, image or engine.BASE_IMAGE, "moteur", "sante", ["true"], timeout=60)
+    except Exception as err:
+        return f"le moteur Docker du correcteur ne démarre pas de conteneur ({type(err).__name__} : {str(err)[:300]})"
+    if code != 0:
+        return (f"le moteur Docker du correcteur ne fait pas tourner un conteneur de l'image de base "
+                f"(« true » a rendu le code {code} : {out.strip()[-200:] or 'aucune sortie'})")
+    return ""
 
 
 def remove_container(client, name: str, sub: str) -> None:

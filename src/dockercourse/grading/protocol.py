@@ -26,6 +26,9 @@ class Result:
     notes: list = dataclasses.field(default_factory=list)
     fatal: str | None = None  # a single message and score 0 (daemon down, no build...)
     timings: dict = dataclasses.field(default_factory=dict)
+    #: Set when the check failed because of the grader (its engine), not of the submission:
+    #: the class command then marks the submission « correction à refaire » instead of scoring it.
+    grader_error: str | None = None
 
     def ok(self, text: str, weight: float = 1.0) -> None:
         self.items.append((weight, True, [text]))
@@ -53,8 +56,11 @@ class Result:
 
     def payload(self, check: str) -> dict:
         """What travels on a result line: score, points, the rendered feedback, timings."""
-        return {"check": check, "score": self.score, "points": self.points, "text": self.render(),
-                "timings": self.timings}
+        out = {"check": check, "score": self.score, "points": self.points, "text": self.render(),
+               "timings": self.timings}
+        if self.grader_error:
+            out["grader_error"] = self.grader_error
+        return out
 
     def render(self) -> str:
         icon = "✅" if self.score >= self.points else ("🟡" if self.score > 0 else "❌")

@@ -16,8 +16,11 @@ What a sandbox is (slot ``k``, one per parallel job):
   cannot limit its containers itself), a wall-time limit, and the engine's infra
   protected from the OOM killer before the student's processes;
 * **engine** — rootless ``dockerd`` (rootlesskit + slirp4netns) with its data on the
-  sandbox's disk; the base image is loaded from a ``docker save`` archive, so the
-  engine sees none of the host's images or containers;
+  sandbox's disk and the ``cgroupfs`` cgroup driver (the sandbox user has no systemd
+  session); the base image is loaded from a ``docker save`` archive, so the engine sees
+  none of the host's images or containers. Before any check, the worker starts one
+  container of the base image: an engine that cannot is reported (:data:`GRADER_BROKEN`)
+  and the submission is not scored;
 * **network** — with the offline base image (no registry needed), a network namespace
   of its own holding only ``lo``.
 
@@ -38,6 +41,7 @@ import dataclasses
 import json
 import os
 import pwd
+import shlex
 import shutil
 import signal
 import stat
@@ -56,6 +60,14 @@ SUBID_BASE = 1_500_000_000
 SUBID_SPAN = 65536
 DEFAULT_ROOT = Path("/var/lib/dockercourse-grading")
 PHASE_A_DONE = "@@DOCKERCOURSE-PHASE-A-DONE@@"
+#: The worker's line (then a French reason) when grading itself broke: no engine, no base
+#: image, or an engine that cannot start a container. The submission is not scored.
+GRADER_BROKEN = "@@DOCKERCOURSE-GRADER-BROKEN@@"
+#: Extra ``dockerd`` flags for every sandbox engine (the instructor's, or a test's), shell-split.
+DOCKERD_ARGS_ENV = "DOCKERCOURSE_SANDBOX_DOCKERD_ARGS"
+#: The cgroup driver of the sandbox engines: dockerd picks ``systemd`` on cgroup v2 when
+#: ``/run/systemd/system`` exists, which needs a login session the sandbox user never has.
+ENGINE_EXEC_OPTS = ("native.cgroupdriver=cgroupfs",)
 PACKAGES = ("rootlesskit", "uidmap", "slirp4netns", "e2fsprogs", "iproute2")
 ROOTLESS_SCRIPTS = ("/usr/share/docker.io/contrib/dockerd-rootless.sh", "/usr/bin/dockerd-rootless.sh")
 CGROUP_NAME = "dockercourse-grading"
@@ -303,6 +315,7 @@ class Outcome:
     seconds: float
     timed_out: bool = False
     error: str = ""                   # French, when the sandbox itself failed
+    grader_error: str = ""            # French, when the worker said grading broke (GRADER_BROKEN)
     memory_peak_mib: float | None = None
     oom_kills: int = 0
     phases: dict = dataclasses.field(default_factory=dict)
@@ -401,7 +414,8 @@ class Sandbox:
         jobdir = self.dir / "job"
         job = dict(job, sandbox=str(self.dir), uid=self.uid, gid=self.gid, user=self.user, slot=self.slot,
                    docker_cli=job.get("docker_cli") or buildkit_cli(),
-                   limits=dataclasses.asdict(self.limits))
+                   limits=dataclasses.asdict(self.limits),
+                   dockerd_args=job.get("dockerd_args") or shlex.split(os.environ.get(DOCKERD_ARGS_ENV, "")))
         for rel, data in job.pop("files", {}).items():
             target = jobdir / "project" / rel
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -431,6 +445,7 @@ class Sandbox:
             sel.register(proc.stdout, selectors.EVENT_READ)
             buf = ""
             phase_a_done = False
+            grader_error = ""
             while True:
                 remaining = deadline - time.monotonic()
                 if stop is not None and stop.is_set():
@@ -453,10 +468,12 @@ class Sandbox:
                     parts = chunk.split(maxsplit=2)
                     if len(parts) == 3:
                         phases[parts[1]] = parts[2].strip()[:300]
+                if chunk.startswith(GRADER_BROKEN):
+                    grader_error = chunk[len(GRADER_BROKEN):].strip()[:500] or "(aucun message)"
                 if chunk.startswith(PHASE_A_DONE):
                     phase_a_done = True
                     phases["A_s"] = round(time.monotonic() - t0, 2)
-                    if on_notebook:
+                    if on_notebook and not grader_error:
                         on_notebook()
                 elif chunk.startswith(RESULT_MARK) and progress:
                     with contextlib.suppress(Exception):
@@ -499,7 +516,8 @@ class Sandbox:
             error = ("le bac à sable n'a rendu aucun résultat"
                      + (" dans le temps imparti" if timed_out else "") + " : " + _last_line(log_tail))
         phases["total_s"] = round(time.monotonic() - t0, 2)
-        return Outcome(results, notebook, time.monotonic() - t0, timed_out, error, peak, ooms, phases, log_tail)
+        return Outcome(results, notebook, time.monotonic() - t0, timed_out, error, grader_error, peak, ooms, phases,
+                       log_tail)
 
     def _safe_read(self, folder: str, name: str, limit: int) -> bytes | None:
         """A file the sandbox user wrote, read safely: every process of the slot is dead,
@@ -642,11 +660,21 @@ def _emit(line: str) -> None:
     sys.stdout.flush()
 
 
-def _start_engine(slot_dir: Path, log) -> subprocess.Popen:
+def engine_command(slot_dir: Path, script: str, extra: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """The command line of a sandbox's rootless engine: its data and socket on the slot's
+    disk, the ``cgroupfs`` driver (:data:`ENGINE_EXEC_OPTS`), then ``extra`` flags."""
     run = slot_dir / "run"
     home = slot_dir / "home"
-    cmd = [rootless_script(), "--data-root", str(home / "docker"), "--exec-root", str(run / "dockerd"),
+    cmd = [script, "--data-root", str(home / "docker"), "--exec-root", str(run / "dockerd"),
            "--pidfile", str(run / "docker.pid"), "-H", f"unix://{run / 'docker.sock'}", "--log-level=warn"]
+    for opt in ENGINE_EXEC_OPTS:
+        cmd += ["--exec-opt", opt]
+    return cmd + [str(a) for a in extra]
+
+
+def _start_engine(slot_dir: Path, log, extra: list[str] | tuple[str, ...] = ()) -> subprocess.Popen:
+    run = slot_dir / "run"
+    cmd = engine_command(slot_dir, rootless_script(), extra)
     proc = subprocess.Popen(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
     sock = run / "docker.sock"
 
@@ -732,18 +760,26 @@ def worker(job_path: str) -> int:
     os.dup2(log.fileno(), 2)  # the grader reads stdout only; diagnostics stay in the sandbox
     sys.stderr = open(2, "w", closefd=False)
     official: dict = {}
+    broken = ""
     try:
         t0 = time.monotonic()
-        _start_engine(slot_dir, open(home / "dockerd.log", "a"))
+        _start_engine(slot_dir, open(home / "dockerd.log", "a"), job.get("dockerd_args") or ())
         _emit(f"@@DOCKERCOURSE-PHASE@@ engine {time.monotonic() - t0:.2f}")
         t1 = time.monotonic()
         proc = subprocess.run(["docker", "load", "-q", "-i", job["base_tar"]], capture_output=True, text=True)
         if proc.returncode != 0:
             raise RuntimeError("docker load de l'image de base a échoué : " + proc.stderr[-300:])
         _emit(f"@@DOCKERCOURSE-PHASE@@ base {time.monotonic() - t1:.2f}")
-        _phase_a(job, slot_dir / "job" / "project", official)
+        from .containers import engine_fault
+
+        broken = engine_fault(engine.client())  # before any check: can this engine run a container?
+        if not broken:
+            _phase_a(job, slot_dir / "job" / "project", official)
     except Exception as err:
         _emit(f"@@DOCKERCOURSE-PHASE@@ error {err}")
+        broken = str(err)[:400] or type(err).__name__
+    if broken:
+        _emit(f"{GRADER_BROKEN} {broken}".replace("\n", " "))
     from .snapshot import Snapshot
 
     official_file = home / ".dockercourse" / "official.json"
@@ -757,6 +793,8 @@ def worker(job_path: str) -> int:
     os.close(devnull)
     sys.stdout = open(1, "w", closefd=False)
     sys.stderr = open(2, "w", closefd=False)
+    if broken:  # the submission will be graded again: its notebook would show nothing true
+        return 0
     _execute_notebook(job, official_file)
     return 0
 
