@@ -383,3 +383,13 @@ def test_dockerignore_patterns_are_anchored_at_the_context_root(tmp_path):
     assert everywhere == ["app.py", "app/c.py"]
     assert A.images.ignore_patterns("# commentaire\n\n.git\n  **/*.pyc \n") == [".git", "**/*.pyc"]
 
+
+
+def test_docker_chain_keeps_our_engine_only():
+    """Other engines on the same host (a rootless or test dockerd with its own containerd) are left out."""
+    cid, procs = _fixture_procs()
+    other = [A.Proc(90001, 1, "dockerd", "dockerd --data-root /srv/other -H unix:///srv/other.sock"),
+             A.Proc(90002, 90001, "containerd", "containerd --config /srv/other/containerd/containerd.toml")]
+    rows = A.docker_chain(procs + other, container_id=cid)
+    assert [r["role"] for r in rows] == ["dockerd", "containerd", "shim", "container"]
+    assert 90001 not in {r["pid"] for r in rows} and 90002 not in {r["pid"] for r in rows}

@@ -136,7 +136,27 @@ def docker_chain(procs: list[Proc], container_id: str | None = None) -> list[dic
                              "cmdline": child.cmdline})
                 stack.extend(by_parent.get(child.pid, []))
     rows.sort(key=lambda r: (order[r["role"]], r["pid"]))
-    return rows
+    return ours_only(rows) if container_id else rows
+
+
+def ours_only(rows: list[dict]) -> list[dict]:
+    """Pure: with several engines on one host (rootless engines, other test daemons),
+    keep the containerd our shim talks to (its ``-address`` folder is in containerd's
+    command line, or it is the only one) and the dockerd that started it, if one did."""
+    import re
+
+    shims = [r for r in rows if r["role"] == "shim"]
+    addr = next((m.group(1) for r in shims if (m := re.search(r"-address (\S+)/containerd\.sock", r["cmdline"]))), None)
+    ctrds = [r for r in rows if r["role"] == "containerd"]
+    mine = [r for r in ctrds if addr and addr in r["cmdline"]] or \
+        [r for r in ctrds if addr == "/run/containerd" and "--config" not in r["cmdline"]] or ctrds
+    parents = {r["ppid"] for r in mine}
+    dockerds = [r for r in rows if r["role"] == "dockerd"]
+    keep_dockerd = [r for r in dockerds if r["pid"] in parents] or \
+        [r for r in dockerds if " --data-root " not in f" {r['cmdline']} " and " -H " not in f" {r['cmdline']} "] \
+        or dockerds
+    dropped = {r["pid"] for r in ctrds if r not in mine} | {r["pid"] for r in dockerds if r not in keep_dockerd}
+    return [r for r in rows if r["pid"] not in dropped]
 
 
 def chain_frame(rows: list[dict]):
