@@ -66,18 +66,28 @@ class CurrentEngineError(engine.SetupError):
 
 @dataclass(frozen=True)
 class Store:
-    """One image store: its own bridge and subnet (neither collides with docker0's 172.17/16)."""
+    """One image store: its own bridge and subnet, and its own pool for the networks its users create
+    (``docker network create``, Compose), none colliding with docker0's 172.17/16 or each other."""
 
     name: str
     bridge: str
     cidr: str
+    pool: str
     snapshotter: bool
+
+    @property
+    def networks(self) -> tuple[str, str]:
+        """The default bridge's network and the pool (what the forwarding rules let through)."""
+        addr, bits = self.cidr.split("/")
+        return f"{addr.rsplit('.', 1)[0]}.0/{bits}", self.pool
 
 
 STORES = {
-    "classic": Store("classic", "dccur0", "172.31.250.1/24", snapshotter=False),
-    "containerd": Store("containerd", "dccur1", "172.31.251.1/24", snapshotter=True),
+    "classic": Store("classic", "dccur0", "172.31.250.1/24", "172.30.0.0/16", snapshotter=False),
+    "containerd": Store("containerd", "dccur1", "172.31.251.1/24", "172.29.0.0/16", snapshotter=True),
 }
+#: Tags the host's FORWARD rules that let this lane's containers talk to each other.
+FORWARD_COMMENT = "dockercourse-current-engine"
 
 
 # --------------------------------------------------------------------------- small helpers
@@ -125,6 +135,7 @@ def daemon_config(store: Store) -> dict:
         "bridge": store.bridge,
         "iptables": False,
         "ip6tables": False,
+        "default-address-pools": [{"base": store.pool, "size": 24}],
         "features": {"containerd-snapshotter": store.snapshotter},
     }
 
@@ -421,6 +432,7 @@ class CurrentEngine:
         self._stop(STOP_TIMEOUT, quiet=True)
         self.ensure_root()
         self._prepare_state()
+        self._set_forwarding(True)
         proc = self._launch()
         ns = wait_until(lambda: proc.poll() is None and _mnt_ns(proc.pid) not in (None, _mnt_ns(os.getpid()))
                         and _mnt_ns(proc.pid), timeout=10, interval=0.02)
@@ -447,6 +459,10 @@ class CurrentEngine:
     def _prepare_state(self) -> None:
         """Fresh runtime folder (stale sockets and pid files of a killed run go), kept data."""
         shutil.rmtree(self.state / "run", ignore_errors=True)
+        # The network store goes too: a dockerd that finds its old default "bridge" network there,
+        # with default-address-pools set, deletes the interface named docker0 — the host engine's
+        # (moby's configureNetworking, "Clear stale bridge network").
+        shutil.rmtree(self.state / "docker" / "network", ignore_errors=True)
         for d in ("run", "docker", "containerd", "etc"):
             (self.state / d).mkdir(parents=True, exist_ok=True)
         (self.state / "etc" / "daemon.json").write_text(json.dumps(daemon_config(self.store), indent=1) + "\n")
@@ -486,10 +502,32 @@ class CurrentEngine:
         self.pid_file.unlink(missing_ok=True)
         if self._delete_bridge():
             done.append(f"bridge {self.store.bridge} deleted")
+        self._set_forwarding(False)
         shutil.rmtree(self.state / "run", ignore_errors=True)
         if done and not quiet:
             print(f"  current engine ({self.store.name}): {', '.join(done)}", flush=True)
         return done
+
+    def forward_rules(self) -> list[list[str]]:
+        """The host's ``iptables`` FORWARD rules for this store's networks. With ``iptables: false``
+        this engine writes none itself, and the host engine's FORWARD policy is DROP while bridged
+        traffic goes through iptables (br_netfilter): without them, two containers on one of its
+        networks (Compose's) cannot reach each other."""
+        return [["FORWARD", flag, net, "-m", "comment", "--comment", FORWARD_COMMENT, "-j", "ACCEPT"]
+                for net in self.store.networks for flag in ("-s", "-d")]
+
+    def _set_forwarding(self, on: bool) -> None:
+        exe = shutil.which("iptables")
+        if exe is None:
+            return  # no iptables: no host engine filtering the bridges either
+        for rule in self.forward_rules():
+            present = _run([exe, "-w", "-C", *rule]).returncode == 0
+            if on and not present:
+                proc = _run([exe, "-w", "-I", *rule])
+                if proc.returncode != 0:
+                    raise CurrentEngineError(f"iptables -I {' '.join(rule)} failed: {proc.stderr.strip()}")
+            elif not on and present:
+                _run([exe, "-w", "-D", *rule])
 
     def _kill_containers(self) -> None:
         """SIGKILL the running containers: dockerd's shutdown would give each its stop timeout

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from dockercourse import engine
-from dockercourse.currentengine import STORES, CurrentEngine, namespace_processes, wait_until
+from dockercourse.currentengine import FORWARD_COMMENT, STORES, CurrentEngine, namespace_processes, wait_until
 
 pytestmark = pytest.mark.current_engine
 
@@ -166,7 +166,39 @@ def test_stop_leaves_nothing(current):
     assert not _mounts_of(current.root) and not _mounts_of(current.state)
     assert not Path(f"/sys/class/net/{current.store.bridge}").exists()
     assert not current.socket.exists()
+    assert FORWARD_COMMENT not in _forward_rules()
     assert current.stop() == []  # idempotent
+
+
+def _forward_rules() -> str:
+    return subprocess.run(["iptables", "-w", "-S", "FORWARD"], capture_output=True, text=True, check=True).stdout
+
+
+def test_containers_of_one_compose_network_reach_each_other(current, docker_client):
+    """A user-defined network (what Compose makes) works although the host engine's FORWARD policy is
+    DROP, and starting again on a kept data root leaves the host engine's docker0 alone."""
+    current.stop()
+    current.start()
+    assert Path("/sys/class/net/docker0").exists(), "the current engine deleted the host engine's docker0"
+    assert FORWARD_COMMENT in _forward_rules()
+    c = current.client()
+    net = c.networks.create(engine.name("current", current.store.name, "net"), labels=engine.labels())
+    try:
+        web = engine.name("current", current.store.name, "web")
+        server = c.containers.run(engine.BASE_IMAGE, ["python", "-m", "http.server", "8000"], detach=True,
+                                  network=net.name, name=web,
+                                  labels=engine.labels(purpose="current-engine-test"))
+        try:
+            probe = ("import time, urllib.request\nfor _ in range(50):\n    try:\n"
+                     f"        print(urllib.request.urlopen('http://{web}:8000/', timeout=2).status); break\n"
+                     "    except OSError:\n        time.sleep(0.2)\n")
+            out = c.containers.run(engine.BASE_IMAGE, ["python", "-c", probe], network=net.name, remove=True,
+                                   labels=engine.labels(purpose="current-engine-test"))
+            assert out.decode().strip() == "200"
+        finally:
+            server.remove(force=True)
+    finally:
+        net.remove()
 
 
 def _state(pid: int) -> str:
