@@ -355,6 +355,16 @@ def test_compose_file_is_valid_yaml_with_two_labelled_services():
     assert set(doc["services"]) == {"web", "client"}
     assert all(s["labels"]["dockercourse.unit"] == "nb04" for s in doc["services"].values())
     assert "http://web:8000/" in " ".join(doc["services"]["client"]["command"])
+    assert "version" not in doc  # the Compose Specification has none
+    assert doc["services"]["client"]["depends_on"] == {"web": {"condition": "service_healthy"}}
+    assert "sleep" not in " ".join(doc["services"]["client"]["command"])
+
+
+def test_client_answer_from_compose_v1_and_v2_logs():
+    v1 = 'Attaching to x_web_1, x_client_1\nweb_1     | [INFO] Booting\nclient_1  | {"message":"Bonjour"}\n'
+    v2 = '\x1b[2K\x1b[36mclient-1  | \x1b[0m{"message":"Bonjour"}\nclient-1 exited with code 0\n'
+    assert A.innerloop.client_answer(v1) == A.innerloop.client_answer(v2) == '{"message":"Bonjour"}'
+    assert A.innerloop.client_answer("client-1  | Traceback (most recent call last):\n") is None
 
 
 def test_version_rows_one_line_per_component():

@@ -25,7 +25,7 @@ REPO = engine.name(UNIT04, "app")         # repository name inside the registry
 
 OUI_NON = {True: "oui", False: "non"}
 BASE_IMAGE_TAG = engine.BASE_IMAGE
-ANSI = re.compile(r"\x1b\[[0-9;]*m")
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")  # colours and cursor moves (CSI sequences)
 CONTENT_HASH = re.compile(r"\b(file|multi|dir):([0-9a-f]{64})\b")
 
 #: The package's one decorator for notebook-facing helpers (one French sentence per cell without a daemon).

@@ -6,6 +6,7 @@ a minimal two-service application run with Debian's ``docker-compose`` 1.29
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -124,9 +125,9 @@ def plot_inner_loop():
 COMPOSE_PROJECT = engine.name(UNIT04, "compose")   # dockercourse-nb04-compose
 
 COMPOSE_FILE = f"""\
-# deux services : « web » (l'application, servie par gunicorn) et « client »,
-# qui l'interroge par son nom de service sur le réseau que Compose crée
-version: "3.8"
+# deux services : « web » (l'application, servie par gunicorn, avec un HEALTHCHECK) et
+# « client », qui l'interroge par son nom de service sur le réseau que Compose crée,
+# une fois « web » en bonne santé (pas de version: — le format actuel n'en a plus)
 services:
   web:
     build: ./web
@@ -139,11 +140,12 @@ services:
   client:
     image: {SERVICE}:compose
     depends_on:
-      - web
+      web:
+        condition: service_healthy
     labels:
       dockercourse: "1"
       dockercourse.unit: "{UNIT04}"
-    command: ["python", "-c", "import time, urllib.request; time.sleep(2); \\
+    command: ["python", "-c", "import urllib.request; \\
 print(urllib.request.urlopen('http://web:8000/', timeout=10).read().decode())"]
 networks:
   default:
@@ -156,18 +158,51 @@ COMPOSE_PACKAGE = "docker-compose"
 
 
 class ComposeUnavailable(RuntimeError):
-    """docker-compose is missing and cannot be installed here (French message)."""
+    """Neither Compose v2 nor v1 is there, and v1 cannot be installed here (French message)."""
 
 
-def compose_exe() -> str:
-    """Path of ``docker-compose``; installs Debian's package (1.29) with apt when it
-    is missing and we are root. Raises :class:`ComposeUnavailable` otherwise."""
-    exe = shutil.which("docker-compose")
-    if exe:
-        return exe
+@dataclasses.dataclass(frozen=True)
+class Compose:
+    """How to call Compose on this machine: the v2 plugin (``docker compose``) or v1."""
+
+    argv: tuple[str, ...]  # ("docker", "compose") or ("/usr/bin/docker-compose",)
+    version: str
+
+    @property
+    def v2(self) -> bool:
+        return self.argv[1:] == ("compose",)
+
+    @property
+    def shown(self) -> str:
+        """The command as a student types it."""
+        return "docker compose" if self.v2 else "docker-compose"
+
+
+def compose_version(argv: list[str]) -> str | None:
+    """``<compose> version --short`` (``v2.26.1`` / ``1.29.2``), None when it does not run."""
+    try:
+        proc = subprocess.run([*argv, "version", "--short"], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return proc.stdout.strip().lstrip("v") if proc.returncode == 0 and proc.stdout.strip() else None
+
+
+def find_compose() -> Compose:
+    """The v2 plugin first (what Docker Desktop and Docker CE ship); else ``docker-compose`` v1
+    (end of life since 2023), installed from Debian's package when missing and we are root.
+    Raises :class:`ComposeUnavailable` otherwise."""
+    docker = shutil.which("docker")
+    if docker and (version := compose_version([docker, "compose"])):
+        return Compose((docker, "compose"), version)
+    exe = shutil.which("docker-compose") or _install_compose_v1()
+    return Compose((exe,), compose_version([exe]) or "?")
+
+
+def _install_compose_v1() -> str:
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        raise ComposeUnavailable("Compose est absent : installez-le (Debian/Ubuntu : sudo apt-get install "
-                                 "docker-compose ; Docker Desktop : « docker compose » est déjà là).")
+        raise ComposeUnavailable("Compose est absent : installez le greffon « docker compose » (Docker Desktop et "
+                                 "Docker Engine l'ont ; Debian/Ubuntu : paquet docker-compose-plugin ou "
+                                 "docker-compose).")
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     if subprocess.run(["apt-cache", "show", COMPOSE_PACKAGE], capture_output=True).returncode != 0:
         subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True)
@@ -183,44 +218,60 @@ def compose_exe() -> str:
 
 def compose_folder(unit: str = UNIT04):
     files = {"docker-compose.yml": COMPOSE_FILE}
-    files.update({f"web/{k}": v for k, v in service_files("exec").items()})
+    files.update({f"web/{k}": v for k, v in service_files("health").items()})
     return write_context(files, unit=unit, sub="compose")
 
 
-def _compose(exe: str, folder, *args: str, show: bool = True, timeout: float = 300):
-    cmd = [exe, "--project-name", COMPOSE_PROJECT, *args]
+def _compose(compose: Compose, folder, *args: str, show: bool = True, timeout: float = 300):
+    cmd = [*compose.argv, "--project-name", COMPOSE_PROJECT, *args]
     if show:
-        print("$ docker-compose --project-name " + COMPOSE_PROJECT + " " + " ".join(args))
-    env = dict(os.environ, COMPOSE_DOCKER_CLI_BUILD="0", DOCKER_BUILDKIT="0")
+        print(f"$ {compose.shown} --project-name {COMPOSE_PROJECT} " + " ".join(args))
+    env = dict(os.environ)
+    if not compose.v2:  # v1 builds through the legacy builder (its own BuildKit path predates heredocs)
+        env.update(COMPOSE_DOCKER_CLI_BUILD="0", DOCKER_BUILDKIT="0")
     return subprocess.run(cmd, cwd=folder, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def client_answer(stdout: str) -> str | None:
+    """Pure: the JSON line the ``client`` service printed, from ``up``'s interleaved logs
+    (v1: ``client_1  | …``, v2: ``client-1  | …``)."""
+    for line in stdout.splitlines():
+        clean = ANSI.sub("", line)
+        if "|" in clean and clean.strip().startswith("client"):
+            text = clean.split("|", 1)[1].strip()
+            if text.startswith("{"):
+                return text
+    return None
 
 
 @needs_docker
 def compose_demo():
-    """``docker-compose up`` of the two services: the client's answer (it reached
-    « web » by its service name), then ``docker-compose down``."""
+    """``docker compose up`` of the two services: the client's answer (it reached « web » by its
+    service name, once « web » was healthy), then ``docker compose down``."""
     engine.client()
     try:
-        exe = compose_exe()
+        compose = find_compose()
     except ComposeUnavailable as err:
         print(f"⚠️  {err}")
         return None
     folder = compose_folder()
+    if compose.v2:
+        print(f"(Compose v2 {compose.version}, le greffon « docker compose »)")
+    else:
+        print(f"(Compose v1 {compose.version} : le greffon v2 « docker compose » est absent ici, la commande "
+              "« docker-compose » le remplace ; v1 n'est plus maintenue depuis 2023)")
     print(f"(dans le dossier {folder.name}/ : docker-compose.yml et web/ avec le Dockerfile du service)")
     print(COMPOSE_FILE.split("networks:")[0].rstrip())
-    version = subprocess.run([exe, "version", "--short"], capture_output=True, text=True).stdout.strip()
-    _compose(exe, folder, "down", "--remove-orphans", show=False)
+    _compose(compose, folder, "down", "--remove-orphans", show=False)
     t0 = time.monotonic()
-    up = _compose(exe, folder, "up", "--build", "--abort-on-container-exit", "--exit-code-from", "client")
-    client_lines = [ANSI.sub("", ln).split("|", 1)[1].strip() for ln in up.stdout.splitlines()
-                    if "|" in ln and ANSI.sub("", ln).strip().startswith("client")]
-    answer = next((ln for ln in client_lines if ln.startswith("{")), None)
+    up = _compose(compose, folder, "up", "--build", "--abort-on-container-exit", "--exit-code-from", "client")
+    answer = client_answer(up.stdout)
     print("   client | " + (answer or "(pas de réponse)"))
-    print(f"   (docker-compose {version.split('.')[0]}.{version.split('.')[1] if '.' in version else ''} ; "
-          f"code de sortie {up.returncode})")
-    _compose(exe, folder, "down", "--remove-orphans")
+    print(f"   (code de sortie {up.returncode})")
+    _compose(compose, folder, "down", "--remove-orphans")
     ok = up.returncode == 0 and answer is not None and "Compose" in answer
+    detail = (up.stderr.strip().splitlines() or [""])[-1][:200]
     verdict("le client a joint le service « web » par son nom, sur le réseau créé par Compose", ok,
-            f"pas de réponse du client (code de sortie {up.returncode})")
+            f"pas de réponse du client (code de sortie {up.returncode}{' : ' + detail if detail else ''})")
     return {"ok": ok, "seconds": time.monotonic() - t0, "stdout": up.stdout, "stderr": up.stderr}
 
