@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from .. import engine
+from . import dockerfile
 from .snapshot import MAX_CONTEXT_MB, SUB_LABEL, Snapshot, image_repo, submission_id
 
 BASE_IMAGE = engine.BASE_IMAGE
@@ -121,10 +122,16 @@ _NOISE = ("DEPRECATED", "Sending build context", "BuildKit is currently disabled
           "Install the buildx", "Removing intermediate container", "docs.docker.com/go/buildx", "--->")
 
 
+def base_images(text: str) -> list[str]:
+    """The external images the ``FROM`` lines of ``text`` resolve to (ARG defaults applied)."""
+    return [s.image for s in dockerfile.stages(text) if s.parent is None and s.image.lower() != "scratch"]
+
+
 def _build_failure_reason(snap: Snapshot, log: str) -> str:
     if "Dockerfile" not in snap.files:
         return "il n'y a pas de fichier Dockerfile dans le dossier du TP (exécutez la cellule %%writefile Dockerfile)."
-    froms = re.findall(r"(?im)^\s*FROM\s+(?:--\S+\s+)*(\S+)", snap.text("Dockerfile") or "")
+    froms = base_images(snap.text("Dockerfile") or "")
+    froms = [f for f in froms if f != BASE_IMAGE] + [f for f in froms if f == BASE_IMAGE]
     if froms and re.search(r"pull access denied|failed to resolve source metadata|manifest unknown|not found: "
                            r"manifest|no such host|dial tcp|lookup .* on|repository does not exist|"
                            r"failed to do request", log, re.I):

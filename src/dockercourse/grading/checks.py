@@ -22,7 +22,16 @@ from importlib import resources
 from pathlib import Path
 
 from .. import engine, offline
-from .build import BASE_IMAGE, Build, _base_info, _remove_image, docker_build, ensure_image
+from . import dockerfile
+from .build import (
+    BASE_IMAGE,
+    Build,
+    _base_info,
+    _remove_image,
+    base_images,
+    docker_build,
+    ensure_image,
+)
 from .containers import (
     engine_fault,
     http_get,
@@ -358,22 +367,43 @@ def check_application(res: Result, ctx: Context) -> None:
 @check("construction", "Construction de l'image")
 def check_build(res: Result, ctx: Context) -> None:
     text = ctx.dockerfile()
-    froms = re.findall(r"(?im)^\s*FROM\s+(?:--\S+\s+)*(\S+)", text)
+    try:
+        found = dockerfile.stages(text)
+    except ValueError:  # a FROM BuildKit cannot parse either: the build says why
+        found = []
+    base = found[-1].base if found else None
     b = ctx.build()
     res.timings["build_s"] = b.seconds
     res.timings["build_cached"] = b.cached
     if not b.ok:
         res.fatal = "Attendu : docker build réussit à partir de vos fichiers.\nTrouvé : " + b.reason + (
             "\nÀ faire : corrigez le Dockerfile (lisez la première erreur ci-dessus).")
-        if froms and froms[0] != BASE_IMAGE:
-            res.fatal += f"\n💡 Partez de FROM {BASE_IMAGE} (trouvé : FROM {froms[0]})."
+        externals = [f for f in base_images(text) if not dockerfile.is_official_slim(f)] if found else []
+        if externals:
+            res.fatal += f"\n💡 Partez de FROM {BASE_IMAGE} (trouvé : FROM {externals[0]})."
         return
     res.ok(f"docker build réussit ({b.seconds:g} s{', résultat réutilisé' if b.cached else ''})", 3)
-    if froms and froms[0] == BASE_IMAGE:
-        res.ok(f"l'image part de {BASE_IMAGE}")
+    shown = _from_shown(found)
+    if dockerfile.is_official_slim(base):
+        res.ok(f"l'image part de {BASE_IMAGE}" + (f" ({shown})" if shown != f"FROM {BASE_IMAGE}" else ""))
     else:
         res.fail("l'image doit partir de l'image officielle Python slim", f"FROM {BASE_IMAGE}",
-                 f"FROM {froms[0] if froms else '(rien)'}", f"commencez le Dockerfile par FROM {BASE_IMAGE}.")
+                 shown, f"faites partir l'image finale de {BASE_IMAGE} (FROM {BASE_IMAGE}).")
+
+
+def _from_shown(found: list) -> str:
+    """How the final stage's base reads: ``FROM python:${V}-slim → python:3.13-slim``, its chain
+    of stages named (``FROM base``, stage « base » : …)."""
+    if not found:
+        return "FROM (rien)"
+    last = found[-1]
+    root = last
+    while root.parent is not None:
+        root = found[root.parent]
+    text = f"FROM {root.written}" + (f" → {root.image}" if root.written != root.image else "")
+    if root is not last:
+        text = f"FROM {last.written} (étape « {root.name} » : {text})"
+    return text
 
 
 def _cmd_line(cfg: dict) -> tuple[list, list]:
