@@ -1,5 +1,6 @@
 """How the grader reads a Dockerfile before building it (dockercourse.grading.dockerfile):
-``FROM`` resolved as BuildKit resolves it. Pure: no daemon."""
+``FROM`` resolved as BuildKit resolves it, and the ``# syntax=`` directive an offline grader
+cannot pull. Pure: no daemon."""
 
 from __future__ import annotations
 
@@ -133,3 +134,58 @@ def test_the_reference_and_naive_projects_start_from_the_base():
     for project in ("reference", "naive"):
         text = (FIXTURES / "projects" / project / "Dockerfile").read_text()
         assert dockerfile.is_official_slim(_base(text)), project
+
+
+# ------------------------------------------------------------------ the # syntax= directive
+
+def test_the_syntax_directive_is_removed_and_line_numbers_kept():
+    text, frontend = dockerfile.without_syntax_directive(DOCKER_INIT)
+    assert frontend == "docker/dockerfile:1"
+    assert dockerfile.directives(text)[0] == {}
+    assert "syntax=" not in text.splitlines()[0]
+    assert len(text.splitlines()) == len(DOCKER_INIT.splitlines())
+    assert [(n, w) for n, w, _ in dockerfile.instructions(text)] == \
+        [(n, w) for n, w, _ in dockerfile.instructions(DOCKER_INIT)]
+    assert dockerfile.final_base(text) == "python:3.13-slim"
+
+
+@pytest.mark.parametrize(("text", "frontend", "after"), [
+    ("# syntax=docker/dockerfile:1.7\nFROM python:3.13-slim\n", "docker/dockerfile:1.7",
+     "# (frontend docker/dockerfile:1.7 remplacé par celui du moteur)\nFROM python:3.13-slim\n"),
+    ("#syntax = docker/dockerfile:1-labs\r\nFROM python:3.13-slim\r\n", "docker/dockerfile:1-labs",
+     "# (frontend docker/dockerfile:1-labs remplacé par celui du moteur)\r\nFROM python:3.13-slim\r\n"),
+    ("# Syntax=docker.io/docker/dockerfile:1\n# escape=`\nFROM python:3.13-slim `\n  AS base\n",
+     "docker.io/docker/dockerfile:1",
+     "# escape=`\n# (frontend docker.io/docker/dockerfile:1 remplacé par celui du moteur)\n"
+     "FROM python:3.13-slim `\n  AS base\n"),
+    ("# escape=\\\n# syntax=docker/dockerfile:1\nFROM python:3.13-slim\n", "docker/dockerfile:1",
+     "# escape=\\\n# (frontend docker/dockerfile:1 remplacé par celui du moteur)\nFROM python:3.13-slim\n"),
+])
+def test_syntax_directive_forms(text, frontend, after):
+    assert dockerfile.without_syntax_directive(text) == (after, frontend)
+
+
+@pytest.mark.parametrize("text", [
+    "FROM python:3.13-slim\n",
+    "# un commentaire\n# syntax=docker/dockerfile:1\nFROM python:3.13-slim\n",  # not a directive any more
+    "\n# syntax=docker/dockerfile:1\nFROM python:3.13-slim\n",
+    "FROM python:3.13-slim\n# syntax=docker/dockerfile:1\n",
+    "# syntaxe de l'image : voir le cours\nFROM python:3.13-slim\n",
+    "",
+])
+def test_what_is_not_a_syntax_directive_stays(text):
+    assert dockerfile.without_syntax_directive(text) == (text, None)
+
+
+def test_staging_removes_the_directive_in_the_built_copy_only(tmp_path):
+    from dockercourse.grading.snapshot import Snapshot
+
+    snap = Snapshot({"Dockerfile": DOCKER_INIT.encode(), "app/app.py": b"app = None\n"})
+    assert build.stage_context(snap, tmp_path) == "docker/dockerfile:1"
+    staged = (tmp_path / "Dockerfile").read_text()
+    assert staged == dockerfile.without_syntax_directive(DOCKER_INIT)[0]
+    assert snap.text("Dockerfile") == DOCKER_INIT
+    assert "hors ligne" in build.syntax_hint("docker/dockerfile:1")
+    other = tmp_path / "autre"
+    assert build.stage_context(Snapshot({"Dockerfile": b"FROM python:3.13-slim\n"}), other) == ""
+    assert (other / "Dockerfile").read_text() == "FROM python:3.13-slim\n"

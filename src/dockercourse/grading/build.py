@@ -69,6 +69,7 @@ class Build:
     seconds: float = 0.0
     cached: bool = False     # reused from the submission-state cache
     reason: str = ""         # French, when not ok
+    frontend: str = ""       # the ``# syntax=`` frontend the built-in one replaced
 
 
 def _cache_path(sub: str) -> Path:
@@ -120,6 +121,28 @@ def docker_build(context: Path, tag: str, labels: dict[str, str], network_none: 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _NOISE = ("DEPRECATED", "Sending build context", "BuildKit is currently disabled", "environment-variable",
           "Install the buildx", "Removing intermediate container", "docs.docker.com/go/buildx", "--->")
+
+
+def stage_context(snap: Snapshot, dest: Path) -> str:
+    """Stage ``snap`` into ``dest`` for a build, its Dockerfile without a ``# syntax=``
+    directive (the frontend image it names is on Docker Hub; the engine's built-in frontend
+    builds it the same, offline too). Returns the frontend removed ("" when none)."""
+    snap.stage(dest)
+    path = dest / "Dockerfile"
+    if not path.is_file():
+        return ""
+    text, frontend = dockerfile.without_syntax_directive(path.read_bytes().decode("utf-8", "surrogateescape"))
+    if frontend:
+        path.write_bytes(text.encode("utf-8", "surrogateescape"))
+    return frontend or ""
+
+
+def syntax_hint(frontend: str) -> str:
+    """The 💡 line shown when :func:`stage_context` removed a ``# syntax=`` directive."""
+    return (f"La ligne « # syntax={frontend} » demande à Docker de télécharger ce frontend depuis Docker Hub, "
+            "ce que la correction ne fait pas (elle tourne hors ligne) : votre Dockerfile a été construit avec "
+            "le frontend Dockerfile intégré au moteur de correction, qui comprend la même syntaxe. "
+            "Vous pouvez garder cette ligne.")
 
 
 def base_images(text: str) -> list[str]:
@@ -192,7 +215,8 @@ def ensure_image(project: str | Path, client=None, timeout: float = BUILD_TIMEOU
             except ValueError:
                 state = {}
         if state.get("key") == key:
-            b = Build(**{k: state[k] for k in ("ok", "image", "tag", "log", "seconds", "reason")}, cached=True)
+            b = Build(**{k: state[k] for k in ("ok", "image", "tag", "log", "seconds", "reason")},
+                      frontend=state.get("frontend", ""), cached=True)
             fresh = time.time() - state.get("time", 0) < FAILED_BUILD_TTL_S
             if (b.ok and _image_exists(client, b.image)) or (not b.ok and fresh):
                 return b
@@ -204,14 +228,14 @@ def ensure_image(project: str | Path, client=None, timeout: float = BUILD_TIMEOU
         else:
             tag = f"{image_repo(sub)}:{key}"
             with tempfile.TemporaryDirectory(prefix="dockercourse-tp-ctx-") as tmp:
-                snap.stage(Path(tmp))
+                frontend = stage_context(snap, Path(tmp))
                 code, log, secs = docker_build(Path(tmp), tag, engine.labels(**{
                     "role": "tp-submission", "tp.submission": sub, "tp.files": key}), standin, timeout)
             if code == 0:
                 img = client.images.get(tag)
-                b = Build(True, image=img.id, tag=tag, log=log, seconds=round(secs, 2))
+                b = Build(True, image=img.id, tag=tag, log=log, seconds=round(secs, 2), frontend=frontend)
             else:
-                b = Build(False, tag=tag, log=log, seconds=round(secs, 2),
+                b = Build(False, tag=tag, log=log, seconds=round(secs, 2), frontend=frontend,
                           reason=_build_failure_reason(snap, log))
                 _remove_partial_build(client, log)
         # keep only the image of the current state for this submission

@@ -31,6 +31,8 @@ from .build import (
     base_images,
     docker_build,
     ensure_image,
+    stage_context,
+    syntax_hint,
 )
 from .containers import (
     engine_fault,
@@ -375,6 +377,8 @@ def check_build(res: Result, ctx: Context) -> None:
     b = ctx.build()
     res.timings["build_s"] = b.seconds
     res.timings["build_cached"] = b.cached
+    if b.frontend:
+        res.hint(syntax_hint(b.frontend))
     if not b.ok:
         res.fatal = "Attendu : docker build réussit à partir de vos fichiers.\nTrouvé : " + b.reason + (
             "\nÀ faire : corrigez le Dockerfile (lisez la première erreur ci-dessus).")
@@ -536,7 +540,7 @@ def check_cache(res: Result, ctx: Context) -> None:
     tag = f"{image_repo(ctx.sub)}-cache:edit"
     labels = engine.labels(role="tp-check", **{"tp.submission": ctx.sub})
     with tempfile.TemporaryDirectory(prefix="dockercourse-tp-cache-") as tmp:
-        ctx.snapshot.stage(Path(tmp))
+        stage_context(ctx.snapshot, Path(tmp))
         # same files first (fills the layer cache if it was evicted), then app.py edited
         docker_build(Path(tmp), tag, labels, standin)
         app_py = Path(tmp) / APP_DIR / "app.py"

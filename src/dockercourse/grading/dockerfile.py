@@ -5,6 +5,10 @@ defaults (a ``--build-arg`` overrides them, BuildKit's automatic platform ``ARG`
 ``$VAR``, ``${VAR}``, ``${VAR:-default}``… are expanded, and a ``FROM <stage>`` follows
 the stage it names. :func:`final_base` is the image the built image really starts from,
 :func:`is_official_slim` the TP's base-image rule.
+
+:func:`without_syntax_directive` removes a ``# syntax=`` parser directive: it names a
+frontend image on Docker Hub, which an offline grader cannot pull; the engine's built-in
+frontend builds the file instead (line numbers are kept).
 """
 
 from __future__ import annotations
@@ -36,6 +40,23 @@ def directives(text: str) -> tuple[dict[str, str], int]:
         found[m.group(1).lower()] = m.group(2)
         n += 1
     return found, n
+
+
+def without_syntax_directive(text: str) -> tuple[str, str | None]:
+    """``(text, frontend)``: the Dockerfile without its ``# syntax=`` directive, and the
+    frontend it named (None, text unchanged, when there is none). The line is moved below
+    the other directives as a plain comment, so every instruction keeps its line number and
+    a following ``# escape=`` stays a directive."""
+    found, n = directives(text)
+    if "syntax" not in found:
+        return text, None
+    lines = text.splitlines(keepends=True)
+    head = lines[:n]
+    idx = next(i for i, ln in enumerate(head) if _DIRECTIVE.match(ln.strip()).group(1).lower() == "syntax")
+    removed = head.pop(idx)
+    eol = "\r\n" if removed.endswith("\r\n") else "\n"
+    head.append(f"# (frontend {found['syntax']} remplacé par celui du moteur){eol}")
+    return "".join(head + lines[n:]), found["syntax"]
 
 
 def instructions(text: str) -> list[tuple[int, str, str]]:
