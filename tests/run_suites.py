@@ -12,12 +12,17 @@
   it; its steps that run lecture notebooks inside the course container, on the same daemon, take
   the lock too, so they run while the suite is on its other tests, or wait for it;
 - the **class grading** session (``-m class_grading``: a corpus of students graded in rootless
-  sandboxes, which use neither the notebooks' names nor the lock) runs beside both, at nice 10.
+  sandboxes, which use neither the notebooks' names nor the lock) runs beside both, at nice 10;
+- the **current-engine** lane (``-m current_engine``: a Debian trixie root's Engine 26, or sid's 28
+  with ``DOCKERCOURSE_CURRENT_SUITE=sid``, beside the host's, with the classic and the containerd
+  image store) runs beside them; its lecture-notebook and TP runs take the notebooks lock too (they
+  share the host's processes, ports and state folder with the suite's notebooks).
 
 Each session's output goes to a log under ``.state/`` (the suite's to the terminal too), then this
 prints every session's wall and CPU time and the slowest tests of the whole run, and checks once
 that no labelled container was left behind. Extra arguments go to every session (e.g.
-``--nbval-lax``). ``DOCKERCOURSE_SERIAL=1`` runs the sessions one after the other (to compare).
+``--nbval-lax``). ``DOCKERCOURSE_SERIAL=1`` runs the sessions one after the other (to compare);
+``DOCKERCOURSE_SESSIONS=current-engine,course-image`` runs the suite and only the sessions named.
 """
 
 from __future__ import annotations
@@ -89,12 +94,14 @@ class Session:
 
 
 def sessions() -> list[Session]:
-    beside = ("course_image", "class_grading")
+    beside = ("course_image", "class_grading", "current_engine")
     return [
         Session("unit", "Unit tier (no daemon)", "unit", ("tests/unit",), beside=False,
                 env={"DOCKER_HOST": NO_DAEMON}),
         Session("course-image", "Course image tests", "course_image"),
         Session("class-grading", "Class grading tests (sandboxes)", "class_grading", nice=10),
+        Session("current-engine", "Current-engine lane (Engine 26+, classic and containerd stores)",
+                "current_engine", ("tests/engine",), env={"DOCKERCOURSE_HOLD_NOTEBOOKS_LOCK": "1"}),
         Session("suite", "Suite (live Docker, lecture notebooks)",
                 " and ".join(["not unit", *(f"not {m}" for m in beside)]), beside=False,
                 env={"DOCKERCOURSE_HOLD_NOTEBOOKS_LOCK": "1"}),
@@ -141,6 +148,9 @@ def main(args: list[str]) -> int:
     env = dict(os.environ, DOCKERCOURSE_LEFTOVERS_CHECK="runner")
     t0 = time.monotonic()
     unit, *rest = sessions()
+    if os.environ.get("DOCKERCOURSE_SESSIONS"):  # e.g. "suite,current-engine": the others are not run
+        picked = set(os.environ["DOCKERCOURSE_SESSIONS"].split(","))
+        rest = [s for s in rest if s.name in picked or s.name == "suite"]
     with contextlib.suppress(OSError, ValueError):  # make test-unit ran just before (make test)
         unit.rc, unit.wall_s, unit.cpu_s = json.loads(unit.times.read_text()).values()
     before = set(engine.leftovers())

@@ -168,6 +168,8 @@ def test_stop_leaves_nothing(current):
     assert not current.socket.exists()
     assert FORWARD_COMMENT not in _forward_rules()
     assert current.stop() == []  # idempotent
+    current.start()  # the data root is kept: the killed sleeper is still listed there
+    assert engine.remove_container(name, current.client())
 
 
 def _forward_rules() -> str:

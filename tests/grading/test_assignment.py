@@ -19,13 +19,10 @@ import nbformat
 import pytest
 
 from dockercourse import grading
+from tests.utils.assignment import AID, NB, RELEASE, SOURCE, cell_report, grade_cells
 from tests.utils.notebook_runner import NO_DAEMON, run_notebook
 from tests.utils.paths import FIXTURES, ROOT
 
-AID = "tp-conteneurisation"
-NB = f"{AID}.ipynb"
-SOURCE = ROOT / "source" / AID
-RELEASE = ROOT / "release" / AID
 PROJECTS = FIXTURES / "projects"
 REFERENCE = PROJECTS / "reference"
 
@@ -42,27 +39,6 @@ def course_copy(dest: Path) -> Path:
     shutil.copy(ROOT / "nbgrader_config.py", dest)
     shutil.copytree(SOURCE, dest / "source" / AID)
     return dest
-
-
-def grade_cells(nb) -> list:
-    return [c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade")
-            and c.cell_type == "code"]
-
-
-def cell_report(cell) -> tuple[float | None, bool, str]:
-    """(score shown by the cell's result, any error/stderr, printed text)."""
-    score, bad, text = None, False, []
-    for o in cell.get("outputs", []):
-        if o.output_type == "error" or (o.output_type == "stream" and o.name == "stderr"):
-            bad = True
-        if o.output_type == "stream":
-            text.append(o.text)
-        if o.output_type == "execute_result":
-            try:
-                score = float(o["data"]["text/plain"])
-            except (KeyError, ValueError):
-                pass
-    return score, bad, "".join(text)
 
 
 def delimited(source: str, begin: str, end: str) -> list[str]:

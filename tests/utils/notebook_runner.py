@@ -54,6 +54,15 @@ def cell_texts(nb) -> list[str]:
     return out
 
 
+def verdicts_that_did_not_hold(texts: list[str]) -> list[str]:
+    """Pure: the « ✘ » verdict lines and the error outputs of an executed notebook's cells."""
+    bad = []
+    for i, text in enumerate(texts):
+        bad += [f"cell {i}: {line.strip()}" for line in text.splitlines()
+                if line.lstrip().startswith("✘") or line.startswith("ERROR ")]
+    return bad
+
+
 @contextlib.contextmanager
 def notebooks_lock():
     """One lecture-notebook run at a time on the shared daemon.

@@ -1,0 +1,72 @@
+"""The lectures and the TP on the engine students have: Engine 26+ (Debian trixie's, or sid's with
+``DOCKERCOURSE_CURRENT_SUITE=sid``) with BuildKit, Compose v2, and each image store.
+
+The committed outputs of the lecture notebooks are compared by nbval in the suite, on the host's
+engine; here every lecture notebook runs to the end on the current engine with the classic store
+and with the containerd store, and its own verdicts are checked: no error output, no « ✘ » (a
+verdict that did not hold on this engine), nothing of the course left on the engine afterwards.
+Then the TP's reference solution gets full marks from the student's side on each store.
+
+``make test`` runs this module in the current-engine session (``-m current_engine``); its notebook
+runs hold the notebooks lock (``tests/conftest.py``): they share the host's processes, ports and
+the course's state folder with the suite's notebooks.
+"""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from dockercourse import engine
+from dockercourse.currentengine import STORES, CurrentEngine
+from tests.utils.assignment import AID, NB, SOURCE, cell_report, grade_cells
+from tests.utils.notebook_runner import cell_texts, run_notebook, verdicts_that_did_not_hold
+from tests.utils.paths import NOTEBOOKS
+
+pytestmark = [pytest.mark.current_engine, pytest.mark.root]
+
+LECTURES = sorted(NOTEBOOKS.glob("0*.ipynb"))
+
+
+@pytest.fixture(scope="module", params=list(STORES))
+def current(request, docker_client):
+    """The store's engine, started with the base image (docker_client: the host engine holds it)."""
+    ce = CurrentEngine(store=request.param)
+    ce.ensure_root()
+    ce.start()
+    ce.ensure_base_image()
+    yield ce
+    ce.stop()
+
+
+def course_objects(ce: CurrentEngine) -> list[str]:
+    c = ce.client()
+    flt = {"label": engine.LABEL}
+    try:
+        found = [f"container {x.name}" for x in c.containers.list(all=True, filters=flt)]
+        found += [f"volume {v.name}" for v in c.volumes.list(filters=flt)]
+        found += [f"network {n.name}" for n in c.networks.list(filters=flt)]
+        found += [f"image {i.short_id}" for i in c.images.list(filters={**flt, "dangling": True})]
+    finally:
+        c.close()
+    return found
+
+
+@pytest.mark.parametrize("notebook", LECTURES, ids=[p.name[:2] for p in LECTURES])
+def test_lecture_runs_with_verdicts_that_hold(current, notebook):
+    before = set(course_objects(current))
+    nb = run_notebook(notebook, env=current.env(), timeout=900)
+    assert verdicts_that_did_not_hold(cell_texts(nb)) == []
+    assert set(course_objects(current)) - before == set()
+
+
+def test_tp_reference_solution_at_full_marks(current, tmp_path):
+    shutil.copytree(SOURCE, tmp_path / AID)
+    nb = run_notebook(tmp_path / AID / NB, env=current.env(), timeout=900)
+    cells = grade_cells(nb)
+    assert len(cells) == 18
+    for c in cells:
+        score, bad, text = cell_report(c)
+        gid = c.metadata["nbgrader"]["grade_id"]
+        assert not bad, f"{gid}: error or stderr\n{text}"
+        assert score == c.metadata["nbgrader"]["points"], f"{gid}: {score}\n{text}"
