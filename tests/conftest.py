@@ -59,8 +59,7 @@ def _labelled_containers() -> set[str]:
 
 #: Test modules that use the lecture notebooks' container and image names (``dockercourse-nb0X-…``,
 #: cleaned up by unit label); the notebooks themselves share them too.
-SHARES_LECTURE_NAMES = {"test_architecture.py", "test_current_engine_lane.py", "test_isolation.py", "test_measure.py",
-                        "test_registry.py",
+SHARES_LECTURE_NAMES = {"test_architecture.py", "test_isolation.py", "test_measure.py", "test_registry.py",
                         "test_scratch.py", "test_vm.py"}
 
 

@@ -15,8 +15,8 @@
   sandboxes, which use neither the notebooks' names nor the lock) runs beside both, at nice 10;
 - the **current-engine** lane (``-m current_engine``: a Debian trixie root's Engine 26, or sid's 28
   with ``DOCKERCOURSE_CURRENT_SUITE=sid``, beside the host's, with the classic and the containerd
-  image store) runs beside them; its lecture-notebook and TP runs take the notebooks lock too (they
-  share the host's processes, ports and state folder with the suite's notebooks).
+  image store) runs beside them, without the lock: another daemon, and a state folder of its own
+  for its notebooks' kernels.
 
 Each session's output goes to a log under ``.state/`` (the suite's to the terminal too), then this
 prints every session's wall and CPU time and the slowest tests of the whole run, and checks once
@@ -101,7 +101,7 @@ def sessions() -> list[Session]:
         Session("course-image", "Course image tests", "course_image"),
         Session("class-grading", "Class grading tests (sandboxes)", "class_grading", nice=10),
         Session("current-engine", "Current-engine lane (Engine 26+, classic and containerd stores)",
-                "current_engine", ("tests/engine",), env={"DOCKERCOURSE_HOLD_NOTEBOOKS_LOCK": "1"}),
+                "current_engine", ("tests/engine",)),
         Session("suite", "Suite (live Docker, lecture notebooks)",
                 " and ".join(["not unit", *(f"not {m}" for m in beside)]), beside=False,
                 env={"DOCKERCOURSE_HOLD_NOTEBOOKS_LOCK": "1"}),

@@ -183,6 +183,13 @@ class ScratchResult:
     memory_peak_mib: float | None
     memory_events: dict[str, int]
     written_files: list[str] = field(default_factory=list)
+    scratch_dir: str = ""  # the overlay's temporary folder (removed at the end of the run)
+
+    @property
+    def traces(self) -> list[str]:
+        """What this run made on the host and is still there (its cgroup, its folder): ``[]`` after a
+        clean run. Other runs' traces do not count: other notebooks may be running beside it."""
+        return [p for p in (self.cgroup_path, self.scratch_dir) if p and Path(p).exists()]
 
     @property
     def killed_by_oom(self) -> bool:
@@ -246,7 +253,7 @@ def run(command: list[str], memory: str | int = "64m", hostname: str = "scratch"
             command=list(command), returncode=_exit_code(proc.returncode, err), stdout=out, stderr=err,
             cgroup_version=cg.version, cgroup_path=str(cg.path), memory_limit_mib=limit / MIB,
             memory_peak_mib=None if peak is None else peak / MIB, memory_events=reader.memory_events(),
-            written_files=written)
+            written_files=written, scratch_dir=str(tmp))
     finally:
         if cg is not None:
             cg.remove()
@@ -277,7 +284,8 @@ def _bytes(size: str | int) -> int:
 
 
 def leftovers() -> list[str]:
-    """Hand-made cgroups and temporary folders still present (tests assert this is empty)."""
+    """Every hand-made cgroup and temporary folder still on this machine, whichever run made it
+    (:attr:`ScratchResult.traces` is one run's)."""
     out = [str(p) for p in Path(tempfile.gettempdir()).glob("dockercourse-scratch-*")]
     for base in (CGROUP_ROOT, CGROUP_ROOT / "memory"):
         if base.is_dir():
@@ -340,7 +348,7 @@ def nb_probe():
     where = "memory/" if res.cgroup_version == 1 else ""
     print(f"cgroup v{res.cgroup_version} créé pour lui : /sys/fs/cgroup/{where}{GROUP_PREFIX}<pid>, "
           f"limite {res.memory_limit_mib:g} Mio")
-    print("après coup, cgroup et dossiers temporaires supprimés :", oui(not leftovers()))
+    print("après coup, cgroup et dossiers temporaires supprimés :", oui(not res.traces))
     return res
 
 

@@ -7,9 +7,10 @@ and with the containerd store, and its own verdicts are checked: no error output
 verdict that did not hold on this engine), nothing of the course left on the engine afterwards.
 Then the TP's reference solution gets full marks from the student's side on each store.
 
-``make test`` runs this module in the current-engine session (``-m current_engine``); its notebook
-runs hold the notebooks lock (``tests/conftest.py``): they share the host's processes, ports and
-the course's state folder with the suite's notebooks.
+``make test`` runs this module in the current-engine session (``-m current_engine``), beside the
+suite's notebooks on the host's engine: the names do not collide (two daemons), and the kernels here
+get a state folder of their own (build contexts, the local registry's state, the hand-made
+container's rootfs), sharing only the QEMU cache, which is written atomically.
 """
 from __future__ import annotations
 
@@ -39,6 +40,18 @@ def current(request, docker_client):
     ce.stop()
 
 
+@pytest.fixture(scope="module")
+def lane_env(current) -> dict[str, str]:
+    """The kernels' environment: the engine's variables and a state folder of this store's."""
+    state = engine.state_dir() / "lanes" / current.store.name
+    state.mkdir(parents=True, exist_ok=True)
+    vm = engine.state_dir() / "vm"
+    vm.mkdir(exist_ok=True)
+    if not (state / "vm").is_symlink():
+        (state / "vm").symlink_to(vm)
+    return {**current.env(), "DOCKERCOURSE_STATE": str(state)}
+
+
 def course_objects(ce: CurrentEngine) -> list[str]:
     c = ce.client()
     flt = {"label": engine.LABEL}
@@ -53,16 +66,16 @@ def course_objects(ce: CurrentEngine) -> list[str]:
 
 
 @pytest.mark.parametrize("notebook", LECTURES, ids=[p.name[:2] for p in LECTURES])
-def test_lecture_runs_with_verdicts_that_hold(current, notebook):
+def test_lecture_runs_with_verdicts_that_hold(current, lane_env, notebook):
     before = set(course_objects(current))
-    nb = run_notebook(notebook, env=current.env(), timeout=900)
+    nb = run_notebook(notebook, env=lane_env, timeout=900)
     assert verdicts_that_did_not_hold(cell_texts(nb)) == []
     assert set(course_objects(current)) - before == set()
 
 
-def test_tp_reference_solution_at_full_marks(current, tmp_path):
+def test_tp_reference_solution_at_full_marks(current, lane_env, tmp_path):
     shutil.copytree(SOURCE, tmp_path / AID)
-    nb = run_notebook(tmp_path / AID / NB, env=current.env(), timeout=900)
+    nb = run_notebook(tmp_path / AID / NB, env=lane_env, timeout=900)
     cells = grade_cells(nb)
     assert len(cells) == 18
     for c in cells:

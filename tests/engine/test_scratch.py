@@ -29,7 +29,7 @@ def test_hand_made_container_isolation(docker_client):
     assert res.written_files == ["/root/bonjour.txt"]
     assert not (scratch.rootfs() / "root/bonjour.txt").exists()  # the lower layer is untouched
     assert res.memory_limit_mib == 64
-    assert scratch.leftovers() == []
+    assert res.traces == [] and res.scratch_dir.startswith("/")
 
 
 def test_hand_made_container_memory_limit(docker_client):
@@ -37,10 +37,10 @@ def test_hand_made_container_memory_limit(docker_client):
     assert res.returncode == 137
     assert res.killed_by_oom and res.memory_events["oom_kill"] >= 1
     assert res.memory_limit_mib == 48 and res.memory_peak_mib >= 0.9 * 48
-    assert scratch.leftovers() == []
+    assert res.traces == []
 
 
 def test_timeout_kills_and_cleans_up(docker_client):
     res = scratch.run(["sleep", "30"], timeout=1)
     assert res.returncode == 137
-    assert scratch.leftovers() == []
+    assert res.traces == []

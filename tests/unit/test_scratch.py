@@ -38,3 +38,15 @@ def test_hand_cgroup_v2_layout(tmp_path):
         f.unlink()
     cg.remove()
     assert not cg.path.exists()
+
+
+def test_traces_are_this_runs_cgroup_and_folder_still_there(tmp_path):
+    cgroup, folder = tmp_path / "dockercourse-scratch-cg", tmp_path / "dockercourse-scratch-dir"
+    res = scratch.ScratchResult(command=["true"], returncode=0, stdout="", stderr="", cgroup_version=2,
+                                cgroup_path=str(cgroup), memory_limit_mib=64, memory_peak_mib=None,
+                                memory_events={}, scratch_dir=str(folder))
+    assert res.traces == []
+    folder.mkdir()
+    assert res.traces == [str(folder)]
+    cgroup.mkdir()
+    assert res.traces == [str(cgroup), str(folder)]
