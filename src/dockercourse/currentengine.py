@@ -48,7 +48,7 @@ SUITES = ("trixie", "sid")
 SUITE_ENV = "DOCKERCOURSE_CURRENT_SUITE"
 DEFAULT_SUITE = "trixie"
 PACKAGES = ("docker.io", "docker-cli", "docker-buildx", "docker-compose", "containerd", "runc",
-            "iptables", "iproute2", "procps", "ca-certificates", "kmod")
+            "iptables", "iproute2", "procps", "ca-certificates", "kmod", "rootlesskit", "slirp4netns", "uidmap")
 #: Bump when the root's preparation changes in a way the package list does not show.
 RECIPE_VERSION = "1"
 #: Folders of the root that data/current_engine.sh mounts over (they must exist).

@@ -44,3 +44,38 @@ def test_per_container_limits_only_where_the_engine_applies_them():
     assert no_cpu == {k: v for k, v in CONTAINER_LIMITS.items() if k != "nano_cpus"}
     assert container_limits({"CgroupDriver": "cgroupfs", "PidsLimit": True}) == {
         "pids_limit": CONTAINER_LIMITS["pids_limit"]}
+
+
+def test_the_engine_root_holds_only_usr_etc_and_the_slot():
+    """The sandbox's current engine runs in a root of its own: the Debian root's /usr and /etc
+    read-only, the host's account files (newuidmap reads the sandbox user's ranges), fresh /proc,
+    the sandbox's private /tmp and the slot's folder; nothing else of the host."""
+    from dockercourse.grading import engine_ns
+
+    view, slot = Path("/var/lib/dockercourse-grading/engine"), Path(JOB["sandbox"])
+    layout = engine_ns.root_layout(view, slot)
+    assert layout[0][-1] == "{new}" and layout[0][1] == "tmpfs"
+    binds = {a[-1]: a[1] for a in layout if a[0] in ("--bind", "--rbind")}
+    assert binds == {"{new}/usr": f"{view}/usr", "{new}/etc": f"{view}/etc", "{new}/etc/passwd": "/etc/passwd",
+                     "{new}/etc/group": "/etc/group", "{new}/etc/subuid": "/etc/subuid",
+                     "{new}/etc/subgid": "/etc/subgid", "{new}/sys": "/sys", "{new}/dev": "/dev",
+                     "{new}/tmp": "/tmp", "{new}" + str(slot): str(slot)}
+    assert ("-o", "remount,bind,ro", "{new}/usr") in layout and ("-o", "remount,bind,ro", "{new}/etc") in layout
+    assert engine_ns.ROOTLESS_SCRIPT.startswith("/usr/")  # inside the engine root's /usr
+
+
+def test_the_cli_wrappers_run_the_engine_roots_binaries_with_its_loader():
+    from dockercourse.grading import engine_ns
+
+    text = engine_ns.wrapper_text(Path("/var/lib/dockercourse-grading/engine"), "/usr/bin/docker", "x86_64")
+    lib = "/var/lib/dockercourse-grading/engine/usr/lib/x86_64-linux-gnu"
+    assert text.splitlines()[-1] == (f"exec {lib}/ld-linux-x86-64.so.2 --library-path {lib} "
+                                     '/var/lib/dockercourse-grading/engine/usr/bin/docker "$@"')
+
+
+def test_the_engine_command_runs_inside_the_engine_root():
+    from dockercourse.grading import engine_ns
+
+    cmd = sandbox.engine_command(Path(JOB["sandbox"]), engine_ns.ROOTLESS_SCRIPT)
+    assert cmd[0] == "/usr/share/docker.io/contrib/dockerd-rootless.sh"
+    assert cmd[cmd.index("--exec-opt") + 1] == "native.cgroupdriver=cgroupfs"

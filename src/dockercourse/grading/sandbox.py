@@ -17,7 +17,11 @@ What a sandbox is (slot ``k``, one per parallel job):
   protected from the OOM killer before the student's processes;
 * **engine** — rootless ``dockerd`` (rootlesskit + slirp4netns) with its data on the
   sandbox's disk and the ``cgroupfs`` cgroup driver (the sandbox user has no systemd
-  session); the base image is loaded from a ``docker save`` archive, so the engine sees
+  session). It is the current engine's (:mod:`dockercourse.currentengine`: Engine 26 and its
+  BuildKit on Debian trixie), run from a root of its own that holds only that Debian root's
+  ``/usr`` and ``/etc`` and the slot's folder (:mod:`.engine_ns`); with
+  ``DOCKERCOURSE_SANDBOX_ENGINE=host``, or when that root cannot be built, the host's
+  ``docker.io``. The base image is loaded from a ``docker save`` archive, so the engine sees
   none of the host's images or containers. Before any check, the worker starts one
   container of the base image: an engine that cannot is reported (:data:`GRADER_BROKEN`)
   and the submission is not scored;
@@ -71,6 +75,10 @@ ENGINE_EXEC_OPTS = ("native.cgroupdriver=cgroupfs",)
 PACKAGES = ("rootlesskit", "uidmap", "slirp4netns", "e2fsprogs", "iproute2")
 ROOTLESS_SCRIPTS = ("/usr/share/docker.io/contrib/dockerd-rootless.sh", "/usr/bin/dockerd-rootless.sh")
 CGROUP_NAME = "dockercourse-grading"
+#: ``current`` (default): the sandboxes run the current engine's root; ``host``: the host's docker.io.
+ENGINE_ENV = "DOCKERCOURSE_SANDBOX_ENGINE"
+#: Under the sandboxes' root: where each sandbox sees the engine root (read-only), and the CLI wrappers.
+ENGINE_VIEW, ENGINE_BIN = "engine", "engine-bin"
 
 
 class SandboxError(RuntimeError):
@@ -141,7 +149,10 @@ def ensure_host_support(quiet: bool = False) -> list[str]:
         if proc.returncode != 0:
             raise SandboxError("apt-get install " + " ".join(missing) + " a échoué :\n" + proc.stdout[-800:])
         done.append("installed " + " ".join(missing))
-    if rootless_script() is None:
+    root = current_engine_root(quiet)
+    if root is not None:
+        done.append(f"engine {root}")
+    elif rootless_script() is None:
         raise SandboxError("dockerd-rootless.sh est introuvable (paquet docker.io ou docker-ce-rootless-extras).")
     tun = Path("/dev/net/tun")
     if tun.exists() and stat.S_IMODE(tun.stat().st_mode) & 0o006 != 0o006:
@@ -151,6 +162,33 @@ def ensure_host_support(quiet: bool = False) -> list[str]:
         for d in done:
             print(f"  bac à sable : {d}", flush=True)
     return done
+
+
+_ENGINE_ROOT: dict[str, Path | None] = {}
+
+
+def current_engine_root(quiet: bool = True) -> Path | None:
+    """The current engine's Debian root the sandboxes run (built once, about a minute, then
+    cached), or None for the host's engine (:data:`ENGINE_ENV` = ``host``, or no root can be
+    built: the instructor is told)."""
+    if os.environ.get(ENGINE_ENV, "current") == "host":
+        return None
+    if "root" not in _ENGINE_ROOT:
+        from ..currentengine import CurrentEngine
+
+        ce = CurrentEngine()
+        try:
+            if not ce._root_ok() and not quiet:
+                print(f"  bac à sable : préparation du moteur Docker récent ({ce.suite}, une minute environ)…",
+                      flush=True)
+            ce.ensure_root()
+            _ENGINE_ROOT["root"] = ce.root
+        except engine.SetupError as err:
+            print(f"  bac à sable : moteur récent indisponible ({str(err)[:200]}) : les copies sont corrigées "
+                  "avec le docker.io de l'hôte, dont le BuildKit ne comprend pas toute la syntaxe récente "
+                  "(heredocs…).", flush=True)
+            _ENGINE_ROOT["root"] = None
+    return _ENGINE_ROOT["root"]
 
 
 def _ensure_user(slot: int) -> tuple[int, int, str]:
@@ -339,6 +377,13 @@ class Sandbox:
         self.dir = root / "slots" / str(slot)
         self.image = root / "slots" / f"{slot}.img"
         self.cgroup = Cgroup(slot, self.limits, (self.uid, self.gid))
+        self.engine_source = current_engine_root()
+        self.docker_cli = ""
+        if self.engine_source is not None:
+            from .engine_ns import write_wrappers
+
+            (root / ENGINE_VIEW).mkdir(parents=True, exist_ok=True)
+            self.docker_cli = str(write_wrappers(root / ENGINE_BIN, root / ENGINE_VIEW))
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -412,8 +457,10 @@ class Sandbox:
         once the official results are in and the student's notebook runs."""
         t0 = time.monotonic()
         jobdir = self.dir / "job"
+        engine_root = {"engine_source": str(self.engine_source), "engine_root": str(self.root / ENGINE_VIEW),
+                       "engine_bin": str(self.root / ENGINE_BIN)} if self.engine_source else {}
         job = dict(job, sandbox=str(self.dir), uid=self.uid, gid=self.gid, user=self.user, slot=self.slot,
-                   docker_cli=job.get("docker_cli") or buildkit_cli(),
+                   docker_cli=job.get("docker_cli") or self.docker_cli or buildkit_cli(), **engine_root,
                    limits=dataclasses.asdict(self.limits),
                    dockerd_args=job.get("dockerd_args") or shlex.split(os.environ.get(DOCKERD_ARGS_ENV, "")))
         for rel, data in job.pop("files", {}).items():
@@ -588,6 +635,9 @@ def enter(job_path: str) -> None:
     cg.join(os.getpid())
     with contextlib.suppress(OSError):
         _write(Path("/proc/self/oom_score_adj"), "-500")  # infra first: the OOM killer takes the student's processes
+    if job.get("engine_root"):  # before anything is covered: the engine root may live in the course root
+        _mount("--bind", job["engine_source"], job["engine_root"])
+        _mount("-o", "remount,bind,ro", job["engine_root"])
     needed = _needed_paths()
     scratch = [Path(d) for d in ("/tmp", "/var/tmp", "/dev/shm") if os.path.isdir(d)]  # private, size-capped
     hidden = [Path(h) for h in job["hidden"]] + [Path("/root")]
@@ -624,6 +674,8 @@ def enter(job_path: str) -> None:
                 _mount("--bind", "/dev/null", sock)
     if job.get("isolated_net") and shutil.which("ip"):
         subprocess.run(["ip", "link", "set", "lo", "up"], capture_output=True)
+    if job.get("engine_root"):
+        _launch_engine(job, job_path)
     os.setgroups([])
     os.setresgid(job["gid"], job["gid"], job["gid"])
     os.setresuid(job["uid"], job["uid"], job["uid"])
@@ -631,6 +683,19 @@ def enter(job_path: str) -> None:
     os.chdir(home)
     os.execve(sys.executable, [sys.executable, "-I", "-m", "dockercourse.grading.sandbox", "worker", job_path],
               worker_env(job))
+
+
+def _launch_engine(job: dict, job_path: str) -> None:
+    """Start the sandbox's engine in a mount namespace of its own (:mod:`.engine_ns`), as root
+    until it drops to the sandbox user; the worker waits for its socket (:func:`_start_engine`)."""
+    slot_dir = Path(job["sandbox"])
+    log_path = slot_dir / "home" / "dockerd.log"
+    with open(log_path, "ab") as log:
+        os.chown(log_path, job["uid"], job["gid"])
+        proc = subprocess.Popen(["unshare", "-m", "--propagation", "private", sys.executable, "-I", "-m",
+                                 "dockercourse.grading.engine_ns", job_path], stdout=log, stderr=log,
+                                stdin=subprocess.DEVNULL, env=_root_env())
+    (slot_dir / "job" / "engine.pid").write_text(str(proc.pid))
 
 
 def worker_env(job: dict) -> dict[str, str]:
@@ -672,15 +737,33 @@ def engine_command(slot_dir: Path, script: str, extra: list[str] | tuple[str, ..
     return cmd + [str(a) for a in extra]
 
 
-def _start_engine(slot_dir: Path, log, extra: list[str] | tuple[str, ...] = ()) -> subprocess.Popen:
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def _start_engine(slot_dir: Path, log, extra: list[str] | tuple[str, ...] = (), launched: bool = False) -> None:
+    """Start the host's rootless engine, or (``launched``) wait for the one :func:`enter` started."""
     run = slot_dir / "run"
-    cmd = engine_command(slot_dir, rootless_script(), extra)
-    proc = subprocess.Popen(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
+    if launched:
+        pid = int((slot_dir / "job" / "engine.pid").read_text())
+
+        def exited():
+            return not _alive(pid)
+    else:
+        proc = subprocess.Popen(engine_command(slot_dir, rootless_script(), extra), stdout=log, stderr=log,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+
+        def exited():
+            return proc.poll() is not None
     sock = run / "docker.sock"
 
     def answers():
-        if proc.poll() is not None:
-            raise RuntimeError("dockerd rootless s'est arrêté au démarrage")
+        if exited():
+            raise RuntimeError("dockerd rootless s'est arrêté au démarrage : "
+                               + _last_line((slot_dir / "home" / "dockerd.log").read_text(errors="replace")))
         return sock.exists() and subprocess.run(["docker", "version", "--format", "{{.Server.Version}}"],
                                                 capture_output=True).returncode == 0
 
@@ -689,7 +772,6 @@ def _start_engine(slot_dir: Path, log, extra: list[str] | tuple[str, ...] = ()) 
     ok, _ = wait_until(answers, 60, interval=0.1)
     if not ok:
         raise RuntimeError("dockerd rootless ne répond pas après 60 s")
-    return proc
 
 
 def _phase_a(job: dict, project: Path, official: dict) -> None:
@@ -763,7 +845,12 @@ def worker(job_path: str) -> int:
     broken = ""
     try:
         t0 = time.monotonic()
-        _start_engine(slot_dir, open(home / "dockerd.log", "a"), job.get("dockerd_args") or ())
+        if job.get("engine_root"):
+            from .engine_ns import link_plugins
+
+            link_plugins(home, Path(job["engine_bin"]))
+        _start_engine(slot_dir, open(home / "dockerd.log", "a"), job.get("dockerd_args") or (),
+                      launched=bool(job.get("engine_root")))
         _emit(f"@@DOCKERCOURSE-PHASE@@ engine {time.monotonic() - t0:.2f}")
         t1 = time.monotonic()
         proc = subprocess.run(["docker", "load", "-q", "-i", job["base_tar"]], capture_output=True, text=True)
