@@ -167,6 +167,114 @@ def _with_cell(source: str, after: str | None = None, files: dict[str, str] | No
     return build
 
 
+REF_DOCKERFILE = reference_files()["Dockerfile"]
+
+#: ``docker init``'s Python Dockerfile (Docker Desktop's generator, the file its documentation
+#: tells students to start from), adapted to the TP as a student would: Python 3.13, the
+#: requirements under app/, only app/ copied, gunicorn on port 8000. It keeps the generator's
+#: ``# syntax=`` line, ``ARG`` before ``FROM``, ``RUN --mount`` and its shell-form ``CMD``.
+#: The generator's ``adduser --disabled-password --gecos ""`` is written with ``useradd`` (same
+#: user, same flags that exist): the offline stand-in of python:3.13-slim has no ``adduser``
+#: package, which the official image has.
+DOCKER_INIT_DOCKERFILE = """\
+# syntax=docker/dockerfile:1
+
+# Comments are provided throughout this file to help you get started.
+# If you need more help, visit the Dockerfile reference guide at
+# https://docs.docker.com/go/dockerfile-reference/
+
+ARG PYTHON_VERSION=3.13
+FROM python:${PYTHON_VERSION}-slim as base
+
+# Prevents Python from writing pyc files.
+ENV PYTHONDONTWRITEBYTECODE=1
+
+# Keeps Python from buffering stdout and stderr to avoid situations where
+# the application crashes without emitting any logs.
+ENV PYTHONUNBUFFERED=1
+
+WORKDIR /app
+
+# Create a non-privileged user that the app will run under.
+# See https://docs.docker.com/go/dockerfile-user-best-practices/
+ARG UID=10001
+RUN useradd \\
+    --home-dir "/nonexistent" \\
+    --shell "/sbin/nologin" \\
+    --no-create-home \\
+    --uid "${UID}" \\
+    appuser
+
+# Download dependencies as a separate step to take advantage of Docker's caching.
+# Leverage a cache mount to /root/.cache/pip to speed up subsequent builds.
+# Leverage a bind mount to requirements.txt to avoid having to copy them into
+# into this layer.
+RUN --mount=type=cache,target=/root/.cache/pip \\
+    --mount=type=bind,source=app/requirements.txt,target=requirements.txt \\
+    python -m pip install -r requirements.txt
+
+# Switch to the non-privileged user to run the application.
+USER appuser
+
+# Copy the source code into the container.
+COPY app/ .
+
+# Expose the port that the application listens on.
+EXPOSE 8000
+
+# Run the application.
+CMD gunicorn 'app:app' --bind=0.0.0.0:8000
+"""
+#: The .dockerignore ``docker init`` writes next to it (its Python entries).
+DOCKER_INIT_DOCKERIGNORE = """\
+# Include any files or directories that you don't want to be copied to your
+# container here (e.g., local build artifacts, temporary files, etc.).
+#
+# For more help, visit the .dockerignore file reference guide at
+# https://docs.docker.com/go/build-context-dockerignore/
+
+**/.DS_Store
+**/__pycache__
+**/.venv
+**/.classpath
+**/.dockerignore
+**/.env
+**/.git
+**/.gitignore
+**/.project
+**/.settings
+**/.toolstarget
+**/.vs
+**/.vscode
+**/*.*proj.user
+**/*.dbmdl
+**/*.jfm
+**/bin
+**/charts
+**/docker-compose*
+**/compose.y*ml
+**/Dockerfile*
+**/node_modules
+**/npm-debug.log
+**/obj
+**/secrets.dev.yaml
+**/values.dev.yaml
+LICENSE
+README.md
+"""
+#: The reference's user creation as a heredoc (Dockerfile syntax since Engine 23 / BuildKit 0.10).
+HEREDOC_DOCKERFILE = REF_DOCKERFILE.replace(
+    "RUN useradd --create-home --uid 10001 appuser\n",
+    "RUN <<EOF\nset -eu\nuseradd --create-home --uid 10001 appuser\nmkdir -p /app/instance\n"
+    "chown appuser /app/instance\nEOF\n")
+#: BuildKit-era lines from Docker's build documentation: a pip cache mount instead of
+#: --no-cache-dir, and COPY --link for the code.
+CACHE_MOUNT_DOCKERFILE = "# syntax=docker/dockerfile:1.7\n" + REF_DOCKERFILE.replace(
+    "RUN pip install --no-cache-dir -r requirements.txt",
+    "RUN --mount=type=cache,target=/root/.cache/pip pip install -r requirements.txt").replace(
+    "COPY app/ .", "COPY --link app/ .")
+assert HEREDOC_DOCKERFILE != REF_DOCKERFILE and "--link" in CACHE_MOUNT_DOCKERFILE
+
 APP_REF = reference_files()["app/app.py"]
 APP_TAIL = 'app = Flask(__name__)\n'
 
@@ -248,4 +356,25 @@ STUDENTS: dict[str, Student] = {
         lambda: solved({"app/app.py": APP_REF + '\nraise RuntimeError("oups")\n'}),
         zero(["test_application", "test_arret", *RUNTIME], scores(test_healthcheck=1)), ["RuntimeError"],
         why="app.py raises at import"),
+    # ---- Dockerfiles students copy (docker init, Docker's documentation, BuildKit-era syntax)
+    "docker-init-python": Student(
+        lambda: solved({"Dockerfile": DOCKER_INIT_DOCKERFILE, ".dockerignore": DOCKER_INIT_DOCKERIGNORE}),
+        scores(test_cmd=1, test_healthcheck=0, test_logs=0.5, test_arret=0),
+        ["frontend Dockerfile intégré", "forme exec", "HEALTHCHECK", "--access-logfile"],
+        why="docker init's Python Dockerfile adapted to the TP (# syntax line, ARG before FROM, RUN --mount): "
+            "it builds and starts from python:3.13-slim; a teacher takes off what the file really lacks: the "
+            "shell-form CMD (half of test_cmd, and test_arret: sh is PID 1 and SIGTERM is lost), no "
+            "HEALTHCHECK, and gunicorn without --access-logfile - (half of test_logs: its error log is on "
+            "the console, not the requests)"),
+    "arg-before-from": Student(
+        lambda: solved(variant("Dockerfile", "FROM python:3.13-slim\n", "ARG PY=3.13\nFROM python:${PY}-slim\n")),
+        scores(), why="ARG PY=3.13 then FROM python:${PY}-slim: it resolves to the official slim base, full marks"),
+    "heredoc-run": Student(
+        lambda: solved({"Dockerfile": HEREDOC_DOCKERFILE}), scores(),
+        why="RUN <<EOF … EOF (a heredoc, valid on every Engine since 23.0): builds on the sandbox's current "
+            "engine, full marks"),
+    "buildkit-cache-mount-copy-link": Student(
+        lambda: solved({"Dockerfile": CACHE_MOUNT_DOCKERFILE}), scores(), ["hors ligne"],
+        why="# syntax=docker/dockerfile:1.7, RUN --mount=type=cache for pip and COPY --link, as Docker's "
+            "build documentation shows: the built-in frontend builds it offline, full marks"),
 }
