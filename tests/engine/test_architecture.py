@@ -10,7 +10,8 @@ from dockercourse import engine
 from tests.utils.paths import NOTEBOOKS
 
 NOTEBOOK = NOTEBOOKS / "03_architecture_docker.ipynb"
-NOTEBOOK_04 = NOTEBOOKS / "04_conteneurs_registres_boucle.ipynb"
+NOTEBOOK_04 = NOTEBOOKS / "04_conteneurs_et_registres.ipynb"
+NOTEBOOK_05 = NOTEBOOKS / "05_service_web_et_boucle_interne.ipynb"
 TEST_UNIT = "nb03test"
 
 
@@ -143,7 +144,8 @@ def test_docker_hub_cell_matches_reality(docker_client, capsys):
     assert present() == before  # pulled only for the demo, then removed
 
 
-@pytest.mark.parametrize(("notebook", "at_least"), [(NOTEBOOK, 15), (NOTEBOOK_04, 30)], ids=["nb03", "nb04"])
+@pytest.mark.parametrize(("notebook", "at_least"), [(NOTEBOOK, 15), (NOTEBOOK_04, 15), (NOTEBOOK_05, 12)],
+                         ids=["nb03", "nb04", "nb05"])
 def test_notebook_without_daemon_says_one_sentence_per_skipped_cell(notebook, at_least):
     from tests.utils.notebook_runner import NO_DAEMON, cell_texts, run_notebook
 
@@ -181,14 +183,14 @@ def test_start_registry_twice_keeps_one(docker_client, monkeypatch):
 
 
 @pytest.fixture
-def nb04_cleanup(docker_client):
+def nb05_cleanup(docker_client):
     yield
-    A.cleanup(A.UNIT04, quiet=True)
-    left = A.leftovers(A.UNIT04)
+    A.cleanup(A.UNIT05, quiet=True)
+    left = A.leftovers(A.UNIT05)
     assert left["conteneurs"] == left["images"] == left["volumes"] == 0
 
 
-def test_shell_form_waits_for_sigkill_exec_form_stops_at_once(nb04_cleanup):
+def test_shell_form_waits_for_sigkill_exec_form_stops_at_once(nb05_cleanup):
     S = A.service
     shell, exec_ = S.timed_stop("shell"), S.timed_stop("exec")
     assert shell["PID 1"].startswith("/bin/sh -c gunicorn") and shell["code de sortie"] == 137
@@ -197,7 +199,7 @@ def test_shell_form_waits_for_sigkill_exec_form_stops_at_once(nb04_cleanup):
     assert exec_["code de sortie"] == 0 and exec_["secondes"] < 5
 
 
-def test_user_expose_and_health(nb04_cleanup, capsys):
+def test_user_expose_and_health(nb05_cleanup, capsys):
     S = A.service
     users = S.user_demo()
     assert list(users["uid du même processus vu par l'hôte"]) == [0, 10001]
@@ -260,7 +262,7 @@ def test_the_order_of_a_dockerfile_decides_what_the_cache_keeps(unit_cleanup, ca
     assert "« pip install » a été reprise du cache : oui" in capsys.readouterr().out
 
 
-def test_compose_two_services(nb04_cleanup, capsys):
+def test_compose_two_services(nb05_cleanup, capsys):
     result = A.compose_demo()
     assert result is not None and result["ok"], capsys.readouterr().out
     assert "Bonjour depuis Compose !" in capsys.readouterr().out

@@ -55,7 +55,7 @@ def test_make_lab_serves_the_course_from_the_venv(tmp_path):
         assert _get(port, "/lab")[0] == 200
         status, body = _get(port, "/api/contents/notebooks")
         names = {c["name"] for c in json.loads(body)["content"]}
-        assert "00_demarrage.ipynb" in names and "04_conteneurs_registres_boucle.ipynb" in names
+        assert "00_demarrage.ipynb" in names and "05_service_web_et_boucle_interne.ipynb" in names
         # formgrader's first request opens the gradebook (nbgrader, alembic): slow on a loaded machine
         assert _get(port, "/formgrader/api/assignments", timeout=60)[0] == 200
     finally:

@@ -353,7 +353,7 @@ def test_compose_file_is_valid_yaml_with_two_labelled_services():
 
     doc = yaml.safe_load(A.COMPOSE_FILE)
     assert set(doc["services"]) == {"web", "client"}
-    assert all(s["labels"]["dockercourse.unit"] == "nb04" for s in doc["services"].values())
+    assert all(s["labels"]["dockercourse.unit"] == "nb05" for s in doc["services"].values())
     assert "http://web:8000/" in " ".join(doc["services"]["client"]["command"])
     assert "version" not in doc  # the Compose Specification has none
     assert doc["services"]["client"]["depends_on"] == {"web": {"condition": "service_healthy"}}

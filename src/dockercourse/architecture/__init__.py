@@ -1,7 +1,7 @@
-# ruff: noqa: F401  (re-exports: the public names of notebooks 03 and 04)
-"""Notebooks 03 and 04, « L'architecture de Docker » and « Conteneurs, registres
-et boucle interne » : the helpers behind each live demonstration, one module per
-lesson, in the notebooks' order.
+# ruff: noqa: F401  (re-exports: the public names of notebooks 03, 04 and 05)
+"""Notebooks 03, 04 and 05, « L'architecture de Docker », « Conteneurs et
+registres » and « Un service web prêt pour la production » : the helpers behind
+each live demonstration, one module per lesson, in the notebooks' order.
 
 Notebook 03:
 - :mod:`.api` — the daemon, its clients and its API (CLI, SDK, raw HTTP);
@@ -11,9 +11,11 @@ Notebook 03:
 
 Notebook 04:
 - :mod:`.containers` — the writable layer, ``docker commit``, the lifecycle, volumes;
+- :mod:`.registries` — push/pull to a local registry, tags and digests;
+
+Notebook 05:
 - :mod:`.service` — a web service in a container: exec vs shell form and PID 1,
   ``USER``, ``EXPOSE`` vs ``-p``, ``0.0.0.0``, gunicorn, ``HEALTHCHECK``;
-- :mod:`.registries` — push/pull to a local registry, tags and digests;
 - :mod:`.innerloop` — the inner loop diagram and a two-service Compose file;
 - :mod:`.cleanup` — the notebooks' last cell.
 
@@ -42,6 +44,7 @@ from .cleanup import cleanup, leftover_counts, leftovers, show_leftovers
 from .common import (
     ANSI,
     APP04,
+    APP05,
     BASE_IMAGE_TAG,
     COMMIT_IMAGE,
     CONTENT_HASH,
@@ -50,6 +53,7 @@ from .common import (
     REPO,
     UNIT,
     UNIT04,
+    UNIT05,
     UNIT_LABEL,
     VOLUME,
     cli,

@@ -1,4 +1,4 @@
-"""The last cell of notebooks 03 and 04: remove what the unit created
+"""The last cell of notebooks 03, 04 and 05: remove what the unit created
 (containers, images, volumes, its local registry) and check nothing is left."""
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
-"""What every lesson of notebooks 03 and 04 shares: names, labels, the
+"""What every lesson of notebooks 03, 04 and 05 shares: names, labels, the
 ``docker`` command shown like in a terminal, sizes, and the build folder.
 
 Everything the notebooks create is named ``dockercourse-<unit>-*`` and labelled
-``dockercourse.unit=<unit>`` (``nb03`` or ``nb04``), so that
+``dockercourse.unit=<unit>`` (``nb03``, ``nb04`` or ``nb05``), so that
 :func:`dockercourse.architecture.cleanup.cleanup` removes exactly that.
 """
 
@@ -16,12 +16,14 @@ from .. import engine
 
 UNIT = "nb03"
 UNIT04 = "nb04"
+UNIT05 = "nb05"
 UNIT_LABEL = f"{engine.LABEL}.unit"
 IMAGE = engine.name(UNIT, "app")          # dockercourse-nb03-app
 APP04 = engine.name(UNIT04, "app")        # dockercourse-nb04-app
 COMMIT_IMAGE = engine.name(UNIT04, "commit")
 VOLUME = engine.name(UNIT04, "data")
 REPO = engine.name(UNIT04, "app")         # repository name inside the registry
+APP05 = engine.name(UNIT05, "app")        # dockercourse-nb05-app
 
 OUI_NON = {True: "oui", False: "non"}
 BASE_IMAGE_TAG = engine.BASE_IMAGE

@@ -112,13 +112,14 @@ def image_unchanged(image: str, before: BuildResult | None) -> None:
 
 
 @needs_docker
-def run_once(image: str, command: str) -> None:
-    """``docker run --rm <image> sh -c <command>``: the output, printed."""
+def run_once(image: str, command: str, unit: str = UNIT) -> None:
+    """``docker run --rm <image> sh -c <command>``: the output, printed (the
+    container is named and labelled for ``unit``, the notebook's own)."""
     c = engine.client()
     print("$ " + shlex.join(["docker", "run", "--rm", "--network", "none", image, "sh", "-c", command]))
     out = c.containers.run(image, ["sh", "-c", command], remove=True, network_mode="none",
-                           name=engine.name(UNIT, "run-once"),
-                           labels=unit_labels(UNIT, purpose="run-once")).decode(errors="replace")
+                           name=engine.name(unit, "run-once"),
+                           labels=unit_labels(unit, purpose="run-once")).decode(errors="replace")
     print(out, end="" if out.endswith("\n") else "\n")
 
 
@@ -258,7 +259,7 @@ def volume_vs_writable_layer(image: str = IMAGE, unit: str = UNIT):
 
 # --------------------------------------------------------------------------- notebook 04's image
 
-#: Notebook 03's Dockerfile, for notebook 04's own copy of the image.
+#: Notebook 03's Dockerfile, for the copies of the image that notebooks 04 and 05 build under their own names.
 APP_DOCKERFILE = f"""\
 FROM python:3.13-slim
 LABEL dockercourse="1" dockercourse.unit="{UNIT04}"

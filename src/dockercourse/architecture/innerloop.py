@@ -1,4 +1,4 @@
-"""Notebook 04, § 4.5: the inner loop of the chapter's diagram (code →
+"""Notebook 05, § 4.5: the inner loop of the chapter's diagram (code →
 Dockerfile → build → run → test → push), drawn with matplotlib, and Compose:
 a minimal two-service application run with Debian's ``docker-compose`` 1.29
 (installed with apt when missing and root, like ``docker.io`` and
@@ -13,11 +13,11 @@ import subprocess
 import time
 
 from .. import engine
-from .common import ANSI, APP04, REPO, UNIT04, needs_docker, unit_labels, verdict, write_context
+from .common import ANSI, APP05, REPO, UNIT05, needs_docker, unit_labels, verdict, write_context
 from .service import SERVICE, service_files
 
-UNIT = UNIT04
-IMAGE = APP04
+UNIT = UNIT05
+IMAGE = APP05
 
 
 @needs_docker
@@ -122,7 +122,7 @@ def plot_inner_loop():
 
 # --------------------------------------------------------------------------- Compose
 
-COMPOSE_PROJECT = engine.name(UNIT04, "compose")   # dockercourse-nb04-compose
+COMPOSE_PROJECT = engine.name(UNIT05, "compose")   # dockercourse-nb05-compose
 
 COMPOSE_FILE = f"""\
 # deux services : « web » (l'application, servie par gunicorn, avec un HEALTHCHECK) et
@@ -134,7 +134,7 @@ services:
     image: {SERVICE}:compose
     labels:
       dockercourse: "1"
-      dockercourse.unit: "{UNIT04}"
+      dockercourse.unit: "{UNIT05}"
     environment:
       MESSAGE: "Bonjour depuis Compose !"
   client:
@@ -144,14 +144,14 @@ services:
         condition: service_healthy
     labels:
       dockercourse: "1"
-      dockercourse.unit: "{UNIT04}"
+      dockercourse.unit: "{UNIT05}"
     command: ["python", "-c", "import urllib.request; \\
 print(urllib.request.urlopen('http://web:8000/', timeout=10).read().decode())"]
 networks:
   default:
     labels:
       dockercourse: "1"
-      dockercourse.unit: "{UNIT04}"
+      dockercourse.unit: "{UNIT05}"
 """
 
 COMPOSE_PACKAGE = "docker-compose"
@@ -216,7 +216,7 @@ def _install_compose_v1() -> str:
     return exe
 
 
-def compose_folder(unit: str = UNIT04):
+def compose_folder(unit: str = UNIT05):
     files = {"docker-compose.yml": COMPOSE_FILE}
     files.update({f"web/{k}": v for k, v in service_files("health").items()})
     return write_context(files, unit=unit, sub="compose")

@@ -1,10 +1,10 @@
-"""Notebook 04, § 4.3: a web service in a container — what the TP grades, shown
+"""Notebook 05, § 4.3: a web service in a container — what the TP grades, shown
 live before it is graded: shell vs exec form and PID 1 (``docker stop`` timed),
 root vs ``USER``, ``EXPOSE`` vs ``-p``, why a container serves on ``0.0.0.0``,
 the Flask development server vs gunicorn, and ``HEALTHCHECK``.
 
 Every variant is one image of the same small project (:data:`SERVICE_FILES`),
-tagged ``dockercourse-nb04-service:<variant>``: they differ only in their last
+tagged ``dockercourse-nb05-service:<variant>``: they differ only in their last
 lines, so the builds after the first come from the cache.
 """
 
@@ -18,11 +18,11 @@ import urllib.request
 from pathlib import Path
 
 from .. import engine
-from .common import ANSI, OUI_NON, UNIT04, decimal, needs_docker, script, verdict, write_context
+from .common import ANSI, OUI_NON, UNIT05, decimal, needs_docker, script, verdict, write_context
 from .images import build
 
-UNIT = UNIT04
-SERVICE = engine.name(UNIT04, "service")   # dockercourse-nb04-service
+UNIT = UNIT05
+SERVICE = engine.name(UNIT05, "service")   # dockercourse-nb05-service
 PORT = 8000
 
 GUNICORN = 'CMD ["gunicorn", "--bind", "0.0.0.0:8000", "app:app"]'
@@ -46,7 +46,7 @@ VARIANTS = {
 
 COMMON = f"""\
 FROM python:3.13-slim
-LABEL dockercourse="1" dockercourse.unit="{UNIT04}"
+LABEL dockercourse="1" dockercourse.unit="{UNIT05}"
 WORKDIR /app
 COPY requirements.txt .
 RUN pip install --no-cache-dir -r requirements.txt

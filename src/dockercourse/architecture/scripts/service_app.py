@@ -1,4 +1,4 @@
-"""The web service of notebook 04's demonstrations (the TP's app, smaller): a
+"""The web service of notebook 05's demonstrations (the TP's app, smaller): a
 message, the host name, and a health route for HEALTHCHECK."""
 
 import os
