@@ -101,7 +101,7 @@ def sessions() -> list[Session]:
         Session("course-image", "Course image tests", "course_image"),
         Session("class-grading", "Class grading tests (sandboxes)", "class_grading", nice=10),
         Session("current-engine", "Current-engine lane (Engine 26+, classic and containerd stores)",
-                "current_engine", ("tests/engine",)),
+                "current_engine", ("tests/engine",), nice=10),
         Session("suite", "Suite (live Docker, lecture notebooks)",
                 " and ".join(["not unit", *(f"not {m}" for m in beside)]), beside=False,
                 env={"DOCKERCOURSE_HOLD_NOTEBOOKS_LOCK": "1"}),

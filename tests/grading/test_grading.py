@@ -205,9 +205,9 @@ def test_two_students_on_one_daemon_do_not_collide(tmp_path, docker_client):
         shutil.copytree(FIXTURES / "reference", f)
     try:
         with ThreadPoolExecutor(4) as pool:  # same checks, same moment, same daemon
-            scores = list(pool.map(lambda job: grading.grade(job[0], job[1], 2).score,
-                                   [(c, f) for f in folders for c in ("http", "arret")]))
-        assert scores == [2.0] * 4
+            results = list(pool.map(lambda job: grading.grade(job[0], job[1], 2),
+                                    [(c, f) for f in folders for c in ("http", "arret")]))
+        assert [r.score for r in results] == [2.0] * 4, "\n\n".join(r.render() for r in results)
         tags = {grading.ensure_image(f).tag for f in folders}
         assert len(tags) == 2
     finally:
