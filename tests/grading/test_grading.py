@@ -100,6 +100,10 @@ def projects(tmp_path_factory, docker_client):
         grading.cleanup(path, images=True, forget=True)
 
 
+def test_every_check_has_expectations():
+    assert set(EXPECTED) == set(grading.CHECKS)
+
+
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_check_on_fixture_projects(name, projects):
     for project, expected in zip(PROJECTS, EXPECTED[name], strict=True):

@@ -203,14 +203,6 @@ def test_skip_sentence_printed_once_per_cell(monkeypatch, capsys):
     assert capsys.readouterr().out.count("Cellule non exécutée") == 1
 
 
-DOCKERFILE = """\
-FROM python:3.13-slim
-LABEL dockercourse="1" dockercourse.unit="nb03test"
-WORKDIR /app
-COPY a.txt .
-CMD ["cat", "a.txt"]
-"""
-
 
 def test_scripts_are_real_files_of_the_package():
     assert A.HOST_PS_SCRIPT == A.script("host_ps.py") and "json.dumps" in A.HOST_PS_SCRIPT

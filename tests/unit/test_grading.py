@@ -1,52 +1,9 @@
-"""The TP's checks (dockercourse.grading) on small fixture projects, with real builds.
-
-- ``reference``: the TP's solution (the same files the source notebook writes);
-- ``naive``: a beginner's project (root, shell-form CMD with Flask's dev server,
-  deps after the code, no .dockerignore, 70 MB of ballast, hadolint errors);
-- ``broken``: the reference pinning a Flask version absent offline, so the build fails;
-- ``shellform``: the reference with a shell-form CMD: /bin/sh is PID 1, so
-  ``docker stop`` waits for SIGKILL although gunicorn would handle SIGTERM.
-
-``reference`` and ``naive`` are files under tests/fixtures/projects/; the two
-variants are the reference with one line changed (:data:`VARIANTS`).
-
-Each project is built once (the grader caches the build per submission state)
-and every check grades it; the expected fraction of the points is below.
-"""
+"""The pure parts of the TP's checks (dockercourse.grading): submission ids, result lines that a
+container cannot forge, reading pip steps and build logs, parsing requirements. The checks on real
+builds of the fixture projects are tests/grading/test_grading.py."""
 from __future__ import annotations
 
 from dockercourse import engine, grading
-
-#: variant -> (file, line of the reference, replacement)
-VARIANTS = {
-    "broken": ("app/requirements.txt", "flask==3.1.3", "flask==2.0.0"),
-    "shellform": ("Dockerfile",
-                  'CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "2", "--access-logfile", "-", "app:app"]',
-                  "CMD gunicorn --bind 0.0.0.0:8000 --access-logfile - app:app"),
-}
-PROJECTS = ("reference", "naive", "broken", "shellform")
-#: check -> expected fraction of the points for each of PROJECTS
-EXPECTED = {
-    "requirements": (1, 0, 0.5, 1),
-    "application": (1, 1 / 3, 1, 1),
-    "construction": (1, 1, 0, 1),
-    "cmd": (1, 0, 0, 0.5),
-    "utilisateur": (1, 0, 0, 1),
-    "expose": (1, 0, 0, 1),
-    "healthcheck": (1, 0, 0, 1),
-    "cache": (1, 0, 0, 1),
-    "dockerignore": (1, 0, 1, 1),
-    "taille": (1, 0, 0, 1),
-    "http": (1, 0.5, 0, 1),
-    "env": (1, 0, 0, 1),
-    "logs": (1, 0.5, 0, 1),
-    "arret": (1, 0, 0, 0),
-    "hadolint": (1, 0.5, 1, 1),
-}
-
-
-def test_every_check_has_expectations():
-    assert set(EXPECTED) == set(grading.CHECKS)
 
 
 def test_submission_ids_separate_students(tmp_path):

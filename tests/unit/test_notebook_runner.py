@@ -12,3 +12,24 @@ def test_crosses_and_errors_are_reported_with_their_cell():
 
 def test_a_cross_inside_a_sentence_is_not_a_verdict():
     assert verdicts_that_did_not_hold(["les lignes ✘ signalent une mesure inattendue\n"]) == []
+
+
+def test_not_at_full_marks_names_each_cell_that_lost_points():
+    import nbformat
+
+    from tests.utils.assignment import not_at_full_marks
+
+    def cell(gid, points, shown, stderr=False):
+        outputs = [nbformat.v4.new_output("execute_result", {"text/plain": str(shown)}, execution_count=1)]
+        if stderr:
+            outputs.append(nbformat.v4.new_output("stream", name="stderr", text="boom\n"))
+        return nbformat.v4.new_code_cell("run_check()", metadata={"nbgrader": {"grade": True, "grade_id": gid,
+                                                                           "points": points}}, outputs=outputs)
+
+    full = nbformat.v4.new_notebook(cells=[cell(f"c{i}", 2, 2.0) for i in range(18)])
+    assert not_at_full_marks(full) == []
+    full.cells[3] = cell("c3", 2, 1.0)
+    full.cells[5] = cell("c5", 2, 2.0, stderr=True)
+    problems = not_at_full_marks(full)
+    assert [p.split(":")[0] for p in problems] == ["c3", "c5"] and "(error or stderr)" in problems[1]
+    assert not_at_full_marks(nbformat.v4.new_notebook(cells=full.cells[:17]))[0] == "17 graded cells, 18 expected"

@@ -30,3 +30,16 @@ def cell_report(cell) -> tuple[float | None, bool, str]:
             except (KeyError, ValueError):
                 pass
     return score, bad, "".join(text)
+
+
+def not_at_full_marks(nb) -> list[str]:
+    """Pure: what keeps an executed TP notebook from full marks, one line per graded cell that shows
+    an error, writes on stderr or scores less than its points ([] at full marks)."""
+    cells = grade_cells(nb)
+    problems = [] if len(cells) == 18 else [f"{len(cells)} graded cells, 18 expected"]
+    for c in cells:
+        score, bad, text = cell_report(c)
+        gid, points = c.metadata["nbgrader"]["grade_id"], c.metadata["nbgrader"]["points"]
+        if bad or score != points:
+            problems.append(f"{gid}: {score}/{points}{' (error or stderr)' if bad else ''}\n{text}")
+    return problems
