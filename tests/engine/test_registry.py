@@ -3,6 +3,7 @@ running) and the registry HTTP API, against a real push/pull by the daemon."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import tarfile
 from pathlib import Path
@@ -66,6 +67,17 @@ def test_start_stop_leaves_nothing():
     assert not reg.running and not tmp.exists()
     assert _registry_pids() == before
     reg.stop()  # idempotent
+
+
+def test_state_pidfile_is_json(tmp_path, monkeypatch):
+    monkeypatch.setenv("DOCKERCOURSE_STATE", str(tmp_path))
+    reg = registry.LocalRegistry("registrytest-pid").start()
+    try:
+        info = json.loads((tmp_path / "registry-registrytest-pid.json").read_text())
+        assert info["pid"] == reg.proc.pid and info["port"] == reg.port
+    finally:
+        reg.stop()
+    assert not (tmp_path / "registry-registrytest-pid.json").exists()
 
 
 def test_stale_registry_of_a_dead_kernel_is_stopped():

@@ -2,8 +2,6 @@
 running) and the registry HTTP API, against a real push/pull by the daemon."""
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from dockercourse import registry
@@ -33,14 +31,3 @@ def test_ping_false_when_nothing_listens():
 def test_unknown_mode_is_refused():
     with pytest.raises(ValueError):
         registry.LocalRegistry("x", mode="vm")
-
-
-def test_state_pidfile_is_json(tmp_path, monkeypatch):
-    monkeypatch.setenv("DOCKERCOURSE_STATE", str(tmp_path))
-    reg = registry.LocalRegistry("registrytest-pid").start()
-    try:
-        info = json.loads((tmp_path / "registry-registrytest-pid.json").read_text())
-        assert info["pid"] == reg.proc.pid and info["port"] == reg.port
-    finally:
-        reg.stop()
-    assert not (tmp_path / "registry-registrytest-pid.json").exists()
