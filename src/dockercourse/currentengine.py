@@ -222,21 +222,6 @@ def _host_arch() -> str:
     return out or {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, os.uname().machine)
 
 
-def _debootstrap(cmd: list[str], log_path: Path) -> None:
-    """Run debootstrap, log everything, print each stage once."""
-    stages: set[str] = set()
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        for line in proc.stdout:
-            log.write(line)
-            stage = " ".join(line.split()[:2])
-            if line.startswith("I: ") and stage not in stages:
-                stages.add(stage)
-                print(f"      {line.strip()}", flush=True)
-        if proc.wait() != 0:
-            raise CurrentEngineError(f"debootstrap failed (exit {proc.returncode}); see {log_path}")
-
-
 # --------------------------------------------------------------------------- the engine
 
 
@@ -303,7 +288,7 @@ class CurrentEngine:
 
     def _build_root(self) -> None:
         """debootstrap into ``root.partial``, check it, swap it in, write the marker."""
-        from .offline import MIRROR, KitError, _ensure_debootstrap
+        from .offline import MIRROR, KitError, _ensure_debootstrap, run_debootstrap
 
         t0 = time.monotonic()
         try:
@@ -314,8 +299,8 @@ class CurrentEngine:
         shutil.rmtree(new, ignore_errors=True)
         print(f"Building the {self.suite} root of the current engine in {self.root} "
               f"(debootstrap {', '.join(PACKAGES)}; one to three minutes)...", flush=True)
-        _debootstrap([exe, "--variant=minbase", f"--arch={_host_arch()}", f"--include={','.join(PACKAGES)}",
-                      self.suite, str(new), MIRROR], self.suite_dir / "debootstrap.log")
+        run_debootstrap([exe, "--variant=minbase", f"--arch={_host_arch()}", f"--include={','.join(PACKAGES)}",
+                         self.suite, str(new), MIRROR], self.suite_dir / "debootstrap.log", error=CurrentEngineError)
         versions = self._prepare_root(new)
         old = self.suite_dir / "root.old"
         if self.root.exists():

@@ -239,6 +239,22 @@ def _ensure_debootstrap() -> str:
     return shutil.which("debootstrap")
 
 
+def run_debootstrap(cmd: list[str], log_path: Path, error: type[Exception] = KitError) -> None:
+    """Run a debootstrap command line, log everything to ``log_path`` and print each stage once
+    (debootstrap prints one "I:" line per package); a failure raises ``error``."""
+    stages: set[str] = set()
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for line in proc.stdout:
+            log.write(line)
+            stage = " ".join(line.split()[:2])
+            if line.startswith("I: ") and stage not in stages:
+                stages.add(stage)
+                print(f"      {line.strip()}", flush=True)
+        if proc.wait() != 0:
+            raise error(f"debootstrap failed (exit {proc.returncode}); see {log_path}")
+
+
 def build_rootfs(recipe: Recipe, wheel_dir: Path, tar_path: Path, log_path: Path) -> None:
     """debootstrap + customisation, packed into ``tar_path``."""
     exe = _ensure_debootstrap()
@@ -247,18 +263,7 @@ def build_rootfs(recipe: Recipe, wheel_dir: Path, tar_path: Path, log_path: Path
         root = Path(tmp) / "rootfs"
         cmd = [exe, "--variant=minbase", f"--arch={deb_arch}", f"--include={','.join(recipe.packages)}",
                recipe.suite, str(root), MIRROR]
-        with open(log_path, "w") as log:
-            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-            stages: set[str] = set()
-            for line in proc.stdout:
-                log.write(line)
-                # debootstrap prints one "I:" line per package; show each stage once
-                stage = " ".join(line.split()[:2])
-                if line.startswith("I: ") and stage not in stages:
-                    stages.add(stage)
-                    print(f"      {line.strip()}", flush=True)
-            if proc.wait() != 0:
-                raise KitError(f"debootstrap failed (exit {proc.returncode}); see {log_path}")
+        run_debootstrap(cmd, log_path)
         customise_rootfs(root, wheel_dir)
         tmp_tar = tar_path.with_suffix(".partial")
         subprocess.run(["tar", "--numeric-owner", "-C", str(root), "-cf", str(tmp_tar), "."], check=True)
