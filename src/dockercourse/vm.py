@@ -75,7 +75,12 @@ class VMUnavailable(RuntimeError):
 
 
 class VMBootError(RuntimeError):
-    """QEMU ran but the guest did not reach the marker (timeout, crash)."""
+    """QEMU ran but the guest did not reach the marker (timeout, crash). ``pgid`` is the process
+    group qemu was started in (already killed and reaped)."""
+
+    def __init__(self, message: str, pgid: int | None = None):
+        super().__init__(message)
+        self.pgid = pgid
 
 
 # --------------------------------------------------------------------------- artefacts
@@ -407,6 +412,7 @@ class BootResult:
     qemu_rss_at_ready_kib: int | None
     exit_code: int
     console: list[str] = field(default_factory=list, repr=False)
+    pgid: int = 0  # the process group (and session) qemu ran in: empty once boot() returns
 
     @property
     def guest_mem_used_kib(self) -> int | None:
@@ -519,9 +525,10 @@ def boot(accel: str | None = None, memory_mb: int = DEFAULT_MEMORY_MB, timeout: 
     if not ready_at:
         tail = " | ".join(line for line in lines[-4:] if line.strip())
         if ended - t0 > timeout:
-            raise VMBootError(f"pas de démarrage en {timeout:.0f} s avec {accel}" + (f" : {tail}" if tail else ""))
+            raise VMBootError(f"pas de démarrage en {timeout:.0f} s avec {accel}" + (f" : {tail}" if tail else ""),
+                              pgid=proc.pid)
         raise VMBootError(f"qemu s'est arrêté (code {proc.returncode}) sans que la VM démarre"
-                          + (f" : {tail}" if tail else ""))
+                          + (f" : {tail}" if tail else ""), pgid=proc.pid)
     info = parse_console(lines)
     return BootResult(
         accel=accel,
@@ -536,6 +543,7 @@ def boot(accel: str | None = None, memory_mb: int = DEFAULT_MEMORY_MB, timeout: 
         qemu_rss_at_ready_kib=rss_at_ready[0] if rss_at_ready else None,
         exit_code=proc.returncode,
         console=lines,
+        pgid=proc.pid,
     )
 
 
@@ -573,15 +581,20 @@ def explain() -> None:
     print(ACCEL_MEANING[accel])
 
 
-def qemu_processes() -> list[int]:
-    """PIDs of running ``qemu-system-*`` processes on this host (tests assert none is left)."""
+def qemu_processes(pgid: int | None = None) -> list[int]:
+    """PIDs of running ``qemu-system-*`` processes on this host; with ``pgid``, only those of
+    that process group (one :func:`boot`'s: other VMs may run meanwhile, e.g. another test
+    session's notebook)."""
     pids = []
     for d in Path("/proc").iterdir():
         if d.name.isdigit():
             try:
                 comm = (d / "comm").read_text().strip()
+                stat = (d / "stat").read_text()
             except OSError:
                 continue
-            if comm.startswith("qemu-system"):
+            if not comm.startswith("qemu-system"):
+                continue
+            if pgid is None or int(stat.rsplit(")", 1)[1].split()[2]) == pgid:
                 pids.append(int(d.name))
     return pids
