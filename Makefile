@@ -18,7 +18,7 @@ export PATH := $(BIN):$(PATH)
 export DOCKERCOURSE_STATE := $(STATE)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup venv engine kit browser image lab test test-unit lint clean-docker outputs release grade clean
+.PHONY: setup venv engine kit current-root browser image lab test test-unit lint clean-docker outputs release grade clean
 
 setup: venv engine kit
 
@@ -56,12 +56,16 @@ kit: engine
 	$(BIN)/python -m dockercourse offline
 
 # Debian's chromium for the browser test (Playwright drives it; its own browser download is unused).
-browser:
+browser: venv
 	@test -x /usr/bin/chromium || { echo "== Chromium (apt-get install chromium)"; \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    (apt-cache policy chromium | grep -q 'Candidate: [0-9]' || apt-get update -q) \
-	    && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null; \
-	  else echo "Install Chromium as /usr/bin/chromium (the browser test needs it)" >&2; exit 1; fi; }
+	  $(BIN)/python -m dockercourse.hostpkg install chromium \
+	  || { echo "Install Chromium as /usr/bin/chromium (the browser test needs it)" >&2; exit 1; }; }
+
+# The current engine's Debian root (trixie's Engine 26: the current-engine lane and the grading
+# sandboxes run it), made with mmdebstrap beside the offline kit; root only.
+current-root: venv
+	@echo "== Current engine's Debian root"
+	$(BIN)/python -m dockercourse engine --current --root-only
 
 # The course image (offline-aware: on machines without Docker Hub it builds from the kit's build base).
 image: kit
@@ -79,7 +83,10 @@ test-unit: venv
 	@echo "== Unit tier (pure logic, no daemon)"
 	$(BIN)/python tests/run_suites.py --unit $(PYTEST_ARGS)
 
-test: test-unit setup browser lint
+# After the unit tier, everything the sessions need is prepared side by side (-j: the kit and the
+# current engine's root are mostly downloads; apt calls take one lock, dockercourse.hostpkg).
+test: test-unit
+	@$(MAKE) --no-print-directory -j4 setup current-root browser lint
 	@echo "== Tests (live Docker, notebooks under nbval, course image, class grading)"
 	$(BIN)/python tests/run_suites.py $(PYTEST_ARGS)
 

@@ -19,6 +19,8 @@ def main(argv: list[str] | None = None) -> int:
     p_eng.add_argument("--store", choices=("classic", "containerd"), default="classic",
                        help="image store of the current engine (default: classic)")
     p_eng.add_argument("--stop", action="store_true", help="with --current: stop that engine")
+    p_eng.add_argument("--root-only", action="store_true",
+                       help="with --current: only make (or check) its Debian root, start nothing")
     sub.add_parser("describe", help="print the table of what matters to the course about this Docker")
     p_off = sub.add_parser("offline", help="make python:3.13-slim available without Docker Hub")
     p_off.add_argument("--from-tar", metavar="FILE", help="load an instructor-provided `docker save` archive")
@@ -36,8 +38,8 @@ def main(argv: list[str] | None = None) -> int:
 
     add_class_arguments(p_grade)
     args = parser.parse_args(argv)
-    if args.cmd == "engine" and (args.stop or args.store != "classic") and not args.current:
-        parser.error("--stop and --store go with --current")
+    if args.cmd == "engine" and (args.stop or args.root_only or args.store != "classic") and not args.current:
+        parser.error("--stop, --root-only and --store go with --current")
     if args.cmd == "grade":
         from .grading.classroom import class_main
 
@@ -46,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.monotonic()
     try:
         if args.cmd == "engine" and args.current:
-            current_engine(args.store, args.stop)
+            current_engine(args.store, args.stop, args.root_only)
         elif args.cmd == "engine":
             done = engine.ensure_engine()
             print(f"Docker engine: {done} ({time.monotonic() - t0:.1f} s).")
@@ -71,12 +73,17 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def current_engine(store: str, stop: bool) -> None:
-    """``engine --current``: start (or stop) the current engine, print how to use it."""
+def current_engine(store: str, stop: bool, root_only: bool = False) -> None:
+    """``engine --current``: start (or stop) the current engine, print how to use it; with
+    ``root_only``, only make its Debian root (``make test`` does it beside the offline kit)."""
     from .currentengine import CurrentEngine
 
     t0 = time.monotonic()
     ce = CurrentEngine(store=store)
+    if root_only:
+        done = ce.ensure_root()
+        print(f"Current engine's {ce.suite} root: {done} ({time.monotonic() - t0:.1f} s).")
+        return
     if stop:
         done = ce.stop()
         print(f"Current engine ({ce.suite}, {store} store): {'stopped' if done else 'was not running'} "

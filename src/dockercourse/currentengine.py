@@ -4,10 +4,10 @@ Debian 12's ``docker.io`` is Engine 20.10 with the legacy builder; students run 
 26-29 with BuildKit, often the containerd image store, and Compose v2. This module runs
 such an engine on the same machine without touching the host's:
 
-* :meth:`CurrentEngine.ensure_root` debootstraps a Debian root (``trixie``, or ``sid`` with
+* :meth:`CurrentEngine.ensure_root` makes a Debian root (mmdebstrap) (``trixie``, or ``sid`` with
   ``DOCKERCOURSE_CURRENT_SUITE=sid``) with ``docker.io``, buildx, Compose v2 and containerd,
   cached under ``engine.state_dir()/current-engine/<suite>/root`` and rebuilt only when the
-  package list changes (about two minutes cold);
+  package list changes (about half a minute cold with mmdebstrap);
 * :meth:`CurrentEngine.start` runs ``data/current_engine.sh`` in a private mount namespace
   (``unshare -m``) that pivots into the root and starts that root's containerd and dockerd,
   with a data root, a socket folder and a bridge of its own per image store (``classic`` or
@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from . import engine
+from . import engine, hostpkg
 
 SUITES = ("trixie", "sid")
 SUITE_ENV = "DOCKERCOURSE_CURRENT_SUITE"
@@ -50,7 +50,7 @@ DEFAULT_SUITE = "trixie"
 PACKAGES = ("docker.io", "docker-cli", "docker-buildx", "docker-compose", "containerd", "runc",
             "iptables", "iproute2", "procps", "ca-certificates", "kmod", "rootlesskit", "slirp4netns", "uidmap")
 #: Bump when the root's preparation changes in a way the package list does not show.
-RECIPE_VERSION = "1"
+RECIPE_VERSION = "2"  # 2: the root is made by mmdebstrap
 #: Folders of the root that data/current_engine.sh mounts over (they must exist).
 MOUNT_POINTS = ("proc", "sys", "dev", "tmp", "run", "var/lib/docker", "var/lib/containerd", "etc/docker",
                 ".oldroot")
@@ -287,20 +287,14 @@ class CurrentEngine:
         return bool(info) and info.get("recipe") == self.recipe() and (self.root / "usr/sbin/dockerd").exists()
 
     def _build_root(self) -> None:
-        """debootstrap into ``root.partial``, check it, swap it in, write the marker."""
-        from .offline import MIRROR, KitError, _ensure_debootstrap, run_debootstrap
-
+        """A Debian root in ``root.partial`` (:func:`hostpkg.debian_root`), checked, swapped in, marked."""
         t0 = time.monotonic()
-        try:
-            exe = _ensure_debootstrap()
-        except (KitError, subprocess.CalledProcessError) as err:
-            raise CurrentEngineError(f"debootstrap is needed for the current engine: {err}") from None
         new = self.suite_dir / "root.partial"
         shutil.rmtree(new, ignore_errors=True)
         print(f"Building the {self.suite} root of the current engine in {self.root} "
-              f"(debootstrap {', '.join(PACKAGES)}; one to three minutes)...", flush=True)
-        run_debootstrap([exe, "--variant=minbase", f"--arch={_host_arch()}", f"--include={','.join(PACKAGES)}",
-                         self.suite, str(new), MIRROR], self.suite_dir / "debootstrap.log", error=CurrentEngineError)
+              f"({', '.join(PACKAGES)}; about a minute)...", flush=True)
+        tool = hostpkg.debian_root(self.suite, PACKAGES, new, self.suite_dir / "bootstrap.log", _host_arch(),
+                                   error=CurrentEngineError)
         versions = self._prepare_root(new)
         old = self.suite_dir / "root.old"
         if self.root.exists():
@@ -308,9 +302,9 @@ class CurrentEngine:
         new.rename(self.root)
         shutil.rmtree(old, ignore_errors=True)
         seconds = round(time.monotonic() - t0, 1)
-        self.marker.write_text(json.dumps({"recipe": self.recipe(), "suite": self.suite, "mirror": MIRROR,
-                                           "packages": versions, "seconds": seconds}, indent=1) + "\n")
-        print(f"  {self.suite} root ready in {seconds:.0f} s: docker.io {versions['docker.io']}, "
+        self.marker.write_text(json.dumps({"recipe": self.recipe(), "suite": self.suite, "mirror": hostpkg.MIRROR,
+                                           "tool": tool, "packages": versions, "seconds": seconds}, indent=1) + "\n")
+        print(f"  {self.suite} root ready in {seconds:.0f} s ({tool}): docker.io {versions['docker.io']}, "
               f"buildx {versions['docker-buildx']}, compose {versions['docker-compose']}", flush=True)
 
     @staticmethod
@@ -319,7 +313,7 @@ class CurrentEngine:
         versions = dpkg_versions((new / "var/lib/dpkg/status").read_text(), PACKAGES)
         missing = sorted(set(PACKAGES) - set(versions))
         if missing:
-            raise CurrentEngineError(f"debootstrap did not install {', '.join(missing)}")
+            raise CurrentEngineError(f"the Debian root lacks {', '.join(missing)}")
         for d in MOUNT_POINTS:
             (new / d).mkdir(parents=True, exist_ok=True)
         for p in new.glob("var/cache/apt/archives/*.deb"):

@@ -192,25 +192,11 @@ def _looks_unreachable(stderr: str) -> bool:
 # --------------------------------------------------------------------------- setup
 
 
-def _is_debian_like() -> bool:
-    return Path("/etc/debian_version").exists() and shutil.which("apt-get") is not None
-
-
-def _run(cmd: list[str], log=None, env=None) -> None:
-    print("  $ " + " ".join(cmd), flush=True)
-    proc = subprocess.run(cmd, stdout=log or subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    if proc.returncode != 0:
-        tail = "" if log else "\n".join((proc.stdout or "").splitlines()[-15:])
-        raise SetupError(f"`{' '.join(cmd)}` failed with exit code {proc.returncode}\n{tail}")
-
-
 def install_docker_io() -> None:
-    """Install Debian's ``docker.io`` (dockerd, containerd, runc) with apt."""
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    policy = subprocess.run(["apt-cache", "policy", "docker.io"], capture_output=True, text=True).stdout
-    if "Candidate: (none)" in policy or "Candidate:" not in policy:
-        _run(["apt-get", "update", "-q"], env=env)
-    _run(["apt-get", "install", "-y", "-q", "docker.io"], env=env)
+    """Install Debian's ``docker.io`` (dockerd, containerd, runc) with apt (its recommends too)."""
+    from . import hostpkg
+
+    hostpkg.apt_install(["docker.io"], error=SetupError, recommends=True, log=lambda m: print("  $ " + m, flush=True))
 
 
 def _pid_alive(pid: int) -> bool:
@@ -302,7 +288,9 @@ def ensure_engine() -> str:
         raise SetupError(msg)
     done = "started"
     if shutil.which("dockerd") is None:
-        if not _is_debian_like():
+        from . import hostpkg
+
+        if not hostpkg.debian_like():
             raise SetupError("Aucun démon Docker et ce système n'est pas Debian/Ubuntu : installez Docker "
                              "Engine (https://docs.docker.com/engine/install/).\n"
                              "(EN) Not Debian/Ubuntu: install Docker Engine yourself.")

@@ -7,7 +7,7 @@ stand-in from Debian packages:
 1. a *wheelhouse* of the TP's dependencies (``data/wheelhouse.txt``, plus any
    extra requirement files), downloaded on the host for the image's Python
    (cp313) and architecture;
-2. a Debian trixie ``minbase`` root filesystem (debootstrap) with python3.13,
+2. a Debian trixie ``minbase`` root filesystem (mmdebstrap) with python3.13,
    pip, venv and ca-certificates, made to look like the official image
    (``python``/``pip`` on PATH, no PEP 668 block);
 3. the wheelhouse baked in at ``/opt/dockercourse/wheelhouse`` with
@@ -47,16 +47,16 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from . import engine
+from . import engine, hostpkg
 
 BASE_IMAGE = engine.BASE_IMAGE
 SUITE = "trixie"
 PYTHON_TAG = "3.13"
-MIRROR = os.environ.get("DOCKERCOURSE_DEBIAN_MIRROR", "http://deb.debian.org/debian")
+MIRROR = hostpkg.MIRROR
 PACKAGES = ("python3", "python3-pip", "python3-venv", "ca-certificates")
 WHEELHOUSE_IN_IMAGE = "/opt/dockercourse/wheelhouse"
 #: Bump when the build steps below change in a way the inputs do not show.
-RECIPE_VERSION = "2"
+RECIPE_VERSION = "3"  # 3: the root is made by mmdebstrap
 STANDIN_LABEL = engine.STANDIN_LABEL
 RECIPE_LABEL = f"{engine.LABEL}.recipe"
 
@@ -223,47 +223,12 @@ def download_wheels(recipe: Recipe, dest: Path) -> list[str]:
     return sorted(p.name for p in dest.glob("*.whl"))
 
 
-def _ensure_debootstrap() -> str:
-    exe = shutil.which("debootstrap")
-    if exe:
-        return exe
-    if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        raise KitError("debootstrap est nécessaire pour construire l'image hors ligne : "
-                       "installez-le (apt-get install debootstrap) ou fournissez --from-tar.")
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    for cmd in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", "debootstrap"]):
-        if cmd[1] == "update" and subprocess.run(["apt-cache", "show", "debootstrap"],
-                                                 capture_output=True).returncode == 0:
-            continue
-        subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
-    return shutil.which("debootstrap")
-
-
-def run_debootstrap(cmd: list[str], log_path: Path, error: type[Exception] = KitError) -> None:
-    """Run a debootstrap command line, log everything to ``log_path`` and print each stage once
-    (debootstrap prints one "I:" line per package); a failure raises ``error``."""
-    stages: set[str] = set()
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        for line in proc.stdout:
-            log.write(line)
-            stage = " ".join(line.split()[:2])
-            if line.startswith("I: ") and stage not in stages:
-                stages.add(stage)
-                print(f"      {line.strip()}", flush=True)
-        if proc.wait() != 0:
-            raise error(f"debootstrap failed (exit {proc.returncode}); see {log_path}")
-
-
 def build_rootfs(recipe: Recipe, wheel_dir: Path, tar_path: Path, log_path: Path) -> None:
-    """debootstrap + customisation, packed into ``tar_path``."""
-    exe = _ensure_debootstrap()
-    deb_arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(recipe.arch, recipe.arch)
+    """A Debian minbase root (:func:`hostpkg.debian_root`) + customisation, packed into ``tar_path``."""
     with tempfile.TemporaryDirectory(prefix="dockercourse-rootfs-", dir=tar_path.parent) as tmp:
         root = Path(tmp) / "rootfs"
-        cmd = [exe, "--variant=minbase", f"--arch={deb_arch}", f"--include={','.join(recipe.packages)}",
-               recipe.suite, str(root), MIRROR]
-        run_debootstrap(cmd, log_path)
+        hostpkg.debian_root(recipe.suite, recipe.packages, root, log_path, hostpkg.deb_arch(recipe.arch),
+                            error=KitError)
         customise_rootfs(root, wheel_dir)
         tmp_tar = tar_path.with_suffix(".partial")
         subprocess.run(["tar", "--numeric-owner", "-C", str(root), "-cf", str(tmp_tar), "."], check=True)
@@ -376,8 +341,8 @@ def ensure(from_tar: str | None = None, extra_requirements: list[str] = (), forc
     wheel_dir = cache / f"wheels-{recipe.hash()}"
     wheels = download_wheels(recipe, wheel_dir)
     print(f"      {len(wheels)} wheels: {', '.join(wheels)}")
-    prog.step(f"debootstrap {recipe.suite} minbase + {', '.join(recipe.packages)} (log: {cache / 'debootstrap.log'})")
-    build_rootfs(recipe, wheel_dir, tar_path, cache / "debootstrap.log")
+    prog.step(f"Debian {recipe.suite} minbase + {', '.join(recipe.packages)} (log: {cache / 'bootstrap.log'})")
+    build_rootfs(recipe, wheel_dir, tar_path, cache / "bootstrap.log")
     prog.step(f"docker import as {BASE_IMAGE} ({tar_path.stat().st_size / 2**20:.0f} MiB tarball)")
     import_tar(recipe, tar_path)
     for old in cache.glob("rootfs-*.tar"):

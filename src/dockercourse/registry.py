@@ -86,20 +86,16 @@ def ensure_installed() -> str:
     exe = find_binary()
     if exe:
         return exe
-    can_apt = os.geteuid() == 0 and shutil.which("apt-get") is not None
-    if not can_apt:
+    from . import hostpkg
+
+    if not hostpkg.can_apt():
         raise RegistryError("Le registre local a besoin du paquet Debian « docker-registry » : "
                             "installez-le (sudo apt-get install docker-registry) puis relancez la cellule.")
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    if subprocess.run(["apt-cache", "show", PACKAGE], capture_output=True).returncode != 0:
-        subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True)
-    # (wait for the dpkg lock rather than fail when another apt-get is running)
-    proc = subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends",
-                           "-o", "DPkg::Lock::Timeout=300", PACKAGE],
-                          env=env, capture_output=True, text=True)
-    if proc.returncode != 0:
+    try:
+        hostpkg.apt_install([PACKAGE])
+    except hostpkg.PackageError as err:
         raise RegistryError("L'installation du paquet « docker-registry » a échoué : "
-                            + (proc.stdout + proc.stderr).strip().splitlines()[-1])
+                            + str(err).strip().splitlines()[-1]) from None
     # Without a policy-rc.d, the package's postinst starts a system-wide registry on :5000;
     # the course wants only its own loopback one, so stop the service it just installed.
     if Path("/etc/init.d/docker-registry").exists():

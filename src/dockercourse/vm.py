@@ -36,7 +36,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import engine
+from . import engine, hostpkg
 
 QEMU = "qemu-system-x86_64"
 QEMU_PACKAGE = "qemu-system-x86"
@@ -96,10 +96,6 @@ def _is_root() -> bool:
     return hasattr(os, "geteuid") and os.geteuid() == 0
 
 
-def _debian_like() -> bool:
-    return Path("/etc/debian_version").exists() and shutil.which("apt-get") is not None
-
-
 def unavailable_reason() -> str | None:
     """Why QEMU cannot be used here (a French sentence), or ``None`` when it can
     (already installed, or installable: root on Debian/Ubuntu x86-64)."""
@@ -109,7 +105,7 @@ def unavailable_reason() -> str | None:
     if platform.machine() not in ("x86_64", "AMD64"):
         return (f"Processeur {platform.machine()} : la VM du cours est prévue pour x86-64, "
                 "voici des mesures de référence à la place.")
-    need_install = shutil.which(QEMU) is None and not (_is_root() and _debian_like())
+    need_install = shutil.which(QEMU) is None and not (_is_root() and hostpkg.debian_like())
     need_fetch = (_cached_kernel() is None or _cached_busybox() is None) and shutil.which("apt-get") is None
     if not (need_install or need_fetch):
         return None
@@ -123,27 +119,16 @@ def unavailable_reason() -> str | None:
             "à la place.")
 
 
-def _apt_env() -> dict[str, str]:
-    return dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-
-
 def _apt(args: list[str], cwd: Path | None = None, timeout: float = 600) -> str:
-    cmd = ["apt-get", "-q", "-o", "DPkg::Lock::Timeout=300", *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, env=_apt_env(), timeout=timeout)
-    if proc.returncode != 0:
-        tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-8:])
-        raise VMUnavailable(f"La commande « {' '.join(cmd)} » a échoué : voici des mesures de référence "
-                            f"à la place.\n{tail}")
-    return proc.stdout
-
-
-def _has_candidate(package: str) -> bool:
-    out = subprocess.run(["apt-cache", "policy", package], capture_output=True, text=True).stdout
-    return "Candidate:" in out and "Candidate: (none)" not in out
+    try:
+        return hostpkg.apt_run(args, cwd=cwd, timeout=timeout)
+    except hostpkg.PackageError as err:
+        raise VMUnavailable(f"La commande « apt-get {' '.join(args)} » a échoué : voici des mesures de "
+                            f"référence à la place.\n{err}") from None
 
 
 def _ensure_apt_lists(package: str) -> None:
-    if not _has_candidate(package) and _is_root():
+    if not hostpkg.has_candidate(package) and _is_root():
         _apt(["update"])
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import pytest
-
 from dockercourse import offline
 
 
@@ -67,18 +65,3 @@ def test_cli_offline_help_mentions_from_tar():
     out = subprocess.run([sys.executable, "-m", "dockercourse", "offline", "--help"],
                          capture_output=True, text=True).stdout
     assert "--from-tar" in out
-
-
-def test_run_debootstrap_logs_everything_prints_each_stage_once_and_raises_the_callers_error(tmp_path, capsys):
-    script = "echo 'I: Retrieving a'; echo 'I: Retrieving b'; echo 'W: noise'; echo 'I: Extracting a'"
-    log = tmp_path / "debootstrap.log"
-    offline.run_debootstrap(["sh", "-c", script], log)
-    assert log.read_text().count("\n") == 4
-    shown = capsys.readouterr().out.splitlines()
-    assert [s.strip() for s in shown] == ["I: Retrieving a", "I: Extracting a"]
-
-    class Mine(Exception):
-        pass
-
-    with pytest.raises(Mine, match="exit 3"):
-        offline.run_debootstrap(["sh", "-c", "exit 3"], log, error=Mine)

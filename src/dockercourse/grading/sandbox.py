@@ -55,7 +55,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .. import engine
+from .. import engine, hostpkg
 from .protocol import RESULT_MARK, read_results
 
 USER_PREFIX = "dcgrade"
@@ -138,7 +138,7 @@ def ensure_host_support(quiet: bool = False) -> list[str]:
                                 ("slirp4netns", "slirp4netns"), ("e2fsprogs", "mkfs.ext4"), ("iproute2", "ip"))
                if shutil.which(exe) is None and not Path(f"/usr/sbin/{exe}").exists()]
     if missing:
-        if not engine._is_debian_like():
+        if not hostpkg.debian_like():
             raise SandboxError(f"installez d'abord : {', '.join(missing)} (paquets Debian/Ubuntu de Docker rootless).")
         env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
         install = ["apt-get", "install", "-y", "-q", "-o", "DPkg::Lock::Timeout=300", *missing]
