@@ -143,4 +143,14 @@ def test_the_summary_shows_who_handed_in_late(capsys):
     out = capsys.readouterr().out
     assert "retard" in out.splitlines()[1]
     assert [ln.split()[4] for ln in out.splitlines() if ln.startswith(("alice", "bob"))] == ["—", "10"]
-    assert "2 copie(s), moyenne 26.0/30, 0 signalée(s), 1 en retard, 0 non enregistrée(s)." in out
+    assert "2 copie(s), moyenne 26/30, 0 signalée(s), 1 en retard, 0 non enregistrée(s)." in out
+
+
+def test_the_summary_writes_decimal_commas(capsys):
+    rows = [{"student": "alice", "score": 26.5, "max": 30.0, "seconds": 20.34, "flags": [], "status": "recorded"},
+            {"student": "bob", "score": 25.0, "max": 30.0, "seconds": 21.0, "flags": [], "status": "recorded"}]
+    classroom.print_summary(rows)
+    out = capsys.readouterr().out
+    alice = next(ln for ln in out.splitlines() if ln.startswith("alice"))
+    assert "26,5/30" in alice and "20,3 s" in alice
+    assert "moyenne 25,8/30" in out

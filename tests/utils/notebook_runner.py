@@ -14,11 +14,14 @@ from nbclient import NotebookClient
 NO_DAEMON = "unix:///nonexistent/dockercourse-no-daemon.sock"
 
 
-def run_notebook(path: str | Path, env: dict[str, str] | None = None, timeout: int = 600):
+def run_notebook(path: str | Path, env: dict[str, str] | None = None, timeout: int = 600,
+                 save_to: str | Path | None = None):
     """Execute a copy of the notebook in its folder; returns the executed notebook.
 
     ``env`` entries are set in the kernel's environment (the test process's
     environment is restored afterwards). Raises ``CellExecutionError`` on an error.
+    ``save_to``: where the executed copy is written, whether it ran to the end or not
+    (to read what an engine showed, or why a cell failed).
     """
     path = Path(path)
     nb = nbformat.read(path, as_version=4)
@@ -33,6 +36,9 @@ def run_notebook(path: str | Path, env: dict[str, str] | None = None, timeout: i
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+        if save_to is not None:
+            Path(save_to).parent.mkdir(parents=True, exist_ok=True)
+            nbformat.write(nb, save_to)
     return nb
 
 

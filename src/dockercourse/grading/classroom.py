@@ -527,7 +527,7 @@ def grade_class(course_root: str | Path, assignment: str, jobs: int = 2, student
             row = _record(course, spec, records, sid, pending.pop(sid), outcome, None)
             rows.append(row)
             if not quiet:
-                bar.step(f"{sid} : {_num(row['score'])}/{_num(row['max'])}"
+                bar.step(f"{sid} : {_fr(row['score'])}/{_fr(row['max'])}"
                          + (f"  ⏳ {REDO}" if row.get("status") == REDO_STATUS else "")
                          + (f"  ⚠️ {len(row['flags'])} signalement(s)" if row["flags"] else "")
                          + (f"  ❌ {row['error']}" if row.get("error") else ""))
@@ -810,6 +810,12 @@ def add_class_arguments(p) -> None:
     p.add_argument("--json", metavar="FILE", help="also write the summary as JSON")
 
 
+def _fr(x: float) -> str:
+    """A score or a duration as an instructor reads it: ``26.5`` → ``"26,5"`` (``_num`` keeps the
+    dot: nbgrader reads the scores it writes into notebooks)."""
+    return _num(x).replace(".", ",")
+
+
 def print_summary(rows: list[dict]) -> None:
     if not rows:
         print("Aucune copie.")
@@ -817,13 +823,13 @@ def print_summary(rows: list[dict]) -> None:
     w = max(len("élève"), *(len(r["student"]) for r in rows))
     print(f"\n{'élève':<{w}}  {'note':>11}  {'durée':>7}  {'retard':>7}  signalements")
     for r in rows:
-        note = ("⏳ " if r.get("status") == REDO_STATUS else "") + f"{_num(r['score'])}/{_num(r['max'])}"
-        dur = "reprise" if r.get("resumed") else f"{r.get('seconds', 0):.1f} s"
+        note = ("⏳ " if r.get("status") == REDO_STATUS else "") + f"{_fr(r['score'])}/{_fr(r['max'])}"
+        dur = "reprise" if r.get("resumed") else f"{_fr(round(r.get('seconds', 0), 1))} s"
         flags = "; ".join(r.get("flags") or []) or ("❌ " + r["error"] if r.get("error") else "—")
         print(f"{r['student']:<{w}}  {note:>11}  {dur:>7}  {late_text(r.get('late_s', 0.0)):>7}  {flags}")
     scores = [r["score"] for r in rows]
     redo = [r for r in rows if r.get("status") == REDO_STATUS]
-    print(f"\n{len(rows)} copie(s), moyenne {sum(scores) / len(scores):.1f}/{_num(rows[0]['max'])}, "
+    print(f"\n{len(rows)} copie(s), moyenne {_fr(round(sum(scores) / len(scores), 1))}/{_fr(rows[0]['max'])}, "
           f"{sum(1 for r in rows if r.get('flags'))} signalée(s), "
           f"{sum(1 for r in rows if (r.get('late_s') or 0) > 0)} en retard, "
           f"{sum(1 for r in rows if r.get('status') not in ('recorded', REDO_STATUS))} non enregistrée(s).")
