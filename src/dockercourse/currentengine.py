@@ -50,7 +50,7 @@ DEFAULT_SUITE = "trixie"
 PACKAGES = ("docker.io", "docker-cli", "docker-buildx", "docker-compose", "containerd", "runc",
             "iptables", "iproute2", "procps", "ca-certificates", "kmod", "rootlesskit", "slirp4netns", "uidmap")
 #: Bump when the root's preparation changes in a way the package list does not show.
-RECIPE_VERSION = "2"  # 2: the root is made by mmdebstrap
+RECIPE_VERSION = "1"
 #: Folders of the root that data/current_engine.sh mounts over (they must exist).
 MOUNT_POINTS = ("proc", "sys", "dev", "tmp", "run", "var/lib/docker", "var/lib/containerd", "etc/docker",
                 ".oldroot")

@@ -56,7 +56,7 @@ MIRROR = hostpkg.MIRROR
 PACKAGES = ("python3", "python3-pip", "python3-venv", "ca-certificates")
 WHEELHOUSE_IN_IMAGE = "/opt/dockercourse/wheelhouse"
 #: Bump when the build steps below change in a way the inputs do not show.
-RECIPE_VERSION = "3"  # 3: the root is made by mmdebstrap
+RECIPE_VERSION = "2"
 STANDIN_LABEL = engine.STANDIN_LABEL
 RECIPE_LABEL = f"{engine.LABEL}.recipe"
 
