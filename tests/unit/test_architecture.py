@@ -428,3 +428,10 @@ def test_docker_chain_keeps_our_engine_only():
     rows = A.docker_chain(procs + other, container_id=cid)
     assert [r["role"] for r in rows] == ["dockerd", "containerd", "shim", "container"]
     assert 90001 not in {r["pid"] for r in rows} and 90002 not in {r["pid"] for r in rows}
+
+
+def test_parse_host_get():
+    assert A.service.parse_host_get('OK\n{"message": "Bonjour"}') == (True, '{"message": "Bonjour"}')
+    assert A.service.parse_host_get("KO\nURLError") == (False, "URLError")
+    assert A.service.parse_host_get("Traceback (most recent call last): …\n") == \
+        (False, "Traceback (most recent call last): …")
