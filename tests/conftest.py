@@ -93,12 +93,15 @@ def pytest_runtest_setup(item):
         item._dockercourse_lock.__enter__()
 
 
-@pytest.hookimpl(trylast=True)
+@pytest.hookimpl(wrapper=True)
 def pytest_runtest_teardown(item, nextitem):
-    lock = getattr(item, "_dockercourse_lock", None)
-    if lock is not None:
-        del item._dockercourse_lock
-        lock.__exit__(None, None, None)
+    try:
+        return (yield)  # the test's fixtures are torn down, whatever they raise
+    finally:
+        lock = getattr(item, "_dockercourse_lock", None)
+        if lock is not None:
+            del item._dockercourse_lock
+            lock.__exit__(None, None, None)
 
 
 def pytest_sessionfinish(session, exitstatus):

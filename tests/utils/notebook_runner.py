@@ -90,22 +90,26 @@ def course_objects(client, lectures_only: bool = False) -> set[str]:
     """The course's objects on ``client``'s engine: containers, volumes and networks with the course label,
     and the labelled images that are untagged or tagged with a lecture's name (the base image carries no
     ``dockercourse`` label). ``lectures_only``: only those of the lecture notebooks (a daemon shared with
-    other test sessions, whose objects carry the course label too)."""
+    other test sessions, whose objects carry the course label too).
+
+    One list request per kind, read from its summaries: the SDK's ``images.list()`` and
+    ``containers.list()`` inspect each object afterwards, which fails on a shared daemon when another
+    session removes one in between."""
     flt = {"label": "dockercourse"}
-    found = set()
-    for x in client.containers.list(all=True, filters=flt):
-        if not lectures_only or is_lecture_object([x.name], x.labels):
-            found.add(f"container {x.name}")
-    for v in client.volumes.list(filters=flt):
-        if not lectures_only or is_lecture_object([v.name], v.attrs.get("Labels")):
-            found.add(f"volume {v.name}")
-    for n in client.networks.list(filters=flt):
-        if not lectures_only or is_lecture_object([n.name], n.attrs.get("Labels")):
-            found.add(f"network {n.name}")
-    for i in client.images.list(filters=flt):
-        lecture = is_lecture_object(i.tags, i.labels)
-        if (not i.tags and (lecture or not lectures_only)) or (i.tags and lecture):
-            found.add(f"image {i.short_id} {' '.join(i.tags)}".rstrip())
+    api = client.api
+    kinds = [
+        ("container", [([n.lstrip("/") for n in c.get("Names") or []], c.get("Labels"))
+                       for c in api.containers(all=True, filters=flt)]),
+        ("volume", [([v["Name"]], v.get("Labels")) for v in (api.volumes(filters=flt) or {}).get("Volumes") or []]),
+        ("network", [([n["Name"]], n.get("Labels")) for n in api.networks(filters=flt)]),
+    ]
+    found = {f"{kind} {names[0] if names else '?'}" for kind, objs in kinds for names, labels in objs
+             if not lectures_only or is_lecture_object(names, labels)}
+    for i in api.images(filters=flt):
+        tags = [t for t in i.get("RepoTags") or [] if t != "<none>:<none>"]
+        lecture = is_lecture_object(tags, i.get("Labels"))
+        if (not tags and (lecture or not lectures_only)) or (tags and lecture):
+            found.add(f"image {i['Id'].split(':')[-1][:12]} {' '.join(tags)}".rstrip())
     return found
 
 
