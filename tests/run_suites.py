@@ -87,11 +87,24 @@ class Session:
 
     def wait(self) -> int:
         _, status, usage = os.wait4(self.proc.pid, 0)
+        return self.ended(status, usage)
+
+    def ended(self, status: int, usage) -> int:
         self.proc.returncode = os.waitstatus_to_exitcode(status)
         self.wall_s = time.monotonic() - self.started
         self.cpu_s = usage.ru_utime + usage.ru_stime  # the session and the processes it waited for
         self.rc = self.proc.returncode
         return self.rc
+
+
+def wait_until_ended(running: list[Session], last: Session) -> None:
+    """Reap the sessions as each one ends, until ``last`` has: each wall time is the session's own,
+    not the time until it was waited for."""
+    by_pid = {s.proc.pid: s for s in running if s.proc is not None and s.rc is None}
+    while last.rc is None:
+        pid, status, usage = os.wait4(-1, 0)
+        if pid in by_pid:
+            by_pid.pop(pid).ended(status, usage)
 
 
 def sessions() -> list[Session]:
@@ -163,11 +176,10 @@ def main(args: list[str]) -> int:
                 s.wait()
     print(f"== {suite.title}", flush=True)
     suite.start(args, env)
-    suite.wait()
+    wait_until_ended(rest, suite)
     for s in rest:
         if s.beside:
-            if s.rc is None:
-                s.wait()
+            wait_until_ended(rest, s)
             print(f"\n== {s.title} (ran beside the suite; log {s.log})", flush=True)
             print(s.log.read_text(errors="replace"), flush=True)
     left = sorted(set(engine.leftovers()) - before)
