@@ -32,7 +32,9 @@ from dockercourse.registry import free_port as _free_port
 
 TESTS = Path(__file__).resolve().parent
 
-#: Folder (under tests/, or the lecture notebooks) -> the markers every item in it carries.
+#: Folder (under tests/, or the notebooks when a path names them) -> the markers every item in it carries.
+#: ``make test`` runs the lectures under nbval in the current-engine lane and in the course image, not as
+#: items of a session (``tests/engine/test_current_engine_lane.py``, ``tests/image/test_course_image.py``).
 FOLDER_MARKERS = {
     "unit": ("unit",),
     "engine": ("docker",),
@@ -57,15 +59,10 @@ def _labelled_containers() -> set[str]:
         return set()
 
 
-#: Test modules that use the lecture notebooks' container and image names (``dockercourse-nb0X-…``,
-#: cleaned up by unit label); the notebooks themselves share them too.
-SHARES_LECTURE_NAMES = {"test_architecture.py", "test_isolation.py", "test_measure.py", "test_registry.py",
-                        "test_scratch.py", "test_vm.py"}
-
-
 def _shares_lecture_names(item) -> bool:
-    path = Path(str(item.fspath))
-    return path.suffix == ".ipynb" or (_folder(item) == "engine" and path.name in SHARES_LECTURE_NAMES)
+    """Marked ``lecture_names``: a live test that uses the lecture notebooks' names (``dockercourse-nb02-…``,
+    cleaned up by unit label), while the course image's session runs the lectures on the same daemon."""
+    return item.get_closest_marker("lecture_names") is not None or Path(str(item.fspath)).suffix == ".ipynb"
 
 
 def pytest_sessionstart(session):
@@ -79,28 +76,35 @@ def pytest_collection_modifyitems(config, items):
             raise pytest.UsageError(f"{item.nodeid}: tests live in one of tests/{{{','.join(FOLDER_MARKERS)}}}/")
         for marker in FOLDER_MARKERS[folder]:
             item.add_marker(marker)
-    # What shares the lecture notebooks' names runs last (a stable sort keeps each file's order),
-    # so the notebooks lock below is taken as late as possible.
+    # What shares the lecture notebooks' names runs last (a stable sort keeps each file's order): by then
+    # the course image's run of the lectures is usually over, and nothing waits on the notebooks lock.
     items.sort(key=_shares_lecture_names)
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item):
-    config = item.config
-    if (os.environ.get("DOCKERCOURSE_HOLD_NOTEBOOKS_LOCK") == "1" and _shares_lecture_names(item)
-            and not hasattr(config, "_dockercourse_lock")):
-        # tests/run_suites.py: the course image's session runs the lecture notebooks inside the
-        # course container, on the same daemon with the same names. From the first item that uses
-        # those names to the end of this session, that run waits (and this session waits for it).
+    if os.environ.get("DOCKERCOURSE_HOLD_NOTEBOOKS_LOCK") == "1" and _shares_lecture_names(item):
+        # tests/run_suites.py: the course image's session runs the lecture notebooks inside the course
+        # container, on the same daemon with the same names; one test at a time holds the lock (its
+        # fixtures included) and that run holds it throughout.
         from tests.utils.notebook_runner import notebooks_lock
 
-        config._dockercourse_lock = notebooks_lock()
-        config._dockercourse_lock.__enter__()
+        item._dockercourse_lock = notebooks_lock()
+        item._dockercourse_lock.__enter__()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    try:
+        return (yield)  # the test's fixtures are torn down, whatever they raise
+    finally:
+        lock = getattr(item, "_dockercourse_lock", None)
+        if lock is not None:
+            del item._dockercourse_lock
+            lock.__exit__(None, None, None)
 
 
 def pytest_sessionfinish(session, exitstatus):
-    lock = getattr(session.config, "_dockercourse_lock", None)
-    if lock is not None:
-        lock.__exit__(None, None, None)
     if os.environ.get("DOCKERCOURSE_LEFTOVERS_CHECK") == "runner":  # tests/run_suites.py checks
         return
     before = getattr(session.config, "_dockercourse_before", set())

@@ -4,19 +4,20 @@
   socket where nothing listens: pure logic must not need a daemon. ``make test`` runs it first,
   before the engine is set up (so on a fresh machine with no engine installed), and the live run's
   report includes its times (``.state/test-unit.json``);
-- the **suite** (``tests/engine``, ``tests/grading`` but the class command, the lecture notebooks
-  under nbval) runs in the foreground. ``tests/conftest.py`` orders it so that what uses the
-  lecture notebooks' names comes last, and takes the notebooks lock
-  (``tests.utils.notebook_runner.notebooks_lock``) from the first of those to the end;
+- the **suite** (``tests/engine``, ``tests/grading`` but the class command; no notebook) runs in the
+  foreground, on the host's engine. ``tests/conftest.py`` puts last the few live tests that use the
+  lecture notebooks' names (marked ``lecture_names``), and each of them holds the notebooks lock
+  (``tests.utils.notebook_runner.notebooks_lock``) while it runs;
 - the **course image** session (``-m course_image``: minutes of builds and containers) runs beside
-  it; its steps that run lecture notebooks inside the course container, on the same daemon, take
-  the lock too, so they run while the suite is on its other tests, or wait for it;
+  it. Its run of every lecture inside the course container is the host engine's lane (Debian 12's
+  20.10 here: nbval, lax, with the notebooks' verdict checks); it holds the lock throughout;
 - the **class grading** session (``-m class_grading``: a corpus of students graded in rootless
   sandboxes, which use neither the notebooks' names nor the lock) runs beside both, at nice 10;
 - the **current-engine** lane (``-m current_engine``: a Debian trixie root's Engine 26, or sid's 28
   with ``DOCKERCOURSE_CURRENT_SUITE=sid``, beside the host's, with the classic and the containerd
   image store) runs beside them, without the lock: another daemon, and a state folder of its own
-  for its notebooks' kernels.
+  for its notebooks' kernels. The lectures' committed outputs are compared there (nbval, strict,
+  containerd store).
 
 Each session's output goes to a log under ``.state/`` (the suite's to the terminal too), then this
 prints every session's wall and CPU time and the slowest tests of the whole run, and checks once
@@ -86,11 +87,24 @@ class Session:
 
     def wait(self) -> int:
         _, status, usage = os.wait4(self.proc.pid, 0)
+        return self.ended(status, usage)
+
+    def ended(self, status: int, usage) -> int:
         self.proc.returncode = os.waitstatus_to_exitcode(status)
         self.wall_s = time.monotonic() - self.started
         self.cpu_s = usage.ru_utime + usage.ru_stime  # the session and the processes it waited for
         self.rc = self.proc.returncode
         return self.rc
+
+
+def wait_until_ended(running: list[Session], last: Session) -> None:
+    """Reap the sessions as each one ends, until ``last`` has: each wall time is the session's own,
+    not the time until it was waited for."""
+    by_pid = {s.proc.pid: s for s in running if s.proc is not None and s.rc is None}
+    while last.rc is None:
+        pid, status, usage = os.wait4(-1, 0)
+        if pid in by_pid:
+            by_pid.pop(pid).ended(status, usage)
 
 
 def sessions() -> list[Session]:
@@ -102,8 +116,8 @@ def sessions() -> list[Session]:
         Session("class-grading", "Class grading tests (sandboxes)", "class_grading", nice=10),
         Session("current-engine", "Current-engine lane (Engine 26+, classic and containerd stores)",
                 "current_engine", ("tests/engine",), nice=10),
-        Session("suite", "Suite (live Docker, lecture notebooks)",
-                " and ".join(["not unit", *(f"not {m}" for m in beside)]), beside=False,
+        Session("suite", "Suite (live Docker on the host's engine)",
+                " and ".join(["not unit", *(f"not {m}" for m in beside)]), ("tests",), beside=False,
                 env={"DOCKERCOURSE_HOLD_NOTEBOOKS_LOCK": "1"}),
     ]
 
@@ -162,11 +176,10 @@ def main(args: list[str]) -> int:
                 s.wait()
     print(f"== {suite.title}", flush=True)
     suite.start(args, env)
-    suite.wait()
+    wait_until_ended(rest, suite)
     for s in rest:
         if s.beside:
-            if s.rc is None:
-                s.wait()
+            wait_until_ended(rest, s)
             print(f"\n== {s.title} (ran beside the suite; log {s.log})", flush=True)
             print(s.log.read_text(errors="replace"), flush=True)
     left = sorted(set(engine.leftovers()) - before)

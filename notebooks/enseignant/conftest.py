@@ -1,7 +1,7 @@
 """The class dashboard reads a graded course: nbval runs it only when ``DOCKERCOURSE_COURSE``
 names one (the class-grading test sets it to the term it graded). Otherwise its cells are
-deselected, so the suite's nbval pass over ``notebooks/`` does not run it on the repository,
-which has no gradebook."""
+deselected, so an nbval pass over ``notebooks/`` does not run it on the repository, which has
+no gradebook."""
 
 import os
 from pathlib import Path

@@ -1,4 +1,4 @@
-"""Command line: ``python -m dockercourse {engine,offline,clean,describe,grade}``."""
+"""Command line: ``python -m dockercourse {engine,offline,clean,describe,outputs,grade}``."""
 
 from __future__ import annotations
 
@@ -33,6 +33,9 @@ def main(argv: list[str] | None = None) -> int:
                             "CLI, kept out of the TP's base image) and print the BUILD_BASE build argument")
     p_clean = sub.add_parser("clean", help="remove every Docker object labelled dockercourse")
     p_clean.add_argument("--all", action="store_true", help="also remove the course's base image")
+    p_out = sub.add_parser("outputs", help="re-execute the lecture notebooks in place on the current engine with "
+                                           "the containerd image store (their committed outputs; root)")
+    p_out.add_argument("notebooks", nargs="*", help="notebooks to execute (default: every notebooks/0*.ipynb)")
     p_grade = sub.add_parser("grade", help="grade every collected submission, each in its own sandbox (root)")
     from .grading.classroom import add_class_arguments
 
@@ -40,6 +43,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.cmd == "engine" and (args.stop or args.root_only or args.store != "classic") and not args.current:
         parser.error("--stop, --root-only and --store go with --current")
+    if args.cmd == "outputs":
+        from pathlib import Path
+
+        from .outputs import regenerate
+
+        try:
+            return regenerate([Path(p).resolve() for p in args.notebooks] or None)
+        except engine.SetupError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
     if args.cmd == "grade":
         from .grading.classroom import class_main
 

@@ -34,6 +34,7 @@ def demo(docker_client):
     iso.stop(ctr)
 
 
+@pytest.mark.lecture_names
 def test_live_limits_and_namespaces(demo):
     v = iso.view(demo)
     facts = engine.facts_from_info(engine.client().info(), engine.client().version())
@@ -49,6 +50,7 @@ def test_live_limits_and_namespaces(demo):
     assert v.host_ns["net"] == host_local["net"]
 
 
+@pytest.mark.lecture_names
 def test_live_effects(demo):
     eff = iso.effects(demo)
     assert eff.pid1_comm == "python3" and eff.host_pid != 1
@@ -58,6 +60,7 @@ def test_live_effects(demo):
     assert eff.ipc_in_container and not eff.ipc_visible_on_host
 
 
+@pytest.mark.lecture_names
 def test_live_memory_oom(docker_client):
     res = iso.memory_experiment()
     assert res.oom_killed and res.exit_code == 137
@@ -77,6 +80,7 @@ def test_live_memory_oom(docker_client):
     assert not iso.leftovers()
 
 
+@pytest.mark.lecture_names
 def test_live_cpu_throttling(docker_client):
     res = iso.cpu_experiment(seconds=2)
     lim, free = res.limited(), res.unlimited()
@@ -93,6 +97,7 @@ def test_live_cpu_throttling(docker_client):
     assert not iso.leftovers()
 
 
+@pytest.mark.lecture_names
 def test_live_fork_bomb_contained(docker_client):
     res = iso.pids_experiment(seconds=2)
     assert res.limit == 20 and res.max_seen == 20

@@ -5,7 +5,7 @@ import pytest
 
 from dockercourse import engine, scratch
 
-pytestmark = pytest.mark.root
+pytestmark = [pytest.mark.root, pytest.mark.lecture_names]  # the rootfs is exported as dockercourse-nb02-export
 
 
 def test_rootfs_is_cached(docker_client):

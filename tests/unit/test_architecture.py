@@ -144,6 +144,31 @@ def test_upper_dir_entries_recognises_whiteouts(tmp_path):
     ]
 
 
+#: /proc/<pid>/mountinfo of a container of Engine 26's containerd image store (the lines around its /).
+MOUNTINFO_CONTAINERD = """\
+76 50 0:39 / /proc/acpi ro,relatime - tmpfs tmpfs ro
+77 50 0:40 / / rw,relatime - overlay overlay rw,lowerdir=/var/lib/containerd/io.containerd.snapshotter.v1.\
+overlayfs/snapshots/894/fs:/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots/893/fs,upperdir=\
+/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots/895/fs,workdir=/var/lib/containerd/io.\
+containerd.snapshotter.v1.overlayfs/snapshots/895/work
+78 77 0:41 / /dev rw,nosuid - tmpfs tmpfs rw,size=65536k,mode=755
+"""
+
+
+def test_root_overlay_reads_the_containers_mount():
+    snap = "/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots"
+    assert A.root_overlay(MOUNTINFO_CONTAINERD) == {"lower": [f"{snap}/894/fs", f"{snap}/893/fs"],
+                                                    "upper": f"{snap}/895/fs"}
+    assert A.root_overlay("22 27 0:21 / / rw,relatime - ext4 /dev/vda rw\n") is None  # not a container
+    assert A.root_overlay("") is None
+
+
+def test_short_layer_path():
+    assert A.short_layer_path("/var/lib/docker/overlay2/d6e8a58c8b92a1b2c3d4e5f6/diff") == "…/d6e8a58c8b92…/diff"
+    assert A.short_layer_path("/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots/895/fs") == \
+        "…/snapshots/895/fs"
+
+
 def test_summarize_push_and_pull_fixtures():
     push = A.summarize_push(json.loads((FIXTURES / "push_events.json").read_text()))
     assert push["error"] is None and push["digest"].startswith("sha256:")
@@ -152,6 +177,14 @@ def test_summarize_push_and_pull_fixtures():
     assert A.count_statuses(pull["layers"]) == "Already exists × 1, Pull complete × 2"
     assert pull["status"].startswith("Downloaded newer image")
     assert A.summarize_push([{"error": "denied"}])["error"] == "denied"
+
+
+def test_summarize_push_of_the_containerd_store_reads_the_digest_from_the_status_line():
+    # Engine 26's containerd image store sends no "aux" message: the digest is only in the last status
+    push = A.summarize_push(json.loads((FIXTURES / "push_events_containerd.json").read_text()))
+    assert push["digest"] == "sha256:ba36a03888206ece5a8a8c28431553506059498f9b440842db8725ef13e115fe"
+    assert push["size"] == 425 and push["error"] is None
+    assert A.count_statuses(push["layers"]) == "Pushed × 1"
 
 
 def test_versions_rows():
@@ -395,3 +428,10 @@ def test_docker_chain_keeps_our_engine_only():
     rows = A.docker_chain(procs + other, container_id=cid)
     assert [r["role"] for r in rows] == ["dockerd", "containerd", "shim", "container"]
     assert 90001 not in {r["pid"] for r in rows} and 90002 not in {r["pid"] for r in rows}
+
+
+def test_parse_host_get():
+    assert A.service.parse_host_get('OK\n{"message": "Bonjour"}') == (True, '{"message": "Bonjour"}')
+    assert A.service.parse_host_get("KO\nURLError") == (False, "URLError")
+    assert A.service.parse_host_get("Traceback (most recent call last): …\n") == \
+        (False, "Traceback (most recent call last): …")

@@ -33,3 +33,24 @@ def test_not_at_full_marks_names_each_cell_that_lost_points():
     problems = not_at_full_marks(full)
     assert [p.split(":")[0] for p in problems] == ["c3", "c5"] and "(error or stderr)" in problems[1]
     assert not_at_full_marks(nbformat.v4.new_notebook(cells=full.cells[:17]))[0] == "17 graded cells, 18 expected"
+
+
+def test_lecture_objects_are_named_or_labelled_after_a_lecture():
+    from tests.utils.notebook_runner import is_lecture_object
+
+    assert is_lecture_object(["/dockercourse-nb02-oom"], {"dockercourse": "1"})
+    assert is_lecture_object(["dockercourse-premier-conteneur"], {})
+    assert is_lecture_object(["127.0.0.1:5000/dockercourse-nb04-app:1.0"], {})
+    assert is_lecture_object([], {"dockercourse.unit": "nb03"})  # an untagged image of notebook 03
+    assert not is_lecture_object(["dockercourse-nb03test-app:latest"], {"dockercourse.unit": "nb03test"})
+    assert not is_lecture_object(["dockercourse-course:test"], {"dockercourse": "1"})
+    assert not is_lecture_object(["dockercourse-grading-alice"], None)
+
+
+def test_output_text_of_nbval_and_nbformat_outputs():
+    from tests.utils.notebook_runner import output_text
+
+    outs = [{"output_type": "stream", "name": "stdout", "text": "✔ oui\n"},
+            {"output_type": "execute_result", "data": {"text/plain": "42", "text/html": "<b>42</b>"}},
+            {"output_type": "error", "ename": "RuntimeError", "evalue": "boom", "traceback": []}]
+    assert output_text(outs) == "✔ oui\n42ERROR RuntimeError: boom"

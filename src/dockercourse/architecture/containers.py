@@ -77,29 +77,80 @@ def diff_frame(container):
     return pd.DataFrame(diff_rows(container.diff()), columns=["type", "chemin"])
 
 
+def root_overlay(mountinfo: str) -> dict | None:
+    """Pure: the overlay mounted on ``/`` in a ``/proc/<pid>/mountinfo`` text →
+    ``{"lower": [dirs], "upper": dir}``, or None when ``/`` is not an overlay."""
+    for line in mountinfo.splitlines():
+        left, sep, right = line.partition(" - ")
+        fields, more = left.split(), right.split()
+        if not sep or len(fields) < 5 or fields[4] != "/" or len(more) < 3 or more[0] != "overlay":
+            continue
+        opts = dict(o.partition("=")[::2] for o in more[2].split(","))
+        return {"lower": [d for d in opts.get("lowerdir", "").split(":") if d], "upper": opts.get("upperdir")}
+    return None
+
+
+def short_layer_path(path: str) -> str:
+    """Pure: the end of a layer folder's path, enough to recognise it: overlay2's
+    ``…/<12 first hex digits>…/diff``, the containerd snapshotter's ``…/snapshots/<n>/fs``."""
+    p = Path(path)
+    if p.parent.parent.name == "snapshots":
+        return f"…/snapshots/{p.parent.name}/{p.name}"
+    return f"…/{p.parent.name[:12]}…/{p.name}"
+
+
+def _ppid(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 @needs_docker
 def writable_layer(container):
-    """The container's overlay2 directories, seen from the Docker host."""
+    """The container's overlay directories, seen from the Docker host: overlay2's ``GraphDriver``
+    in ``docker inspect`` (classic image store), or the overlay mounted on the container's ``/``
+    (``/proc/<pid>/mountinfo``; the containerd image store's snapshotter puts nothing in
+    ``GraphDriver``). The upper directory is read through the root of the container's
+    ``containerd-shim``, which sees the engine's files even when the engine runs in a mount
+    namespace of its own."""
     import pandas as pd
 
     engine.client()
     container.reload()
     gd = container.attrs.get("GraphDriver") or {}
     data = gd.get("Data") or {}
-    lowers = [p for p in (data.get("LowerDir") or "").split(":") if p]
-    upper = data.get("UpperDir")
+    pid = int(container.attrs.get("State", {}).get("Pid") or 0)
+    local = host_point_of_view() == "local" and pid > 0
     print(f"Pilote de stockage : {gd.get('Name')}")
-    print(f"Couches en lecture seule (LowerDir) : {len(lowers)} dossiers superposés")
-    if gd.get("Name") != "overlay2" or not upper:
-        print("Ce pilote n'expose pas de dossier « upper » : rien de plus à montrer ici.")
+    if data.get("UpperDir"):
+        lowers = [p for p in (data.get("LowerDir") or "").split(":") if p]
+        upper, source = data["UpperDir"], "docker inspect, GraphDriver"
+    else:
+        try:
+            mount = root_overlay(Path(f"/proc/{pid}/mountinfo").read_text()) if local else None
+        except OSError:
+            mount = None
+        if mount is None:
+            print("docker inspect ne donne pas les dossiers de ce pilote (GraphDriver vide : magasin d'images "
+                  "containerd), et ce notebook ne voit pas les montages des conteneurs (Docker Desktop, notebook "
+                  "dans un conteneur) : rien de plus à montrer ici.")
+            return None
+        lowers, upper = mount["lower"], mount["upper"]
+        source = "le montage overlay de / du conteneur, /proc/<pid>/mountinfo"
+    print(f"Couches en lecture seule (lowerdir) : {len(lowers)} dossiers superposés ({source})")
+    shim = _ppid(pid) if local else None
+    seen = Path(f"/proc/{shim}/root{upper}") if shim else None
+    try:
+        readable = seen is not None and seen.is_dir()
+    except OSError:
+        readable = False
+    if not readable:
+        print("La couche en écriture est un dossier de l'hôte Docker, invisible d'ici (Docker Desktop, notebook "
+              "dans un conteneur, ou sans être root sur l'hôte).")
         return None
-    if host_point_of_view() != "local" or not Path(upper).exists():
-        print("La couche en écriture est un dossier de l'hôte Docker, invisible d'ici "
-              "(Docker Desktop ou notebook dans un conteneur).")
-        return None
-    print("Couche en écriture (UpperDir) : un simple dossier de l'hôte, "
-          f"…/{Path(upper).parent.name[:12]}…/{Path(upper).name}")
-    return pd.DataFrame(upper_dir_entries(upper), columns=["chemin", "nature"])
+    print(f"Couche en écriture (upperdir) : un simple dossier de l'hôte, {short_layer_path(upper)}")
+    return pd.DataFrame(upper_dir_entries(seen), columns=["chemin", "nature"])
 
 
 @needs_docker

@@ -61,7 +61,7 @@ INNER_LOOP = [
     ("Dockerfile", "décrire l'image", "FROM python:3.13-slim … CMD", "FROM … CMD"),
     ("Construction", "construire l'image (cache !)", "docker build -t dockercourse-nb03-app .",
      "docker build"),
-    ("Compose (optionnel)", "décrire plusieurs services", "docker-compose up", "docker-compose up"),
+    ("Compose (optionnel)", "décrire plusieurs services", "docker compose up", "docker compose up"),
     ("Lancement", "lancer un conteneur", f"docker run -d -p 127.0.0.1::8000 {SERVICE}:exec",
      "docker run -d -p …"),
     ("Test", "vérifier le comportement", f"docker run --rm {IMAGE} python -m unittest",

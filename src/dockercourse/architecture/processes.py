@@ -57,13 +57,13 @@ def read_processes(proc_root: str | Path = "/proc") -> list[Proc]:
 #: The helper container runs this with the host's PID namespace (``--pid=host``).
 HOST_PS_SCRIPT = script("host_ps.py")
 
-def processes_via_helper(image: str = engine.BASE_IMAGE) -> list[Proc]:
+def processes_via_helper(image: str = engine.BASE_IMAGE, unit: str = UNIT) -> list[Proc]:
     """The Docker host's processes, seen from a short-lived ``--pid=host`` container
     (works when this notebook is itself in a container, or the daemon is in a VM)."""
     c = engine.client()
-    name = engine.name(UNIT, "hostps", str(os.getpid()))
+    name = engine.name(unit, "hostps", str(os.getpid()))
     ctr = c.containers.run(image, ["python3", "-c", HOST_PS_SCRIPT], name=name, detach=True,
-                           pid_mode="host", network_mode="none", labels=unit_labels(purpose="host-ps"))
+                           pid_mode="host", network_mode="none", labels=unit_labels(unit, purpose="host-ps"))
     try:
         ctr.wait(timeout=60)
         data = json.loads(ctr.logs(stdout=True, stderr=False).decode())
@@ -83,11 +83,11 @@ def host_point_of_view() -> str:
     return "local" if any(p.comm == "dockerd" for p in read_processes()) else "helper"
 
 
-def host_processes() -> tuple[list[Proc], str]:
+def host_processes(unit: str = UNIT) -> tuple[list[Proc], str]:
     """(processes of the Docker host, how they were read)."""
     if host_point_of_view() == "local":
         return read_processes(), "local"
-    return processes_via_helper(), "helper"
+    return processes_via_helper(unit=unit), "helper"
 
 
 ROLES = {
@@ -202,7 +202,7 @@ def chain_facts(rows: list[dict]) -> dict:
     }
 
 
-def _chain_after_execve(container_id: str, timeout: float = 10.0) -> tuple[list[dict], str]:
+def _chain_after_execve(container_id: str, timeout: float = 10.0, unit: str = UNIT) -> tuple[list[dict], str]:
     """Read the chain until the container's process has replaced ``runc init`` by its
     own command (``docker run -d`` returns once runc has *started* the container:
     for a few milliseconds its process is still runc's child, before its ``execve``)."""
@@ -210,7 +210,7 @@ def _chain_after_execve(container_id: str, timeout: float = 10.0) -> tuple[list[
 
     deadline = time.monotonic() + timeout
     while True:
-        procs, how = host_processes()
+        procs, how = host_processes(unit)
         rows = docker_chain(procs, container_id=container_id)
         settled = any(r["role"] == "container" for r in rows) and not any(is_runc_init(r) for r in rows)
         if settled or time.monotonic() > deadline:
@@ -219,16 +219,17 @@ def _chain_after_execve(container_id: str, timeout: float = 10.0) -> tuple[list[
 
 
 @needs_docker
-def process_chain(command: tuple[str, ...] = ("sleep", "300")) -> dict:
+def process_chain(command: tuple[str, ...] = ("sleep", "300"), unit: str = UNIT) -> dict:
     """Start a labelled container, read the Docker host's processes, remove the
-    container; returns ``{"frame": DataFrame, "facts": {...}, "how": "local"|"helper"}``."""
+    container; returns ``{"frame": DataFrame, "facts": {...}, "how": "local"|"helper"}``.
+    ``unit``: the name and label of that container (the tests' own, beside a notebook's run)."""
     c = engine.client()
-    name = engine.name(UNIT, "chain")
+    name = engine.name(unit, "chain")
     engine.remove_container(name)
     ctr = c.containers.run(engine.BASE_IMAGE, list(command), name=name, detach=True, network_mode="none",
-                           labels=unit_labels(purpose="process-chain"))
+                           labels=unit_labels(unit, purpose="process-chain"))
     try:
-        rows, how = _chain_after_execve(ctr.id)
+        rows, how = _chain_after_execve(ctr.id, unit=unit)
     finally:
         engine.remove_container(ctr.name)
     return {"frame": chain_frame(rows), "facts": chain_facts(rows), "how": how}

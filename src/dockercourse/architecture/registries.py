@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 
 from .. import engine, registry
 from .common import REPO, UNIT04, containerd_store, human_size, needs_docker, unit_labels, verdict
@@ -13,16 +14,25 @@ from .images import BuildResult
 
 UNIT = UNIT04
 
+#: The push's last status line, ``<tag>: digest: sha256:… size: N`` (the only place the containerd image
+#: store of Engine 26 gives the digest: it sends no ``aux`` message).
+PUSHED_DIGEST = re.compile(r"^\S+: digest: (sha256:[0-9a-f]{64}) size: (\d+)$")
+
+
 def summarize_push(events: list[dict]) -> dict:
-    """Pure: the push's JSON messages → ``{"layers": {id: last status}, "digest", "size", "error"}``."""
+    """Pure: the push's JSON messages → ``{"layers": {id: last status}, "digest", "size", "error"}``.
+    The digest comes from the ``aux`` message (classic image store) or from the last status line."""
     layers: dict[str, str] = {}
     out = {"layers": layers, "digest": None, "size": None, "error": None}
     for ev in events:
+        pushed = PUSHED_DIGEST.match(ev.get("status") or "")
         if "error" in ev:
             out["error"] = ev["error"]
         elif "aux" in ev and ev["aux"].get("Digest"):
             out["digest"] = ev["aux"]["Digest"]
             out["size"] = ev["aux"].get("Size")
+        elif pushed and out["digest"] is None:
+            out["digest"], out["size"] = pushed.group(1), int(pushed.group(2))
         elif ev.get("id") and ev.get("status") and ev["status"] not in ("Pushing", "Preparing", "Waiting"):
             layers[ev["id"]] = ev["status"]
     return out

@@ -266,6 +266,43 @@ def http_get(url: str, timeout: float = 3) -> tuple[bool, str]:
         return False, type(err).__name__
 
 
+#: Run in a container on the Docker host's network (``--network host``): a GET, then OK or KO on the
+#: first line, the body or the error's name after it.
+HOST_GET_SCRIPT = """\
+import sys, urllib.request
+try:
+    with urllib.request.urlopen(sys.argv[1], timeout=float(sys.argv[2])) as resp:
+        body = resp.read().decode(errors="replace")
+    print("OK"); sys.stdout.write(body)
+except Exception as err:
+    print("KO"); sys.stdout.write(type(err).__name__)
+"""
+
+
+def parse_host_get(text: str) -> tuple[bool, str]:
+    """Pure: what :data:`HOST_GET_SCRIPT` printed → (answered, body or error)."""
+    status, _, rest = text.partition("\n")
+    return status.strip() == "OK", rest if status.strip() in ("OK", "KO") else text.strip()
+
+
+def get_from_host(url: str, timeout: float = 3) -> tuple[bool, str]:
+    """A GET as the Docker host makes it. From this Python when it runs on the Docker host; otherwise
+    (the course image with the socket mounted, Docker Desktop) a port published on the Docker host's
+    loopback is not reachable from here, and the GET is made from a short-lived container on the
+    Docker host's network (``--network host``)."""
+    from .processes import host_point_of_view
+
+    ok, body = http_get(url, timeout)
+    if ok or host_point_of_view() == "local":
+        return ok, body
+    import uuid
+
+    out = engine.client().containers.run(
+        engine.BASE_IMAGE, ["python3", "-c", HOST_GET_SCRIPT, url, str(timeout)], network_mode="host", remove=True,
+        name=engine.name(UNIT, "host-get", uuid.uuid4().hex[:6]), labels=engine.labels(unit=UNIT, purpose="host-get"))
+    return parse_host_get(out.decode(errors="replace"))
+
+
 def published(ctr) -> tuple[str, int] | None:
     """(host address, host port) of the container's port 8000, None when not published."""
     ctr.reload()
@@ -290,7 +327,7 @@ def expose_demo(variant: str = "exec") -> None:
                     print("   (rien : aucun port de l'hôte n'est relié au conteneur)")
                 verdict("EXPOSE seul ne publie rien", where is None, f"le port {where} de l'hôte est publié")
             else:
-                ok, body = (False, "aucun port publié") if where is None else http_get(
+                ok, body = (False, "aucun port publié") if where is None else get_from_host(
                     f"http://{where[0]}:{where[1]}/")
                 if where is not None:
                     print(f"GET http://{where[0]}:{where[1]}/ depuis l'hôte → "
@@ -313,7 +350,7 @@ def listen_address_demo():
         try:
             logs = wait_listening(ctr)
             where = published(ctr)
-            ok, _body = http_get(f"http://{where[0]}:{where[1]}/")
+            ok, _body = get_from_host(f"http://{where[0]}:{where[1]}/")
             rows.append({"le serveur écoute sur": f"{host}:8000 (dans le conteneur)",
                          "répond via -p": OUI_NON[ok]})
         finally:
@@ -341,7 +378,7 @@ def gunicorn_logs() -> None:
     try:
         where = published(ctr)
         for path in ("/", "/sante"):
-            http_get(f"http://{where[0]}:{where[1]}{path}")
+            get_from_host(f"http://{where[0]}:{where[1]}{path}")
         time.sleep(0.3)  # the worker writes its access line after answering
         print(f"$ docker logs {ctr.name}")
         err = ANSI.sub("", ctr.logs(stdout=False, stderr=True).decode(errors="replace"))
