@@ -467,10 +467,14 @@ def grade_class(course_root: str | Path, assignment: str, jobs: int = 2, student
                         outcome = sb.run(job, stop=stop, on_notebook=notebook_running)
                     except Exception as err:  # one student's failure stays theirs
                         outcome = err
-                    done_q.put((sid, outcome))
                     if stop.is_set():
+                        done_q.put((sid, outcome))
                         return
+                    t0 = time.monotonic()
                     sb.teardown()  # a fresh disk, engine and cgroup for the next submission
+                    if hasattr(outcome, "phases"):
+                        outcome.phases["teardown"] = {"wall_s": round(time.monotonic() - t0, 2)}
+                    done_q.put((sid, outcome))
                     sb.__enter__()
         except Exception as err:
             done_q.put((None, err))
@@ -494,9 +498,12 @@ def grade_class(course_root: str | Path, assignment: str, jobs: int = 2, student
                 raw = json.loads(submitted_nb.read_bytes()[:50_000_000])
             except (OSError, ValueError):
                 raw = None
+            t0, c0 = time.monotonic(), time.thread_time()
             with _deferred_interrupt():  # nbgrader writes the submission to the gradebook
                 res = course.autograde("prepare", assignment, sid) if raw is not None else {"success": False}
             stage = _STAGE.setdefault(sid, {})
+            stage["host"] = {"prepare": {"wall_s": round(time.monotonic() - t0, 2),
+                                         "cpu_s": round(time.thread_time() - c0, 2)}}
             stage["flags"] = spec.tampering(raw) if raw else ["notebook illisible"]
             if not res.get("success") or "sanitized" not in stage:
                 stage["error"] = "nbgrader n'a pas pu préparer la copie : " + _last(res.get("error") or res.get("log"))
@@ -659,7 +666,9 @@ def _record_now(course: Course, spec: Assignment, records: Path, sid: str, key: 
                    memory_peak_mib=outcome.memory_peak_mib, oom_kills=outcome.oom_kills,
                    log_tail=outcome.log_tail[-4000:],
                    check_s={k: (v.get("timings") or {}).get("check_s") for k, v in outcome.results.items()
-                            if isinstance(v, dict) and "timings" in v})
+                            if isinstance(v, dict) and "timings" in v},
+                   check_cpu_s={k: (v.get("timings") or {}).get("cpu_s") for k, v in outcome.results.items()
+                                if isinstance(v, dict) and "timings" in v})
         if outcome.grader_error:
             redo.append(outcome.grader_error)
         broken: dict[str, list[str]] = {}
@@ -690,7 +699,11 @@ def _record_now(course: Course, spec: Assignment, records: Path, sid: str, key: 
         flags.append(f"{REDO} : " + " ; ".join(redo))
         row["redo"] = list(redo)
     if "sanitized" in stage:
+        t0, c0 = time.monotonic(), time.thread_time()
         res = course.autograde("record", spec.name, sid)
+        stage.setdefault("host", {})["record"] = {"wall_s": round(time.monotonic() - t0, 2),
+                                                  "cpu_s": round(time.thread_time() - c0, 2)}
+        row["host"] = stage["host"]
         if res.get("success"):
             row["status"] = REDO_STATUS if redo else "recorded"
         else:

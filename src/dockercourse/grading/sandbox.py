@@ -64,6 +64,8 @@ SUBID_BASE = 1_500_000_000
 SUBID_SPAN = 65536
 DEFAULT_ROOT = Path("/var/lib/dockercourse-grading")
 PHASE_A_DONE = "@@DOCKERCOURSE-PHASE-A-DONE@@"
+#: The worker's line for each step of phase A: ``PHASE_MARK {"phase", "wall_s", "cpu_s"}``.
+PHASE_MARK = "@@DOCKERCOURSE-PHASE@@"
 #: The worker's line (then a French reason) when grading itself broke: no engine, no base
 #: image, or an engine that cannot start a container. The submission is not scored.
 GRADER_BROKEN = "@@DOCKERCOURSE-GRADER-BROKEN@@"
@@ -388,6 +390,7 @@ class Sandbox:
     # ---------------------------------------------------------------- lifecycle
 
     def __enter__(self) -> Sandbox:
+        t0 = time.monotonic()
         self.teardown()  # a slot left by an interrupted run
         (self.root / "slots").mkdir(parents=True, exist_ok=True)
         os.chmod(self.root, 0o711)
@@ -407,6 +410,7 @@ class Sandbox:
         os.chmod(self.dir / "run", 0o700)
         (self.dir / "job").mkdir()  # root-owned, read-only for the worker
         self.cgroup.create()
+        self.setup_lap = {"wall_s": round(time.monotonic() - t0, 2)}
         return self
 
     def __exit__(self, *exc) -> None:
@@ -481,7 +485,7 @@ class Sandbox:
         stderr_path = Path(tempfile.mkstemp(prefix=f"dockercourse-sandbox{self.slot}-", suffix=".log")[1])
         lines: list[str] = []
         timed_out = False
-        phases: dict = {}
+        phases: dict = {"setup": getattr(self, "setup_lap", {})}
         with open(stderr_path, "w") as err:
             proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, text=True,
                                     start_new_session=True, env=_root_env())
@@ -493,6 +497,7 @@ class Sandbox:
             buf = ""
             phase_a_done = False
             grader_error = ""
+            cpu_a = None
             while True:
                 remaining = deadline - time.monotonic()
                 if stop is not None and stop.is_set():
@@ -511,15 +516,17 @@ class Sandbox:
                     continue  # nothing after phase A is believed (the channel should be closed anyway)
                 if len(buf) < 5_000_000:
                     buf += chunk
-                if chunk.startswith("@@DOCKERCOURSE-PHASE@@"):
-                    parts = chunk.split(maxsplit=2)
-                    if len(parts) == 3:
-                        phases[parts[1]] = parts[2].strip()[:300]
+                if chunk.startswith(PHASE_MARK):
+                    with contextlib.suppress(ValueError, TypeError, AttributeError):
+                        value = json.loads(chunk[len(PHASE_MARK):])
+                        phases[str(value.pop("phase"))[:40]] = {k: v for k, v in value.items()
+                                                                if isinstance(v, (int, float, str, type(None)))}
                 if chunk.startswith(GRADER_BROKEN):
                     grader_error = chunk[len(GRADER_BROKEN):].strip()[:500] or "(aucun message)"
                 if chunk.startswith(PHASE_A_DONE):
                     phase_a_done = True
                     phases["A_s"] = round(time.monotonic() - t0, 2)
+                    cpu_a = self.cgroup.cpu_seconds()
                     if on_notebook and not grader_error:
                         on_notebook()
                 elif chunk.startswith(RESULT_MARK) and progress:
@@ -542,6 +549,8 @@ class Sandbox:
         cpu = self.cgroup.cpu_seconds()
         if cpu is not None:
             phases["cpu_s"] = round(cpu, 1)
+            if phase_a_done and cpu_a is not None:
+                phases["B"] = {"wall_s": phases["B_s"], "cpu_s": round(cpu - cpu_a, 2)}
         with contextlib.suppress(Exception):
             os.killpg(proc.pid, signal.SIGKILL)
         self.cgroup.kill()
@@ -554,6 +563,10 @@ class Sandbox:
             if isinstance(name, str) and name not in results:
                 results[name] = r
         notebook = self._read_output(job["notebook_name"])
+        with contextlib.suppress(ValueError, TypeError, AttributeError):  # diagnostics written by the sandbox
+            notebook_timings = json.loads((self._safe_read("out", "timings.json", 200_000) or b"{}").decode())
+            if isinstance(notebook_timings, dict):
+                phases["notebook"] = notebook_timings
         inner = (self._safe_read("home", "sandbox.log", 6000) or b"").decode(errors="replace")
         log_tail = (stderr_path.read_text(errors="replace")[-3000:] + "\n" + inner).strip()
         with contextlib.suppress(OSError):
@@ -774,7 +787,7 @@ def _start_engine(slot_dir: Path, log, extra: list[str] | tuple[str, ...] = (), 
         raise RuntimeError("dockerd rootless ne répond pas après 60 s")
 
 
-def _phase_a(job: dict, project: Path, official: dict) -> None:
+def _phase_a(job: dict, project: Path, official: dict, watch) -> None:
     """Official results: every check (one process), then the written answers."""
     limits = Limits(**job["limits"])
     cmd = [sys.executable, "-I", "-m", "dockercourse.grading", "check-all", "--project", str(project),
@@ -794,6 +807,7 @@ def _phase_a(job: dict, project: Path, official: dict) -> None:
         with contextlib.suppress(Exception):
             proc.kill()
         proc.wait()
+    _phase("checks", watch.lap("checks"))
     answers = job.get("answers") or {}
     if answers.get("tests"):
         from .answers import collect, score_cell
@@ -806,9 +820,18 @@ def _phase_a(job: dict, project: Path, official: dict) -> None:
                        "kind": "answer"}
             official[grade_id] = payload
             _emit(RESULT_MARK + " " + json.dumps(payload, ensure_ascii=False))
+        _phase("answers", watch.lap("answers"))
+
+
+def _cell_label(cell, index: int) -> str:
+    gid = (cell.get("metadata", {}).get("nbgrader") or {}).get("grade_id")
+    return gid or f"#{index}"
 
 
 def _execute_notebook(job: dict, official_file: Path) -> None:
+    from .timing import Stopwatch
+
+    watch = Stopwatch()
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import DeadKernelError
@@ -819,21 +842,44 @@ def _execute_notebook(job: dict, official_file: Path) -> None:
     os.environ["DOCKERCOURSE_OFFICIAL_RESULTS"] = str(official_file)
     os.environ["NBGRADER_EXECUTION"] = "autograde"
     limits = Limits(**job["limits"])
+    timings: dict = {"import": watch.lap("import")}
+    cells: dict[str, dict] = {}
+
+    def started(**_):
+        timings["kernel"] = watch.lap("kernel")
+
+    def cell_start(cell, cell_index, **_):
+        watch.lap("between")
+
+    def cell_done(cell, cell_index, **_):
+        cells[_cell_label(cell, cell_index)] = watch.lap("cell")
+
     client = NotebookClient(nb, timeout=int(limits.cell_s), kernel_name="python3", allow_errors=True,
-                            interrupt_on_timeout=True, resources={"metadata": {"path": str(nb_path.parent)}})
+                            interrupt_on_timeout=True, resources={"metadata": {"path": str(nb_path.parent)}},
+                            on_notebook_start=started, on_cell_start=cell_start, on_cell_executed=cell_done)
     try:
         client.execute()
     except DeadKernelError as err:
         nb.metadata["dockercourse_dead_kernel"] = str(err)[:300]
     except Exception as err:  # a kernel that never started, a cell that broke nbclient
         nb.metadata["dockercourse_execution_error"] = f"{type(err).__name__}: {err}"[:300]
+    timings["shutdown"] = watch.lap("shutdown")
     out = slot_dir / "out" / job["notebook_name"]
     nbformat.write(nb, out)
+    timings["write"] = watch.lap("write")
+    timings["cells"] = cells
+    (slot_dir / "out" / "timings.json").write_text(json.dumps(timings))
+
+
+def _phase(name: str, lap: dict) -> None:
+    _emit(PHASE_MARK + " " + json.dumps({"phase": name, **lap}))
 
 
 def worker(job_path: str) -> int:
     """The sandbox user: engine, base image, official results (phase A), then the
     student's notebook (phase B)."""
+    from .timing import Stopwatch
+
     job = json.loads(Path(job_path).read_text())
     slot_dir = Path(job["sandbox"])
     home = slot_dir / "home"
@@ -843,27 +889,27 @@ def worker(job_path: str) -> int:
     sys.stderr = open(2, "w", closefd=False)
     official: dict = {}
     broken = ""
+    watch = Stopwatch()
     try:
-        t0 = time.monotonic()
         if job.get("engine_root"):
             from .engine_ns import link_plugins
 
             link_plugins(home, Path(job["engine_bin"]))
         _start_engine(slot_dir, open(home / "dockerd.log", "a"), job.get("dockerd_args") or (),
                       launched=bool(job.get("engine_root")))
-        _emit(f"@@DOCKERCOURSE-PHASE@@ engine {time.monotonic() - t0:.2f}")
-        t1 = time.monotonic()
+        _phase("engine", watch.lap("engine"))
         proc = subprocess.run(["docker", "load", "-q", "-i", job["base_tar"]], capture_output=True, text=True)
         if proc.returncode != 0:
             raise RuntimeError("docker load de l'image de base a échoué : " + proc.stderr[-300:])
-        _emit(f"@@DOCKERCOURSE-PHASE@@ base {time.monotonic() - t1:.2f}")
+        _phase("base", watch.lap("base"))
         from .containers import engine_fault
 
         broken = engine_fault(engine.client())  # before any check: can this engine run a container?
+        _phase("probe", watch.lap("probe"))
         if not broken:
-            _phase_a(job, slot_dir / "job" / "project", official)
+            _phase_a(job, slot_dir / "job" / "project", official, watch)
     except Exception as err:
-        _emit(f"@@DOCKERCOURSE-PHASE@@ error {err}")
+        _emit(f"{PHASE_MARK} " + json.dumps({"phase": "error", "detail": str(err)[:300]}))
         broken = str(err)[:400] or type(err).__name__
     if broken:
         _emit(f"{GRADER_BROKEN} {broken}".replace("\n", " "))
@@ -872,6 +918,7 @@ def worker(job_path: str) -> int:
     official_file = home / ".dockercourse" / "official.json"
     official_file.write_text(json.dumps({"files": Snapshot.of(slot_dir / "job" / "project").hash(),
                                          "results": official}))
+    _phase("A", watch.total())
     _emit(PHASE_A_DONE)
     # From here on the student's code runs: the grader's channel is closed first.
     devnull = os.open(os.devnull, os.O_WRONLY)
