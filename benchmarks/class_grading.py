@@ -157,6 +157,28 @@ def phase_specs(records: list[dict]) -> list[tuple[str, object]]:
     return specs
 
 
+def spans(rec: dict) -> dict[str, list[float]]:
+    """{span name: [count, wall, cpu]} summed over a record's checks (builds, containers, waits)."""
+    out: dict[str, list[float]] = {}
+    for timings in (rec.get("check_spans") or {}).values():
+        for sp in timings or []:
+            acc = out.setdefault(sp["name"], [0, 0.0, 0.0])
+            acc[0] += 1
+            acc[1] += sp.get("wall_s") or 0
+            acc[2] += sp.get("cpu_s") or 0
+    return out
+
+
+def print_spans(records: list[dict]) -> None:
+    good = [r for r in records if correct(r)] or records
+    per = [spans(r) for r in good]
+    names = sorted({n for p in per for n in p}, key=lambda n: -statistics.median(p.get(n, [0, 0, 0])[2] for p in per))
+    rows = [[n, med(p.get(n, [0])[0] for p in per), med(p.get(n, [0, 0])[1] for p in per),
+             med(p.get(n, [0, 0, 0])[2] for p in per)] for n in names]
+    print(f"\ninside the checks, per correct submission ({len(good)}): builds, containers and waits (medians)")
+    print_table(["step", "count", "wall s", "CPU s"], rows)
+
+
 def correct(rec: dict) -> bool:
     auto = {k: v for k, v in (rec.get("cells") or {}).items() if k in MAX}
     return bool(auto) and abs(sum(v or 0 for v in auto.values()) - FULL) < 0.01
@@ -219,6 +241,7 @@ def main(argv: list[str] | None = None) -> int:
                  "host CPU s", "machine CPU s", "speed-up"], rows)
     for r in results:
         print_phases(r)
+        print_spans(r["records"])
     return 0
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from .. import engine
 from . import dockerfile
 from .snapshot import MAX_CONTEXT_MB, SUB_LABEL, Snapshot, image_repo, submission_id
+from .timing import span
 
 BASE_IMAGE = engine.BASE_IMAGE
 BUILD_TIMEOUT_S = 300
@@ -107,8 +108,9 @@ def docker_build(context: Path, tag: str, labels: dict[str, str], network_none: 
     cmd.append(str(context))
     t0 = time.monotonic()
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=_docker_env(),
-                              stdin=subprocess.DEVNULL)
+        with span("build " + tag.rsplit("-", 1)[-1].split(":")[0]):
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=_docker_env(),
+                                  stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired as err:
         out = (err.stdout or b"").decode(errors="replace") if isinstance(err.stdout, bytes) else (err.stdout or "")
         return 124, out + f"\n(construction interrompue après {timeout:.0f} s)", time.monotonic() - t0

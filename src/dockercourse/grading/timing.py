@@ -81,3 +81,42 @@ class Stopwatch:
         c = self._cpu()
         return {"wall_s": round(time.monotonic() - self.t0, 2),
                 "cpu_s": None if c is None or self.c0 is None else round(c - self.c0, 2)}
+
+
+#: Spans recorded in this process (:func:`span`), when :func:`enable_spans` was called.
+SPANS: list[dict] | None = None
+
+
+def enable_spans() -> None:
+    """Record :func:`span` s from now on (the checks do, inside a sandbox)."""
+    global SPANS
+    SPANS = []
+
+
+def take_spans() -> list[dict]:
+    """The spans recorded since the last call (and forget them)."""
+    if SPANS is None:
+        return []
+    out = list(SPANS)
+    SPANS.clear()
+    return out
+
+
+class span:
+    """``with span("build"):`` — a step inside a check (a build, a container, a wait) whose
+    wall and cgroup CPU time go with the check's timings. Does nothing unless enabled."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __enter__(self):
+        if SPANS is not None:
+            self.t, self.c = time.monotonic(), own_cpu_seconds()
+        return self
+
+    def __exit__(self, *exc):
+        if SPANS is not None:
+            c = own_cpu_seconds()
+            SPANS.append({"name": self.name, "wall_s": round(time.monotonic() - self.t, 2),
+                          "cpu_s": None if c is None or self.c is None else round(c - self.c, 2)})
+        return False
