@@ -102,6 +102,7 @@ def run(kinds: list[str], jobs: int, keep: Path | None) -> dict:
             keep.mkdir(parents=True, exist_ok=True)
             (keep / f"records-{jobs}.json").write_text(json.dumps(records, indent=1, ensure_ascii=False))
             (keep / f"output-{jobs}.txt").write_text(proc.stdout + proc.stderr)
+            shutil.copytree(course / "autograded", keep / f"autograded-{jobs}", dirs_exist_ok=True)
     return {"jobs": jobs, "wall": wall, "machine_cpu": cpu, "records": records}
 
 
@@ -137,11 +138,10 @@ def phase_specs(records: list[dict]) -> list[tuple[str, object]]:
     """(label, record -> (wall, cpu)) for every phase, in the order a submission meets them."""
     specs: list[tuple[str, object]] = [("slot set-up (host)", lambda r: lap(r, "phases", "setup"))]
     for phase, label in (("engine", "engine start"), ("base", "base image load"), ("probe", "engine probe"),
-                         ("checks", "checks (one process)")):
+                         ("answers", "written answers (+ engine probe)"), ("checks", "checks (one process)")):
         specs.append((label, lambda r, phase=phase: lap(r, "phases", phase)))
     for check in dict.fromkeys(c for r in records for c in (r.get("check_s") or {})):
         specs.append((f"  {check}", lambda r, check=check: check_lap(r, check)))
-    specs.append(("written answers", lambda r: lap(r, "phases", "answers")))
     specs.append(("phase A (official results)", lambda r: lap(r, "phases", "A")))
     specs.append(("notebook: imports", lambda r: lap(r, "phases", "notebook", "import")))
     specs.append(("notebook: kernel start", lambda r: lap(r, "phases", "notebook", "kernel")))
@@ -190,8 +190,9 @@ def print_phases(result: dict) -> None:
     table = []
     for label, get in phase_specs(records):
         laps, good_laps = [get(r) for r in records], [get(r) for r in good]
-        if label.startswith("  cell") and all(w is None or w < 0.5 for w, _ in laps):
-            continue  # the cells that cost nothing: left out
+        if all(w is None for w, _ in laps) or (label.startswith("  cell") and all(w is None or w < 0.5
+                                                                                    for w, _ in laps)):
+            continue  # phases no submission met, and cells that cost nothing: left out
         table.append([label, med(w for w, _ in good_laps), med(c for _, c in good_laps),
                       med(w for w, _ in laps), med(c for _, c in laps),
                       f"{max((w for w, _ in laps if w is not None), default=0):.1f}"])

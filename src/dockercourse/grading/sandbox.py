@@ -56,6 +56,7 @@ import time
 from pathlib import Path
 
 from .. import engine
+from .build import OFFLINE_SANDBOX_ENV
 from .protocol import RESULT_MARK, read_results
 
 USER_PREFIX = "dcgrade"
@@ -96,7 +97,11 @@ class Limits:
     tmp_mib: int = 256
     wall_s: float = 600.0
     phase_a_s: float = 300.0
-    cell_s: float = 120.0
+    #: The notebook (phase B) runs for feedback only, once the official results are sent: each cell
+    #: gets ``cell_s`` at most (the student's own build is served by the official build's cache),
+    #: the whole notebook ``feedback_s`` from its kernel's start.
+    cell_s: float = 30.0
+    feedback_s: float = 60.0
 
 
 # =========================================================================== host support (root, once)
@@ -727,7 +732,7 @@ def worker_env(job: dict) -> dict[str, str]:
         "DOCKERCOURSE_STATE": str(home / ".dockercourse"),
         "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONIOENCODING": "utf-8",
         "MPLBACKEND": "Agg", "JUPYTER_PLATFORM_DIRS": "1", "DOCKERCOURSE_SANDBOX": "1",
-    }
+    } | ({OFFLINE_SANDBOX_ENV: "1"} if job.get("isolated_net") else {})
 
 
 # =========================================================================== inside: worker (the sandbox user)
@@ -736,6 +741,20 @@ def worker_env(job: dict) -> dict[str, str]:
 def _emit(line: str) -> None:
     sys.stdout.write(line + "\n")
     sys.stdout.flush()
+
+
+#: Where an offline sandbox's engine sends its registry requests: nothing listens there, so a pull
+#: (an unknown ``FROM``, ``docker run`` of a missing image, a ``# syntax=`` frontend) fails at once
+#: instead of waiting for DNS answers that never come (10 s each through slirp4netns).
+NO_REGISTRY_PROXY = "http://127.0.0.1:9"
+
+
+def engine_env(isolated_net: bool) -> dict[str, str]:
+    """Pure: what an engine's environment adds (the registry proxy of an offline sandbox)."""
+    if not isolated_net:
+        return {}
+    return {k: NO_REGISTRY_PROXY for k in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")} | {
+        "NO_PROXY": "", "no_proxy": ""}
 
 
 def engine_command(slot_dir: Path, script: str, extra: list[str] | tuple[str, ...] = ()) -> list[str]:
@@ -757,7 +776,8 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _start_engine(slot_dir: Path, log, extra: list[str] | tuple[str, ...] = (), launched: bool = False) -> None:
+def _start_engine(slot_dir: Path, log, extra: list[str] | tuple[str, ...] = (), launched: bool = False,
+                  isolated_net: bool = False) -> None:
     """Start the host's rootless engine, or (``launched``) wait for the one :func:`enter` started."""
     run = slot_dir / "run"
     if launched:
@@ -767,7 +787,8 @@ def _start_engine(slot_dir: Path, log, extra: list[str] | tuple[str, ...] = (), 
             return not _alive(pid)
     else:
         proc = subprocess.Popen(engine_command(slot_dir, rootless_script(), extra), stdout=log, stderr=log,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+                                stdin=subprocess.DEVNULL, start_new_session=True,
+                                env=dict(os.environ, **engine_env(bool(isolated_net))))
 
         def exited():
             return proc.poll() is not None
@@ -787,8 +808,29 @@ def _start_engine(slot_dir: Path, log, extra: list[str] | tuple[str, ...] = (), 
         raise RuntimeError("dockerd rootless ne répond pas après 60 s")
 
 
-def _phase_a(job: dict, project: Path, official: dict, watch) -> None:
-    """Official results: every check (one process), then the written answers."""
+def _answers(job: dict, official: dict) -> str:
+    """The written answers' official results; their container is the first the engine starts, so
+    it also tells whether the engine can run one (returns why not, in French, else '')."""
+    from .answers import collect, score_cell
+    from .containers import engine_fault
+
+    answers = job.get("answers") or {}
+    if not answers.get("tests"):
+        return engine_fault(engine.client())
+    names = sorted({n for t in answers["tests"].values() for n in t["names"]})
+    values, broken = collect(answers["sources"], names, engine.BASE_IMAGE)
+    if broken:
+        return broken
+    for grade_id, t in answers["tests"].items():
+        score, text = score_cell(t["source"], values, t["points"])
+        payload = {"check": grade_id, "score": score, "points": t["points"], "text": text.strip(), "kind": "answer"}
+        official[grade_id] = payload
+        _emit(RESULT_MARK + " " + json.dumps(payload, ensure_ascii=False))
+    return ""
+
+
+def _checks(job: dict, project: Path, official: dict) -> None:
+    """Every check's official result, from one process (shared build and app)."""
     limits = Limits(**job["limits"])
     cmd = [sys.executable, "-I", "-m", "dockercourse.grading", "check-all", "--project", str(project),
            "--points", json.dumps(job["points"])]
@@ -807,20 +849,6 @@ def _phase_a(job: dict, project: Path, official: dict, watch) -> None:
         with contextlib.suppress(Exception):
             proc.kill()
         proc.wait()
-    _phase("checks", watch.lap("checks"))
-    answers = job.get("answers") or {}
-    if answers.get("tests"):
-        from .answers import collect, score_cell
-
-        names = sorted({n for t in answers["tests"].values() for n in t["names"]})
-        values = collect(answers["sources"], names, engine.BASE_IMAGE)
-        for grade_id, t in answers["tests"].items():
-            score, text = score_cell(t["source"], values, t["points"])
-            payload = {"check": grade_id, "score": score, "points": t["points"], "text": text.strip(),
-                       "kind": "answer"}
-            official[grade_id] = payload
-            _emit(RESULT_MARK + " " + json.dumps(payload, ensure_ascii=False))
-        _phase("answers", watch.lap("answers"))
 
 
 def _cell_label(cell, index: int) -> str:
@@ -828,47 +856,90 @@ def _cell_label(cell, index: int) -> str:
     return gid or f"#{index}"
 
 
+class FeedbackCut(Exception):
+    """The notebook phase used its budget (:data:`Limits.feedback_s`): the cells left are not run."""
+
+
+#: The output a cell that the budget left unexecuted shows in the returned notebook.
+NOT_RUN = ("⏱️ Cellule non exécutée à la correction : le notebook a dépassé le temps prévu pour les retours "
+           "({budget:g} s). Les vérifications notées ont toutes leur résultat officiel.\n")
+
+
+def _write_notebook(nb, path: Path) -> None:
+    """The notebook as it is now (no validation: the grader validates what it reads back), replaced
+    atomically: a sandbox killed at its wall time still returns the cells run so far."""
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_text(json.dumps(nb, ensure_ascii=False))
+    tmp.replace(path)
+
+
 def _execute_notebook(job: dict, official_file: Path) -> None:
+    """Phase B: the student's notebook, for feedback only (the official results are sent). Each cell
+    gets at most :data:`Limits.cell_s`, the whole notebook :data:`Limits.feedback_s` from the moment
+    its kernel answers; the cells left when that budget is spent are not run and say so. The
+    notebook is written after every cell."""
     from .timing import Stopwatch
 
     watch = Stopwatch()
+    from ..lightimports import skip_slow_optional_imports
+
+    skip_slow_optional_imports()
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import DeadKernelError
 
     slot_dir = Path(job["sandbox"])
     nb_path = slot_dir / "nb" / job["notebook_name"]
+    out = slot_dir / "out" / job["notebook_name"]
     nb = nbformat.read(nb_path, as_version=4)
     os.environ["DOCKERCOURSE_OFFICIAL_RESULTS"] = str(official_file)
     os.environ["NBGRADER_EXECUTION"] = "autograde"
     limits = Limits(**job["limits"])
     timings: dict = {"import": watch.lap("import")}
     cells: dict[str, dict] = {}
+    state = {"deadline": time.monotonic() + limits.feedback_s}
 
     def started(**_):
         timings["kernel"] = watch.lap("kernel")
+        state["deadline"] = time.monotonic() + limits.feedback_s
+
+    def cell_timeout(cell) -> int:
+        return max(1, int(min(limits.cell_s, state["deadline"] - time.monotonic())))
 
     def cell_start(cell, cell_index, **_):
         watch.lap("between")
+        if cell.cell_type == "code" and cell.source.strip() and time.monotonic() >= state["deadline"]:
+            raise FeedbackCut(cell_index)
+
+    def save() -> None:
+        _write_notebook(nb, out)
+        (slot_dir / "out" / "timings.json").write_text(json.dumps(dict(timings, cells=cells)))
 
     def cell_done(cell, cell_index, **_):
         cells[_cell_label(cell, cell_index)] = watch.lap("cell")
+        save()
 
-    client = NotebookClient(nb, timeout=int(limits.cell_s), kernel_name="python3", allow_errors=True,
-                            interrupt_on_timeout=True, resources={"metadata": {"path": str(nb_path.parent)}},
+    client = NotebookClient(nb, timeout=int(limits.cell_s), timeout_func=cell_timeout, kernel_name="python3",
+                            allow_errors=True, interrupt_on_timeout=True,
+                            resources={"metadata": {"path": str(nb_path.parent)}},
                             on_notebook_start=started, on_cell_start=cell_start, on_cell_executed=cell_done)
     try:
         client.execute()
+    except FeedbackCut as cut:
+        index = cut.args[0]
+        nb.metadata["dockercourse_feedback_cut"] = {"budget_s": limits.feedback_s, "cell": index}
+        for cell in nb.cells[index:]:
+            if cell.cell_type == "code" and not (cell.metadata.get("nbgrader") or {}).get("grade"):
+                cell.outputs = [nbformat.v4.new_output("stream", name="stdout",
+                                                       text=NOT_RUN.format(budget=limits.feedback_s))]
     except DeadKernelError as err:
         nb.metadata["dockercourse_dead_kernel"] = str(err)[:300]
     except Exception as err:  # a kernel that never started, a cell that broke nbclient
         nb.metadata["dockercourse_execution_error"] = f"{type(err).__name__}: {err}"[:300]
     timings["shutdown"] = watch.lap("shutdown")
-    out = slot_dir / "out" / job["notebook_name"]
-    nbformat.write(nb, out)
+    save()
     timings["write"] = watch.lap("write")
-    timings["cells"] = cells
-    (slot_dir / "out" / "timings.json").write_text(json.dumps(timings))
+    save()
 
 
 def _phase(name: str, lap: dict) -> None:
@@ -896,28 +967,24 @@ def worker(job_path: str) -> int:
 
             link_plugins(home, Path(job["engine_bin"]))
         _start_engine(slot_dir, open(home / "dockerd.log", "a"), job.get("dockerd_args") or (),
-                      launched=bool(job.get("engine_root")))
+                      launched=bool(job.get("engine_root")), isolated_net=bool(job.get("isolated_net")))
         _phase("engine", watch.lap("engine"))
         proc = subprocess.run(["docker", "load", "-q", "-i", job["base_tar"]], capture_output=True, text=True)
         if proc.returncode != 0:
             raise RuntimeError("docker load de l'image de base a échoué : " + proc.stderr[-300:])
         _phase("base", watch.lap("base"))
-        from .containers import engine_fault
-
-        broken = engine_fault(engine.client())  # before any check: can this engine run a container?
-        _phase("probe", watch.lap("probe"))
+        broken = _answers(job, official)  # before any check: can this engine run a container?
+        _phase("answers", watch.lap("answers"))
         if not broken:
-            _phase_a(job, slot_dir / "job" / "project", official, watch)
+            _checks(job, slot_dir / "job" / "project", official)
+            _phase("checks", watch.lap("checks"))
     except Exception as err:
         _emit(f"{PHASE_MARK} " + json.dumps({"phase": "error", "detail": str(err)[:300]}))
         broken = str(err)[:400] or type(err).__name__
     if broken:
         _emit(f"{GRADER_BROKEN} {broken}".replace("\n", " "))
-    from .snapshot import Snapshot
-
     official_file = home / ".dockercourse" / "official.json"
-    official_file.write_text(json.dumps({"files": Snapshot.of(slot_dir / "job" / "project").hash(),
-                                         "results": official}))
+    official_file.write_text(json.dumps({"results": official}))
     _phase("A", watch.total())
     _emit(PHASE_A_DONE)
     # From here on the student's code runs: the grader's channel is closed first.
