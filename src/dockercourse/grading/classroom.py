@@ -461,9 +461,15 @@ def grade_class(course_root: str | Path, assignment: str, jobs: int = 2, student
     done_q: queue.Queue = queue.Queue()
     bar = _Bar(len(todo))
 
+    base_job = {"slot": 0, "user": "", "hidden": [str(h) for h in hidden], "isolated_net": standin,
+                "base_tar": base_tar, "notebook_name": spec.notebook}
+
     def run_slot(slot: int) -> None:
         try:
-            with Sandbox(slot, course.root, limits, hidden=hidden, isolated_net=standin) as sb:
+            with Sandbox(slot, course.root, limits, hidden=hidden, isolated_net=standin, base_tar=base_tar) as sb:
+                if not sb.make_template(base_job, stop=stop) and not stop.is_set() and not quiet:
+                    print(f"  bac à sable {slot} : pas de modèle de moteur, l'image de base sera chargée à chaque "
+                          "copie", flush=True)
                 while not stop.is_set():
                     try:
                         item = jobs_q.get(timeout=0.5)
@@ -481,6 +487,8 @@ def grade_class(course_root: str | Path, assignment: str, jobs: int = 2, student
                         outcome = sb.run(job, stop=stop, on_notebook=notebook_running)
                     except Exception as err:  # one student's failure stays theirs
                         outcome = err
+                    if getattr(outcome, "grader_error", ""):  # its engine broke: the next run makes a new template
+                        sb.forget_template()
                     if stop.is_set():
                         done_q.put((sid, outcome))
                         return
@@ -525,9 +533,7 @@ def grade_class(course_root: str | Path, assignment: str, jobs: int = 2, student
                 pending[sid] = key
                 continue
             files = files_from_notebook(raw)
-            job = {"slot": 0, "user": "", "hidden": [str(h) for h in hidden], "isolated_net": standin,
-                   "base_tar": base_tar, "notebook_name": spec.notebook, "notebook_text": stage["sanitized"],
-                   "points": spec.points, "files": files,
+            job = {**base_job, "notebook_text": stage["sanitized"], "points": spec.points, "files": files,
                    "answers": {"sources": spec.answer_sources(raw), "tests": spec.answer_tests}}
             jobs_q.put((sid, job))
             pending[sid] = key

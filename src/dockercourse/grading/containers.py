@@ -254,7 +254,19 @@ def parse_listening(proc_net_tcp: str) -> set[tuple[str, int]]:
 
 
 def _listening(ctr) -> set[tuple[str, int]] | None:
-    """The container's LISTEN sockets (None when they cannot be read)."""
+    """The container's LISTEN sockets (None when they cannot be read). In a grading sandbox the
+    engine is local: its init process's ``/proc/<pid>/net/tcp`` is read directly (a `docker exec`
+    would start a process in the container, and wait as long as a fork bomb there makes it);
+    elsewhere (Docker Desktop's VM…) through `docker exec`."""
+    from .build import in_sandbox
+
+    pid = (ctr.attrs.get("State") or {}).get("Pid") or 0
+    if in_sandbox() and pid > 0:
+        text = ""
+        for name in ("tcp", "tcp6"):
+            with contextlib.suppress(OSError):
+                text += Path(f"/proc/{pid}/net/{name}").read_text()
+        return parse_listening(text) if text else None
     try:
         code, out = ctr.exec_run(["cat", "/proc/net/tcp", "/proc/net/tcp6"], demux=False)
     except Exception:

@@ -373,13 +373,16 @@ class Sandbox:
     everything the slot made."""
 
     def __init__(self, slot: int, course_root: Path, limits: Limits | None = None,
-                 root: Path = DEFAULT_ROOT, hidden: list[Path] | None = None, isolated_net: bool = True):
+                 root: Path = DEFAULT_ROOT, hidden: list[Path] | None = None, isolated_net: bool = True,
+                 base_tar: str = ""):
         self.slot = slot
         self.course_root = Path(course_root).resolve()
         self.limits = limits or Limits()
         self.root = root
         self.hidden = [Path(p).resolve() for p in (hidden or [])]
         self.isolated_net = isolated_net
+        self.base_tar = base_tar  # the base archive: which template the slot's disks are copies of
+        self.seeded = False
         self.uid, self.gid, self.user = _ensure_user(slot)
         self.dir = root / "slots" / str(slot)
         self.image = root / "slots" / f"{slot}.img"
@@ -401,22 +404,37 @@ class Sandbox:
         os.chmod(self.root, 0o711)
         os.chmod(self.root / "slots", 0o711)
         self.dir.mkdir(exist_ok=True)
+        self.seeded = self._copy_template()
+        if not self.seeded:
+            self._new_disk()
+        self._mount()
+        os.chown(self.dir, self.uid, self.gid)
+        os.chmod(self.dir, 0o700)
+        for d in ("home", "run", "out", "nb"):
+            (self.dir / d).mkdir(exist_ok=True)
+            os.chown(self.dir / d, self.uid, self.gid)
+        os.chmod(self.dir / "run", 0o700)
+        (self.dir / "job").mkdir(exist_ok=True)  # root-owned, read-only for the worker
+        self.cgroup.create()
+        self.setup_lap = {"wall_s": round(time.monotonic() - t0, 2), "seeded": self.seeded}
+        return self
+
+    def _new_disk(self) -> None:
         with open(self.image, "wb") as fh:
             fh.truncate(self.limits.disk_gib * 2**30)
         subprocess.run(["mkfs.ext4", "-q", "-F", "-m", "0", "-E", "lazy_itable_init=1,lazy_journal_init=1",
                         str(self.image)], check=True, capture_output=True)
-        subprocess.run(["mount", "-o", "loop", str(self.image), str(self.dir)], check=True,
-                       capture_output=True)
-        os.chown(self.dir, self.uid, self.gid)
-        os.chmod(self.dir, 0o700)
-        for d in ("home", "run", "out", "nb"):
-            (self.dir / d).mkdir()
-            os.chown(self.dir / d, self.uid, self.gid)
-        os.chmod(self.dir / "run", 0o700)
-        (self.dir / "job").mkdir()  # root-owned, read-only for the worker
-        self.cgroup.create()
-        self.setup_lap = {"wall_s": round(time.monotonic() - t0, 2)}
-        return self
+
+    def _mount(self) -> None:
+        proc = subprocess.run(["mount", "-o", "loop", str(self.image), str(self.dir)], capture_output=True)
+        if proc.returncode != 0 and self.seeded:  # a damaged template: made again by the next run
+            self.forget_template()
+            self.seeded = False
+            self._new_disk()
+            proc = subprocess.run(["mount", "-o", "loop", str(self.image), str(self.dir)], capture_output=True)
+        if proc.returncode != 0:
+            raise SandboxError(f"le disque du bac à sable {self.slot} ne se monte pas : "
+                               + proc.stderr.decode(errors="replace")[-300:])
 
     def __exit__(self, *exc) -> None:
         self.teardown()
@@ -458,6 +476,67 @@ class Sandbox:
                 return
             time.sleep(0.05)
 
+    # ---------------------------------------------------------------- the engine's template
+
+    def template(self) -> Path | None:
+        """This slot's template: a disk image whose engine data root already holds the base images
+        (per slot: its files belong to the slot's subordinate ids; per base archive, engine and disk
+        size). None until :attr:`base_tar` is known."""
+        if not self.base_tar:
+            return None
+        kind = "current" if self.engine_source is not None else "host"
+        return (self.root / "templates" / str(self.slot)
+                / f"{Path(self.base_tar).stem}-{kind}-{self.uid}-{self.limits.disk_gib}g.img")
+
+    def _copy_template(self) -> bool:
+        """The fresh disk as a copy of the template (instead of an empty file system, then a
+        ``docker load`` in the sandbox: about 2 CPU-s and a few seconds less per submission). A whole
+        copy of the image, never a link or a shared layer: whatever a submission does to its engine's
+        files, or to its disk, changes its own copy only."""
+        tpl = self.template()
+        if tpl is None or not tpl.is_file():
+            return False
+        return subprocess.run(["cp", "--sparse=always", str(tpl), str(self.image)],
+                              capture_output=True).returncode == 0
+
+    def make_template(self, job: dict, stop=None) -> bool:
+        """Make the template once per slot (kept across class runs): before any submission, a sandbox
+        whose engine only loads the base archive and stops cleanly; its disk, emptied of everything but
+        the engine's data root, becomes ``templates/<slot>/…img`` under the sandboxes' root (root's,
+        0700: no sandbox sees it). The slot is made fresh again, from it. False when it could not be
+        made (submissions then load the base themselves)."""
+        self.base_tar = job["base_tar"]
+        tpl = self.template()
+        if tpl.is_file():
+            if not self.seeded and (stop is None or not stop.is_set()):
+                self.__enter__()
+            return self.seeded
+        outcome = self.run(dict(job, template_only=True, files={}, notebook_text="{}"), stop=stop)
+        made = False
+        if not outcome.error and not outcome.grader_error and (self.dir / "home" / "template.ok").is_file():
+            for d in ("job", "nb", "out", "run", "home"):  # only the engine's data root stays
+                for entry in (self.dir / d).iterdir():
+                    if not (d == "home" and entry.name == "docker"):
+                        shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+            made = subprocess.run(["umount", str(self.dir)], capture_output=True).returncode == 0
+            if made:
+                tpl.parent.mkdir(parents=True, exist_ok=True)
+                os.chmod(tpl.parent.parent, 0o700)
+                for old in tpl.parent.glob("*.img"):
+                    old.unlink()
+                self.image.rename(tpl)
+                os.chmod(tpl, 0o600)
+        self.teardown()
+        if stop is None or not stop.is_set():
+            self.__enter__()
+        return made
+
+    def forget_template(self) -> None:
+        """Remove a template an engine could not start from (the next run makes it again)."""
+        tpl = self.template()
+        if tpl is not None:
+            tpl.unlink(missing_ok=True)
+
     # ---------------------------------------------------------------- one submission
 
     def run(self, job: dict, progress=None, stop=None, on_notebook=None) -> Outcome:
@@ -472,6 +551,7 @@ class Sandbox:
                    docker_cli=job.get("docker_cli") or self.docker_cli or buildkit_cli(), **engine_root,
                    limits=dataclasses.asdict(self.limits),
                    dockerd_args=job.get("dockerd_args") or shlex.split(os.environ.get(DOCKERD_ARGS_ENV, "")))
+        job["base_loaded"] = bool(self.seeded and not job.get("template_only"))
         for rel, data in job.pop("files", {}).items():
             target = jobdir / "project" / rel
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -942,6 +1022,17 @@ def _execute_notebook(job: dict, official_file: Path) -> None:
     save()
 
 
+def _stop_engine(slot_dir: Path, timeout: float = 30) -> None:
+    """Stop the sandbox's dockerd cleanly (SIGTERM, then wait for it): its databases are whole."""
+    from .containers import wait_until
+
+    pid = int((slot_dir / "run" / "docker.pid").read_text().strip())
+    os.kill(pid, signal.SIGTERM)
+    stopped, _ = wait_until(lambda: not _alive(pid), timeout, interval=0.1)
+    if not stopped:
+        raise RuntimeError(f"dockerd ne s'est pas arrêté en {timeout:.0f} s")
+
+
 def _phase(name: str, lap: dict) -> None:
     _emit(PHASE_MARK + " " + json.dumps({"phase": name, **lap}))
 
@@ -969,10 +1060,18 @@ def worker(job_path: str) -> int:
         _start_engine(slot_dir, open(home / "dockerd.log", "a"), job.get("dockerd_args") or (),
                       launched=bool(job.get("engine_root")), isolated_net=bool(job.get("isolated_net")))
         _phase("engine", watch.lap("engine"))
-        proc = subprocess.run(["docker", "load", "-q", "-i", job["base_tar"]], capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise RuntimeError("docker load de l'image de base a échoué : " + proc.stderr[-300:])
-        _phase("base", watch.lap("base"))
+        seeded = job.get("base_loaded") and subprocess.run(
+            ["docker", "image", "inspect", "-f", "{{.Id}}", engine.BASE_IMAGE], capture_output=True).returncode == 0
+        if not seeded:
+            proc = subprocess.run(["docker", "load", "-q", "-i", job["base_tar"]], capture_output=True, text=True)
+            if proc.returncode != 0:
+                raise RuntimeError("docker load de l'image de base a échoué : " + proc.stderr[-300:])
+        _phase("base", dict(watch.lap("base"), seeded=bool(seeded)))
+        if job.get("template_only"):
+            _stop_engine(slot_dir)
+            (home / "template.ok").write_text("ok\n")
+            _emit(PHASE_A_DONE)
+            return 0
         broken = _answers(job, official)  # before any check: can this engine run a container?
         _phase("answers", watch.lap("answers"))
         if not broken:
