@@ -201,3 +201,14 @@ def test_builds_keep_the_network_of_an_offline_sandbox(monkeypatch):
     assert build.build_network_none(True) and not build.build_network_none(False)
     monkeypatch.setenv(build.OFFLINE_SANDBOX_ENV, "1")
     assert not build.build_network_none(True)
+
+
+def test_a_port_set_through_a_variable_counts_as_named():
+    """Heroku's and Render's convention, `--bind 0.0.0.0:$PORT` with ENV PORT=8000, names the port."""
+    from dockercourse.grading import checks
+
+    assert checks.binds_app_port(["gunicorn", "--bind", "0.0.0.0:8000", "app:app"], [])
+    assert checks.binds_app_port(["/bin/sh", "-c", "gunicorn --bind 0.0.0.0:$PORT app:app"], ["PORT=8000"])
+    assert checks.binds_app_port(["sh", "-c", "gunicorn -b :${PORT} app:app"], ["PATH=/usr/bin", "PORT=8000"])
+    assert not checks.binds_app_port(["/bin/sh", "-c", "gunicorn --bind 0.0.0.0:$PORT app:app"], ["PORT=5000"])
+    assert not checks.binds_app_port(["gunicorn", "app:app"], ["PORT=8000"])

@@ -490,6 +490,19 @@ def _from_shown(found: list) -> str:
     return text
 
 
+def binds_app_port(command: list, env: list[str]) -> bool:
+    """Pure: whether a start command names the app's port, literally or through a variable the
+    image sets to it (``--bind 0.0.0.0:$PORT`` with ``ENV PORT=8000``, the hosting platforms' way)."""
+    values = dict(e.split("=", 1) for e in env if "=" in e)
+    for arg in map(str, command):
+        if f":{APP_PORT}" in arg:
+            return True
+        for m in re.finditer(r":\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?", arg):
+            if values.get(m.group(1)) == str(APP_PORT):
+                return True
+    return False
+
+
 def _cmd_line(cfg: dict) -> tuple[list, list]:
     return list(cfg.get("Entrypoint") or []), list(cfg.get("Cmd") or [])
 
@@ -498,7 +511,8 @@ def _cmd_line(cfg: dict) -> tuple[list, list]:
 def check_cmd(res: Result, ctx: Context) -> None:
     if not _needs_image(res, ctx):
         return
-    entry, cmd = _cmd_line(ctx.image_attrs()["Config"])
+    config = ctx.image_attrs()["Config"]
+    entry, cmd = _cmd_line(config)
     full = entry + cmd
     shown = json.dumps(full, ensure_ascii=False)
     shell = bool(full[:2] == ["/bin/sh", "-c"] or full[:2] == ["sh", "-c"])
@@ -511,7 +525,7 @@ def check_cmd(res: Result, ctx: Context) -> None:
                  else "aucune commande", "écrivez CMD avec des crochets et des guillemets doubles.")
     if any("gunicorn" in str(a) for a in full):
         res.ok("l'application est servie par gunicorn")
-        if not any(str(a).endswith(f":{APP_PORT}") or f":{APP_PORT}" in str(a) for a in full):
+        if not binds_app_port(full, config.get("Env") or []):
             res.hint(f"Indiquez explicitement --bind 0.0.0.0:{APP_PORT} à gunicorn.")
     else:
         res.fail("un serveur de production doit servir l'application", "gunicorn dans CMD ou ENTRYPOINT",
