@@ -154,3 +154,71 @@ def test_the_summary_writes_decimal_commas(capsys):
     alice = next(ln for ln in out.splitlines() if ln.startswith("alice"))
     assert "26,5/30" in alice and "20,3 s" in alice
     assert "moyenne 25,8/30" in out
+
+
+def test_the_probe_base_serves_requirements_that_are_exactly_the_pins():
+    """The probe base has the TP's pins installed: a requirements file that asks for exactly them
+    (comments, blanks, case and separators aside) uses it; anything else is installed for real."""
+    from dockercourse.grading import checks
+
+    pins = "".join(f"{k}=={v}\n" for k, v in checks.REQUIRED_PINS.items())
+    assert checks.pins_only(pins)
+    assert checks.pins_only("# dépendances\n\n" + pins.upper().replace("==", " == ") + "  # fin\n")
+    assert not checks.pins_only(pins + "requests==2.32.0\n")
+    assert not checks.pins_only(pins.replace("==", ">="))
+    assert not checks.pins_only("flask\ngunicorn\n")
+    assert not checks.pins_only("--index-url https://example.org/simple\n" + pins)
+    assert not checks.pins_only(pins.replace("flask", "flask[async]"))
+    assert not checks.pins_only(pins.splitlines()[0])
+    a, b = checks.probe_base_tag("sha256:aaa"), checks.probe_base_tag("sha256:bbb")
+    assert a != b and a.startswith(checks.PROBE_BASE_REPO + ":")
+
+
+def test_an_unhealthy_status_counts_only_for_probes_after_the_app_answered():
+    """Probes that failed while a loaded machine was still starting the app do not make its
+    HEALTHCHECK fail: only the image's `retries` last probes, all failed after the app answered."""
+    from dockercourse.grading import checks
+
+    t = checks._docker_time("2026-12-05T07:43:07.123456789Z")
+    assert t == pytest.approx(checks._docker_time("2026-12-05T08:43:07.123456+01:00"))
+    assert checks._docker_time("hier") is None
+
+    def log(*codes_and_seconds):
+        return [{"Start": f"2026-12-05T07:43:{s:02d}.5Z", "ExitCode": c} for c, s in codes_and_seconds]
+
+    ready = checks._docker_time("2026-12-05T07:43:10Z")
+    assert checks.failed_since(log((1, 11), (1, 12), (1, 13)), ready, 3)
+    assert not checks.failed_since(log((1, 8), (1, 9), (1, 11)), ready, 3)  # two of them before the app answered
+    assert not checks.failed_since(log((1, 11), (0, 12), (1, 13)), ready, 3)
+    assert not checks.failed_since(log((1, 11), (1, 12)), ready, 3)
+    assert checks.failed_since(log(*[(1, s) for s in range(11, 16)]), ready, 10)  # Docker keeps five
+
+
+def test_the_apps_checks_run_last_and_together():
+    from dockercourse.grading import checks
+
+    assert checks.ORDER[-len(checks.APP_CHECKS):] == list(checks.APP_CHECKS)
+    assert checks.ORDER[-1] == "arret" and sorted(checks.ORDER) == sorted(checks.CHECKS)
+
+
+def test_builds_keep_the_network_of_an_offline_sandbox(monkeypatch):
+    """In a sandbox whose only interface is lo, the grader builds with the default network, as the
+    student's own `docker build` does (BuildKit keys a RUN step on it); elsewhere the offline
+    stand-in builds with --network none."""
+    from dockercourse.grading import build
+
+    monkeypatch.delenv(build.OFFLINE_SANDBOX_ENV, raising=False)
+    assert build.build_network_none(True) and not build.build_network_none(False)
+    monkeypatch.setenv(build.OFFLINE_SANDBOX_ENV, "1")
+    assert not build.build_network_none(True)
+
+
+def test_a_port_set_through_a_variable_counts_as_named():
+    """Heroku's and Render's convention, `--bind 0.0.0.0:$PORT` with ENV PORT=8000, names the port."""
+    from dockercourse.grading import checks
+
+    assert checks.binds_app_port(["gunicorn", "--bind", "0.0.0.0:8000", "app:app"], [])
+    assert checks.binds_app_port(["/bin/sh", "-c", "gunicorn --bind 0.0.0.0:$PORT app:app"], ["PORT=8000"])
+    assert checks.binds_app_port(["sh", "-c", "gunicorn -b :${PORT} app:app"], ["PATH=/usr/bin", "PORT=8000"])
+    assert not checks.binds_app_port(["/bin/sh", "-c", "gunicorn --bind 0.0.0.0:$PORT app:app"], ["PORT=5000"])
+    assert not checks.binds_app_port(["gunicorn", "app:app"], ["PORT=8000"])

@@ -79,3 +79,16 @@ def test_the_engine_command_runs_inside_the_engine_root():
     cmd = sandbox.engine_command(Path(JOB["sandbox"]), engine_ns.ROOTLESS_SCRIPT)
     assert cmd[0] == "/usr/share/docker.io/contrib/dockerd-rootless.sh"
     assert cmd[cmd.index("--exec-opt") + 1] == "native.cgroupdriver=cgroupfs"
+
+
+def test_an_offline_sandbox_fails_registry_requests_at_once():
+    """With the offline base the sandbox has no network: its engine's pulls go to a proxy where
+    nothing listens (an immediate refusal) instead of waiting 10 s for DNS through slirp4netns;
+    its builds run on the default network, like the student's own `docker build`."""
+    env = sandbox.engine_env(True)
+    assert env["HTTPS_PROXY"] == env["https_proxy"] == sandbox.NO_REGISTRY_PROXY and env["NO_PROXY"] == ""
+    assert sandbox.engine_env(False) == {}
+    from dockercourse.grading.build import OFFLINE_SANDBOX_ENV
+
+    assert sandbox.worker_env({**JOB, "isolated_net": True})[OFFLINE_SANDBOX_ENV] == "1"
+    assert OFFLINE_SANDBOX_ENV not in sandbox.worker_env(JOB)

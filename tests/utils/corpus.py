@@ -277,6 +277,93 @@ assert HEREDOC_DOCKERFILE != REF_DOCKERFILE and "--link" in CACHE_MOUNT_DOCKERFI
 
 APP_REF = reference_files()["app/app.py"]
 APP_TAIL = 'app = Flask(__name__)\n'
+#: The block tutorials end app.py with, so that `python app.py` serves it (Flask's development server).
+APP_RUN_BLOCK = '\n\nif __name__ == "__main__":\n    app.run(host="0.0.0.0", port=8000)\n'
+
+#: Docker's former Python guide ("Build your Python image", docs.docker.com/language/python): the
+#: Flask development server started with `python3 -m flask run`, as root, no EXPOSE, no
+#: HEALTHCHECK, pip keeping its cache; adapted to the TP (Python 3.13, app/, port 8000).
+FLASK_RUN_DOCKERFILE = """\
+# syntax=docker/dockerfile:1
+
+FROM python:3.13-slim
+
+WORKDIR /python-docker
+
+COPY app/requirements.txt requirements.txt
+RUN pip3 install -r requirements.txt
+
+COPY app/ .
+
+CMD [ "python3", "-m" , "flask", "run", "--host=0.0.0.0", "--port=8000"]
+"""
+#: The Dockerfile of many "Dockerize your Flask app" tutorials: the code copied before `pip install`,
+#: `python app.py` (app.py ends with app.run(...)), root, EXPOSE but no HEALTHCHECK.
+TUTORIAL_DOCKERFILE = """\
+FROM python:3.13-slim
+WORKDIR /app
+COPY app/ /app
+RUN pip install -r requirements.txt
+EXPOSE 8000
+CMD ["python", "app.py"]
+"""
+#: A hosting platform's generated Dockerfile (fly launch's Python template, which Render's and
+#: Railway's guides resemble): ARG before FROM, pip upgraded then the requirements, the cache
+#: removed by hand, gunicorn in exec form bound to ":8000", as root, no HEALTHCHECK; with the
+#: .dockerignore it writes next to it (`__pycache__/` without `**/`: only the context's root).
+HOSTING_DOCKERFILE = """\
+ARG PYTHON_VERSION=3.13-slim
+
+FROM python:${PYTHON_VERSION}
+
+ENV PYTHONDONTWRITEBYTECODE 1
+ENV PYTHONUNBUFFERED 1
+
+RUN mkdir -p /code
+
+WORKDIR /code
+
+COPY app/requirements.txt /tmp/requirements.txt
+RUN set -ex && \\
+    pip install --upgrade pip && \\
+    pip install -r /tmp/requirements.txt && \\
+    rm -rf /root/.cache/
+COPY app/ /code
+
+EXPOSE 8000
+
+CMD ["gunicorn", "--bind", ":8000", "--workers", "2", "app:app"]
+"""
+HOSTING_DOCKERIGNORE = "fly.toml\n.git/\n__pycache__/\n.envrc\n.venv/\n"
+#: The multi-stage build of "production-ready Python images" articles: a virtualenv made in a build
+#: stage and copied into the final one, which adds a user, EXPOSE, a shell-form HEALTHCHECK and
+#: gunicorn with its access log.
+MULTI_STAGE_VENV_DOCKERFILE = """\
+FROM python:3.13-slim AS build
+RUN python -m venv /opt/venv
+ENV PATH="/opt/venv/bin:$PATH"
+COPY app/requirements.txt .
+RUN pip install --no-cache-dir -r requirements.txt
+
+FROM python:3.13-slim
+RUN useradd --create-home --uid 10001 appuser
+COPY --from=build /opt/venv /opt/venv
+ENV PATH="/opt/venv/bin:$PATH" PYTHONUNBUFFERED=1
+WORKDIR /app
+COPY app/ .
+USER 10001:10001
+EXPOSE 8000
+HEALTHCHECK --interval=10s --timeout=3s \\
+    CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/sante', timeout=2)"
+CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--access-logfile", "-", "app:app"]
+"""
+#: Heroku's and Render's convention: the port from $PORT, hence a shell-form CMD (exec form does not
+#: expand variables); the rest as the TP asks.
+PORT_VARIABLE_DOCKERFILE = REF_DOCKERFILE.replace(
+    "EXPOSE 8000\n", "ENV PORT=8000\nEXPOSE $PORT\n").replace(
+    'CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "2", "--access-logfile", "-", "app:app"]',
+    "CMD gunicorn --bind 0.0.0.0:$PORT --workers 2 --access-logfile - app:app")
+assert PORT_VARIABLE_DOCKERFILE.count("$PORT") == 2
 
 STUDENTS: dict[str, Student] = {
     "reference-solution": Student(solved, scores(), why="the TP's solution: full automatic marks"),
@@ -377,4 +464,43 @@ STUDENTS: dict[str, Student] = {
         lambda: solved({"Dockerfile": CACHE_MOUNT_DOCKERFILE}), scores(), ["hors ligne"],
         why="# syntax=docker/dockerfile:1.7, RUN --mount=type=cache for pip and COPY --link, as Docker's "
             "build documentation shows: the built-in frontend builds it offline, full marks"),
+    "flask-dev-server-as-root": Student(
+        lambda: solved({"Dockerfile": FLASK_RUN_DOCKERFILE}),
+        scores(test_cmd=1, test_utilisateur=0, test_expose=0, test_healthcheck=0, test_logs=0.5, test_arret=0),
+        ["serveur de développement", "USER", "EXPOSE 8000", "HEALTHCHECK", "SIGKILL"],
+        why="Docker's former Python guide (`python3 -m flask run --host=0.0.0.0`): the development server "
+            "answers, so the HTTP, environment and cache checks pass; it runs as root with no EXPOSE nor "
+            "HEALTHCHECK, and python as PID 1 has no SIGTERM handler, so `docker stop` waits for SIGKILL. "
+            "Partial credit a teacher may give: test_logs — werkzeug writes each request to stderr, which "
+            "`docker logs` shows; the TP asks for stdout, the grader gives half"),
+    "code-copied-before-pip-install": Student(
+        lambda: solved({"Dockerfile": TUTORIAL_DOCKERFILE, "app/app.py": APP_REF.rstrip("\n") + APP_RUN_BLOCK}),
+        scores(test_cmd=1, test_utilisateur=0, test_healthcheck=0, test_cache=0, test_logs=0.5, test_arret=0),
+        ["requirements.txt seul", "serveur de développement", "USER", "HEALTHCHECK", "SIGKILL"],
+        why="the Dockerfile of many « Dockerize your Flask app » tutorials (COPY app/ then pip install, "
+            "`python app.py` with app.run() under __main__): editing app.py reinstalls the dependencies, the "
+            "development server serves it as root, no HEALTHCHECK, SIGTERM ignored by python as PID 1. "
+            "Partial credit a teacher may give: test_cmd keeps its exec-form half, and nothing more (the "
+            "development server is what the TP asks to replace)"),
+    "hosting-template-as-root": Student(
+        lambda: solved({"Dockerfile": HOSTING_DOCKERFILE, ".dockerignore": HOSTING_DOCKERIGNORE}),
+        scores(test_utilisateur=0, test_healthcheck=0, test_dockerignore=1.33, test_logs=0.5),
+        ["USER", "HEALTHCHECK", "**/__pycache__", "--access-logfile"],
+        why="a hosting platform's generated Dockerfile (fly launch's Python template; Render's and Railway's "
+            "guides look alike): ARG before FROM, gunicorn in exec form on :8000, so it builds, answers and "
+            "stops on SIGTERM; it runs as root, has no HEALTHCHECK, gunicorn logs no request, and its "
+            ".dockerignore's `__pycache__/` only excludes the context's root. Partial credit a teacher may "
+            "give: test_dockerignore, 1.33 (two of three folders kept out) where a teacher might round to 1.5"),
+    "multi-stage-venv": Student(
+        lambda: solved({"Dockerfile": MULTI_STAGE_VENV_DOCKERFILE}), scores(),
+        why="the multi-stage build of « production-ready Python images » articles (a virtualenv built in a "
+            "first stage, copied into the final one with a user, EXPOSE, a shell-form HEALTHCHECK and gunicorn "
+            "with its access log): every check passes, the image stays under the size budget"),
+    "port-from-env-shell-form": Student(
+        lambda: solved({"Dockerfile": PORT_VARIABLE_DOCKERFILE}), scores(test_cmd=1, test_arret=0),
+        ["forme exec", "SIGKILL"],
+        why="Heroku's and Render's convention, the port from $PORT (ENV PORT=8000, EXPOSE $PORT): exec form "
+            "does not expand variables, so the CMD is in shell form, sh is PID 1 and SIGTERM never reaches "
+            "gunicorn. Partial credit a teacher may give: half of test_arret back to a student who explains "
+            "that `exec gunicorn …` in the shell form was the missing word"),
 }

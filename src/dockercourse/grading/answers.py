@@ -52,24 +52,29 @@ def _marked(text: str, mark: str) -> dict | None:
     return None
 
 
-def collect(sources: list[str], names: list[str], image: str, timeout: float = 30) -> dict:
-    """Run the answer cells in a throw-away container; ``{name: value}`` (empty on failure)."""
+def collect(sources: list[str], names: list[str], image: str, client=None, timeout: float = 30) -> tuple[dict, str]:
+    """Run the answer cells in a throw-away container of ``image`` (no network, an unprivileged
+    uid, the checks' limits); returns ``({name: value}, engine fault)``. It is the first container
+    the sandbox's engine starts: when it cannot, the fault says why in French (the grader's
+    problem, not the student's); when it ran but said nothing (answers that killed their own
+    interpreter), a plain ``true`` container decides (:func:`~.containers.engine_fault`)."""
     from .. import engine
+    from .containers import engine_fault, run_once
 
-    job = json.dumps({"sources": sources, "names": names})
-    name = engine.name("tp", "reponses")
-    import os
-
-    cli = os.environ.get("DOCKERCOURSE_DOCKER") or "docker"
-    cmd = [cli, "run", "--rm", "-i", "--name", name, "--network", "none", "--user", "65534:65534",
-           "--ulimit", "nproc=64:64", "--label", f"{engine.LABEL}=1", "--entrypoint", "python", image,
-           "-I", "-c", _script("collect_answers.py")]
+    client = client or engine.client()
+    job = json.dumps({"sources": sources, "names": names}).encode()
+    files = {"/dockercourse/collect_answers.py": _script("collect_answers.py").encode(), "/dockercourse/job.json": job}
     try:
-        proc = subprocess.run(cmd, input=job, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        subprocess.run([cmd[0], "rm", "-f", name], capture_output=True)
-        return {}
-    return _marked(proc.stdout, ANSWERS_MARK) or {}
+        code, out = run_once(client, image, "moteur", "reponses",
+                             ["python", "-I", "/dockercourse/collect_answers.py", "/dockercourse/job.json"],
+                             timeout=timeout, files=files, user="65534:65534", entrypoint="")
+    except Exception as err:
+        return {}, (f"le moteur Docker du correcteur ne démarre pas de conteneur "
+                    f"({type(err).__name__} : {str(err)[:300]})")
+    values = _marked(out, ANSWERS_MARK)
+    if values is None:
+        return {}, engine_fault(client)
+    return values, ""
 
 
 def score_cell(source: str, answers: dict, points: float, timeout: float = 30) -> tuple[float, str]:

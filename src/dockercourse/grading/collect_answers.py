@@ -1,7 +1,8 @@
 """Run in a throw-away container of the base image (no network, an unprivileged uid):
 execute the student's answer cells and print the values of the variables the tests read.
 
-Reads ``{"sources": [...], "names": [...]}`` on stdin; prints ``@@ANSWERS@@ {json}`` last.
+Reads ``{"sources": [...], "names": [...]}`` from the file named by its argument (else stdin);
+prints ``@@ANSWERS@@ {json}`` last.
 Shell (``!``) and magic (``%``) lines are dropped; a cell that fails or runs longer than
 5 s loses its own answers, not the others'. Only strings, numbers, booleans and None
 come back: the answers are data, never code, for the grader.
@@ -22,7 +23,7 @@ def too_long(*_):
 
 
 def main() -> None:
-    job = json.loads(sys.stdin.read())
+    job = json.loads(open(sys.argv[1]).read() if len(sys.argv) > 1 else sys.stdin.read())
     ns = {"__name__": "__main__"}
     signal.signal(signal.SIGALRM, too_long)
     for src in job["sources"]:

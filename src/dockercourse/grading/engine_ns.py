@@ -60,7 +60,7 @@ def root_layout(view: Path, slot_dir: Path) -> list[tuple[str, ...]]:
 
 def launch(job_path: str) -> None:
     job = json.loads(Path(job_path).read_text())
-    from .sandbox import engine_command
+    from .sandbox import engine_command, engine_env
 
     view = Path(job["engine_root"])
     slot_dir = Path(job["sandbox"])
@@ -83,7 +83,7 @@ def launch(job_path: str) -> None:
         _mount(*[a.replace("{new}", str(new)) for a in args])
     cmd = engine_command(slot_dir, ROOTLESS_SCRIPT, job.get("dockerd_args") or ())
     env = {"HOME": str(slot_dir / "home"), "XDG_RUNTIME_DIR": str(slot_dir / "run"), "USER": job["user"],
-           "LOGNAME": job["user"], "PATH": PATH, "LANG": "C.UTF-8"}
+           "LOGNAME": job["user"], "PATH": PATH, "LANG": "C.UTF-8"} | engine_env(bool(job.get("isolated_net")))
     os.chdir(new)
     subprocess.run(["pivot_root", ".", ".oldroot"], check=True, capture_output=True)
     os.chdir("/")

@@ -24,20 +24,34 @@ from .build import BUILD_TIMEOUT_S
 from .checks import probe_app
 from .containers import cleanup, http_get, wait_until
 from .protocol import RESULT_MARK, _num
-from .snapshot import APP_DIR, APP_PORT, Snapshot, student_names
+from .snapshot import APP_DIR, APP_PORT, student_names
 
 OFFICIAL_ENV = "DOCKERCOURSE_OFFICIAL_RESULTS"
+#: During class grading, how long a helper waits for what the official run found never comes
+#: (an app that never answered, an import that never ends): the notebook is run for feedback.
+KNOWN_ABSENT_WAIT_S = 3.0
+
+
+def _official_fact(check: str, fact: str):
+    """A fact the official run of ``check`` found (``Result.facts``), None when unknown."""
+    path = os.environ.get(OFFICIAL_ENV)
+    if not path:
+        return None
+    try:
+        return json.loads(Path(path).read_text())["results"][check]["facts"][fact]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _official(name: str, points: float, project: Path) -> float | None:
-    """The official result of check ``name`` if the sandbox provided one for these files."""
+    """The official result of check ``name`` if the sandbox provided one. It judged the files the
+    whole notebook writes: an early test cell (``requirements`` before the Dockerfile cell has
+    run) shows it too, instead of checking a project that is not written yet."""
     path = os.environ.get(OFFICIAL_ENV)
     if not path:
         return None
     try:
         data = json.loads(Path(path).read_text())
-        if data.get("files") != Snapshot.of(project).hash():
-            return None
         payload = data["results"][name]
         print(payload["text"])
         return max(0.0, min(float(points), float(payload["score"]) * float(points) / float(payload["points"])))
@@ -135,7 +149,8 @@ def essayer_app(app_file: str | Path = f"{APP_DIR}/app.py", **env: str) -> None:
         print(f"Le fichier {app_file} n'existe pas encore : exécutez d'abord la cellule %%writefile.")
         return
     marker = env.get("MESSAGE", "")
-    res = probe_app(app_file.resolve(), marker=marker)
+    known_hang = _official_fact("application", "import_ends") is False
+    res = probe_app(app_file.resolve(), marker=marker, **({"timeout": KNOWN_ABSENT_WAIT_S} if known_hang else {}))
     if "error" in res:
         why = {"noapp": "le module ne définit pas de variable app = Flask(__name__)",
                "timeout": "l'import ne se termine pas (un app.run() hors de if __name__ == \"__main__\" ?)"}
@@ -170,6 +185,9 @@ def attendre_http(url: str, timeout: float = 20.0) -> None:
         print(f"Adresse sans port valide : {url} (le port du conteneur est-il publié ?)")
         return
     direct = _sibling_url(url, port)  # in a course container, 127.0.0.1:<port> is not the host's
+    known_silent = _official_fact("http", "app_answered") is False
+    if known_silent:
+        timeout = min(timeout, KNOWN_ABSENT_WAIT_S)
 
     def answered():
         status, body = http_get(url, timeout=2)
@@ -182,6 +200,9 @@ def attendre_http(url: str, timeout: float = 20.0) -> None:
         print(f"GET {url} → {answer[0]}  {answer[1].strip()}")
         return
     print(f"Rien ne répond à {url} après {timeout:.0f} s : regardez docker logs.")
+    if known_silent:
+        print("(À la correction, l'application n'a pas répondu non plus : voir la vérification « Le conteneur "
+              "répond sur le port publié ».)")
 
 
 def _sibling_url(url: str, port: int) -> str | None:
@@ -207,9 +228,12 @@ def _sibling_url(url: str, port: int) -> str | None:
 
 def nettoyer(project: str | Path = ".", images: bool | None = None) -> None:
     """Remove what the TP left on the daemon for this submission: containers
-    always; images too during ``nbgrader autograde`` (or when asked)."""
+    always; images too during ``nbgrader autograde`` (or when asked), except in a grading
+    sandbox, whose engine is thrown away with everything in it."""
     if images is None:
-        images = os.environ.get("NBGRADER_EXECUTION") == "autograde"
+        from .build import in_sandbox
+
+        images = os.environ.get("NBGRADER_EXECUTION") == "autograde" and not in_sandbox()
     try:
         counts = cleanup(project, images=images)
     except engine.DockerUnavailable as err:

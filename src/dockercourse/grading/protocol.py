@@ -29,6 +29,9 @@ class Result:
     #: Set when the check failed because of the grader (its engine), not of the submission:
     #: the class command then marks the submission « correction à refaire » instead of scoring it.
     grader_error: str | None = None
+    #: What the check found that the notebook's own helpers may use during class grading (the
+    #: app never answered, its import never ends): they need not wait as long for it again.
+    facts: dict = dataclasses.field(default_factory=dict)
 
     def ok(self, text: str, weight: float = 1.0) -> None:
         self.items.append((weight, True, [text]))
@@ -60,6 +63,8 @@ class Result:
                "timings": self.timings}
         if self.grader_error:
             out["grader_error"] = self.grader_error
+        if self.facts:
+            out["facts"] = self.facts
         return out
 
     def render(self) -> str:

@@ -56,6 +56,7 @@ import time
 from pathlib import Path
 
 from .. import engine, hostpkg
+from .build import OFFLINE_SANDBOX_ENV
 from .protocol import RESULT_MARK, read_results
 
 USER_PREFIX = "dcgrade"
@@ -64,6 +65,8 @@ SUBID_BASE = 1_500_000_000
 SUBID_SPAN = 65536
 DEFAULT_ROOT = Path("/var/lib/dockercourse-grading")
 PHASE_A_DONE = "@@DOCKERCOURSE-PHASE-A-DONE@@"
+#: The worker's line for each step of phase A: ``PHASE_MARK {"phase", "wall_s", "cpu_s"}``.
+PHASE_MARK = "@@DOCKERCOURSE-PHASE@@"
 #: The worker's line (then a French reason) when grading itself broke: no engine, no base
 #: image, or an engine that cannot start a container. The submission is not scored.
 GRADER_BROKEN = "@@DOCKERCOURSE-GRADER-BROKEN@@"
@@ -94,7 +97,11 @@ class Limits:
     tmp_mib: int = 256
     wall_s: float = 600.0
     phase_a_s: float = 300.0
-    cell_s: float = 120.0
+    #: The notebook (phase B) runs for feedback only, once the official results are sent: each cell
+    #: gets ``cell_s`` at most (the student's own build is served by the official build's cache),
+    #: the whole notebook ``feedback_s`` from its kernel's start.
+    cell_s: float = 30.0
+    feedback_s: float = 60.0
 
 
 # =========================================================================== host support (root, once)
@@ -366,13 +373,16 @@ class Sandbox:
     everything the slot made."""
 
     def __init__(self, slot: int, course_root: Path, limits: Limits | None = None,
-                 root: Path = DEFAULT_ROOT, hidden: list[Path] | None = None, isolated_net: bool = True):
+                 root: Path = DEFAULT_ROOT, hidden: list[Path] | None = None, isolated_net: bool = True,
+                 base_tar: str = ""):
         self.slot = slot
         self.course_root = Path(course_root).resolve()
         self.limits = limits or Limits()
         self.root = root
         self.hidden = [Path(p).resolve() for p in (hidden or [])]
         self.isolated_net = isolated_net
+        self.base_tar = base_tar  # the base archive: which template the slot's disks are copies of
+        self.seeded = False
         self.uid, self.gid, self.user = _ensure_user(slot)
         self.dir = root / "slots" / str(slot)
         self.image = root / "slots" / f"{slot}.img"
@@ -388,26 +398,43 @@ class Sandbox:
     # ---------------------------------------------------------------- lifecycle
 
     def __enter__(self) -> Sandbox:
+        t0 = time.monotonic()
         self.teardown()  # a slot left by an interrupted run
         (self.root / "slots").mkdir(parents=True, exist_ok=True)
         os.chmod(self.root, 0o711)
         os.chmod(self.root / "slots", 0o711)
         self.dir.mkdir(exist_ok=True)
+        self.seeded = self._copy_template()
+        if not self.seeded:
+            self._new_disk()
+        self._mount()
+        os.chown(self.dir, self.uid, self.gid)
+        os.chmod(self.dir, 0o700)
+        for d in ("home", "run", "out", "nb"):
+            (self.dir / d).mkdir(exist_ok=True)
+            os.chown(self.dir / d, self.uid, self.gid)
+        os.chmod(self.dir / "run", 0o700)
+        (self.dir / "job").mkdir(exist_ok=True)  # root-owned, read-only for the worker
+        self.cgroup.create()
+        self.setup_lap = {"wall_s": round(time.monotonic() - t0, 2), "seeded": self.seeded}
+        return self
+
+    def _new_disk(self) -> None:
         with open(self.image, "wb") as fh:
             fh.truncate(self.limits.disk_gib * 2**30)
         subprocess.run(["mkfs.ext4", "-q", "-F", "-m", "0", "-E", "lazy_itable_init=1,lazy_journal_init=1",
                         str(self.image)], check=True, capture_output=True)
-        subprocess.run(["mount", "-o", "loop", str(self.image), str(self.dir)], check=True,
-                       capture_output=True)
-        os.chown(self.dir, self.uid, self.gid)
-        os.chmod(self.dir, 0o700)
-        for d in ("home", "run", "out", "nb"):
-            (self.dir / d).mkdir()
-            os.chown(self.dir / d, self.uid, self.gid)
-        os.chmod(self.dir / "run", 0o700)
-        (self.dir / "job").mkdir()  # root-owned, read-only for the worker
-        self.cgroup.create()
-        return self
+
+    def _mount(self) -> None:
+        proc = subprocess.run(["mount", "-o", "loop", str(self.image), str(self.dir)], capture_output=True)
+        if proc.returncode != 0 and self.seeded:  # a damaged template: made again by the next run
+            self.forget_template()
+            self.seeded = False
+            self._new_disk()
+            proc = subprocess.run(["mount", "-o", "loop", str(self.image), str(self.dir)], capture_output=True)
+        if proc.returncode != 0:
+            raise SandboxError(f"le disque du bac à sable {self.slot} ne se monte pas : "
+                               + proc.stderr.decode(errors="replace")[-300:])
 
     def __exit__(self, *exc) -> None:
         self.teardown()
@@ -449,6 +476,67 @@ class Sandbox:
                 return
             time.sleep(0.05)
 
+    # ---------------------------------------------------------------- the engine's template
+
+    def template(self) -> Path | None:
+        """This slot's template: a disk image whose engine data root already holds the base images
+        (per slot: its files belong to the slot's subordinate ids; per base archive, engine and disk
+        size). None until :attr:`base_tar` is known."""
+        if not self.base_tar:
+            return None
+        kind = "current" if self.engine_source is not None else "host"
+        return (self.root / "templates" / str(self.slot)
+                / f"{Path(self.base_tar).stem}-{kind}-{self.uid}-{self.limits.disk_gib}g.img")
+
+    def _copy_template(self) -> bool:
+        """The fresh disk as a copy of the template (instead of an empty file system, then a
+        ``docker load`` in the sandbox: about 2 CPU-s and a few seconds less per submission). A whole
+        copy of the image, never a link or a shared layer: whatever a submission does to its engine's
+        files, or to its disk, changes its own copy only."""
+        tpl = self.template()
+        if tpl is None or not tpl.is_file():
+            return False
+        return subprocess.run(["cp", "--sparse=always", str(tpl), str(self.image)],
+                              capture_output=True).returncode == 0
+
+    def make_template(self, job: dict, stop=None) -> bool:
+        """Make the template once per slot (kept across class runs): before any submission, a sandbox
+        whose engine only loads the base archive and stops cleanly; its disk, emptied of everything but
+        the engine's data root, becomes ``templates/<slot>/…img`` under the sandboxes' root (root's,
+        0700: no sandbox sees it). The slot is made fresh again, from it. False when it could not be
+        made (submissions then load the base themselves)."""
+        self.base_tar = job["base_tar"]
+        tpl = self.template()
+        if tpl.is_file():
+            if not self.seeded and (stop is None or not stop.is_set()):
+                self.__enter__()
+            return self.seeded
+        outcome = self.run(dict(job, template_only=True, files={}, notebook_text="{}"), stop=stop)
+        made = False
+        if not outcome.error and not outcome.grader_error and (self.dir / "home" / "template.ok").is_file():
+            for d in ("job", "nb", "out", "run", "home"):  # only the engine's data root stays
+                for entry in (self.dir / d).iterdir():
+                    if not (d == "home" and entry.name == "docker"):
+                        shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+            made = subprocess.run(["umount", str(self.dir)], capture_output=True).returncode == 0
+            if made:
+                tpl.parent.mkdir(parents=True, exist_ok=True)
+                os.chmod(tpl.parent.parent, 0o700)
+                for old in tpl.parent.glob("*.img"):
+                    old.unlink()
+                self.image.rename(tpl)
+                os.chmod(tpl, 0o600)
+        self.teardown()
+        if stop is None or not stop.is_set():
+            self.__enter__()
+        return made
+
+    def forget_template(self) -> None:
+        """Remove a template an engine could not start from (the next run makes it again)."""
+        tpl = self.template()
+        if tpl is not None:
+            tpl.unlink(missing_ok=True)
+
     # ---------------------------------------------------------------- one submission
 
     def run(self, job: dict, progress=None, stop=None, on_notebook=None) -> Outcome:
@@ -463,6 +551,7 @@ class Sandbox:
                    docker_cli=job.get("docker_cli") or self.docker_cli or buildkit_cli(), **engine_root,
                    limits=dataclasses.asdict(self.limits),
                    dockerd_args=job.get("dockerd_args") or shlex.split(os.environ.get(DOCKERD_ARGS_ENV, "")))
+        job["base_loaded"] = bool(self.seeded and not job.get("template_only"))
         for rel, data in job.pop("files", {}).items():
             target = jobdir / "project" / rel
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -481,7 +570,7 @@ class Sandbox:
         stderr_path = Path(tempfile.mkstemp(prefix=f"dockercourse-sandbox{self.slot}-", suffix=".log")[1])
         lines: list[str] = []
         timed_out = False
-        phases: dict = {}
+        phases: dict = {"setup": getattr(self, "setup_lap", {})}
         with open(stderr_path, "w") as err:
             proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, text=True,
                                     start_new_session=True, env=_root_env())
@@ -493,6 +582,7 @@ class Sandbox:
             buf = ""
             phase_a_done = False
             grader_error = ""
+            cpu_a = None
             while True:
                 remaining = deadline - time.monotonic()
                 if stop is not None and stop.is_set():
@@ -511,15 +601,17 @@ class Sandbox:
                     continue  # nothing after phase A is believed (the channel should be closed anyway)
                 if len(buf) < 5_000_000:
                     buf += chunk
-                if chunk.startswith("@@DOCKERCOURSE-PHASE@@"):
-                    parts = chunk.split(maxsplit=2)
-                    if len(parts) == 3:
-                        phases[parts[1]] = parts[2].strip()[:300]
+                if chunk.startswith(PHASE_MARK):
+                    with contextlib.suppress(ValueError, TypeError, AttributeError):
+                        value = json.loads(chunk[len(PHASE_MARK):])
+                        phases[str(value.pop("phase"))[:40]] = {k: v for k, v in value.items()
+                                                                if isinstance(v, (int, float, str, type(None)))}
                 if chunk.startswith(GRADER_BROKEN):
                     grader_error = chunk[len(GRADER_BROKEN):].strip()[:500] or "(aucun message)"
                 if chunk.startswith(PHASE_A_DONE):
                     phase_a_done = True
                     phases["A_s"] = round(time.monotonic() - t0, 2)
+                    cpu_a = self.cgroup.cpu_seconds()
                     if on_notebook and not grader_error:
                         on_notebook()
                 elif chunk.startswith(RESULT_MARK) and progress:
@@ -542,6 +634,8 @@ class Sandbox:
         cpu = self.cgroup.cpu_seconds()
         if cpu is not None:
             phases["cpu_s"] = round(cpu, 1)
+            if phase_a_done and cpu_a is not None:
+                phases["B"] = {"wall_s": phases["B_s"], "cpu_s": round(cpu - cpu_a, 2)}
         with contextlib.suppress(Exception):
             os.killpg(proc.pid, signal.SIGKILL)
         self.cgroup.kill()
@@ -554,6 +648,10 @@ class Sandbox:
             if isinstance(name, str) and name not in results:
                 results[name] = r
         notebook = self._read_output(job["notebook_name"])
+        with contextlib.suppress(ValueError, TypeError, AttributeError):  # diagnostics written by the sandbox
+            notebook_timings = json.loads((self._safe_read("out", "timings.json", 200_000) or b"{}").decode())
+            if isinstance(notebook_timings, dict):
+                phases["notebook"] = notebook_timings
         inner = (self._safe_read("home", "sandbox.log", 6000) or b"").decode(errors="replace")
         log_tail = (stderr_path.read_text(errors="replace")[-3000:] + "\n" + inner).strip()
         with contextlib.suppress(OSError):
@@ -714,7 +812,7 @@ def worker_env(job: dict) -> dict[str, str]:
         "DOCKERCOURSE_STATE": str(home / ".dockercourse"),
         "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONIOENCODING": "utf-8",
         "MPLBACKEND": "Agg", "JUPYTER_PLATFORM_DIRS": "1", "DOCKERCOURSE_SANDBOX": "1",
-    }
+    } | ({OFFLINE_SANDBOX_ENV: "1"} if job.get("isolated_net") else {})
 
 
 # =========================================================================== inside: worker (the sandbox user)
@@ -723,6 +821,20 @@ def worker_env(job: dict) -> dict[str, str]:
 def _emit(line: str) -> None:
     sys.stdout.write(line + "\n")
     sys.stdout.flush()
+
+
+#: Where an offline sandbox's engine sends its registry requests: nothing listens there, so a pull
+#: (an unknown ``FROM``, ``docker run`` of a missing image, a ``# syntax=`` frontend) fails at once
+#: instead of waiting for DNS answers that never come (10 s each through slirp4netns).
+NO_REGISTRY_PROXY = "http://127.0.0.1:9"
+
+
+def engine_env(isolated_net: bool) -> dict[str, str]:
+    """Pure: what an engine's environment adds (the registry proxy of an offline sandbox)."""
+    if not isolated_net:
+        return {}
+    return {k: NO_REGISTRY_PROXY for k in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")} | {
+        "NO_PROXY": "", "no_proxy": ""}
 
 
 def engine_command(slot_dir: Path, script: str, extra: list[str] | tuple[str, ...] = ()) -> list[str]:
@@ -744,7 +856,8 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _start_engine(slot_dir: Path, log, extra: list[str] | tuple[str, ...] = (), launched: bool = False) -> None:
+def _start_engine(slot_dir: Path, log, extra: list[str] | tuple[str, ...] = (), launched: bool = False,
+                  isolated_net: bool = False) -> None:
     """Start the host's rootless engine, or (``launched``) wait for the one :func:`enter` started."""
     run = slot_dir / "run"
     if launched:
@@ -754,7 +867,8 @@ def _start_engine(slot_dir: Path, log, extra: list[str] | tuple[str, ...] = (), 
             return not _alive(pid)
     else:
         proc = subprocess.Popen(engine_command(slot_dir, rootless_script(), extra), stdout=log, stderr=log,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+                                stdin=subprocess.DEVNULL, start_new_session=True,
+                                env=dict(os.environ, **engine_env(bool(isolated_net))))
 
         def exited():
             return proc.poll() is not None
@@ -774,8 +888,29 @@ def _start_engine(slot_dir: Path, log, extra: list[str] | tuple[str, ...] = (), 
         raise RuntimeError("dockerd rootless ne répond pas après 60 s")
 
 
-def _phase_a(job: dict, project: Path, official: dict) -> None:
-    """Official results: every check (one process), then the written answers."""
+def _answers(job: dict, official: dict) -> str:
+    """The written answers' official results; their container is the first the engine starts, so
+    it also tells whether the engine can run one (returns why not, in French, else '')."""
+    from .answers import collect, score_cell
+    from .containers import engine_fault
+
+    answers = job.get("answers") or {}
+    if not answers.get("tests"):
+        return engine_fault(engine.client())
+    names = sorted({n for t in answers["tests"].values() for n in t["names"]})
+    values, broken = collect(answers["sources"], names, engine.BASE_IMAGE)
+    if broken:
+        return broken
+    for grade_id, t in answers["tests"].items():
+        score, text = score_cell(t["source"], values, t["points"])
+        payload = {"check": grade_id, "score": score, "points": t["points"], "text": text.strip(), "kind": "answer"}
+        official[grade_id] = payload
+        _emit(RESULT_MARK + " " + json.dumps(payload, ensure_ascii=False))
+    return ""
+
+
+def _checks(job: dict, project: Path, official: dict) -> None:
+    """Every check's official result, from one process (shared build and app)."""
     limits = Limits(**job["limits"])
     cmd = [sys.executable, "-I", "-m", "dockercourse.grading", "check-all", "--project", str(project),
            "--points", json.dumps(job["points"])]
@@ -794,46 +929,119 @@ def _phase_a(job: dict, project: Path, official: dict) -> None:
         with contextlib.suppress(Exception):
             proc.kill()
         proc.wait()
-    answers = job.get("answers") or {}
-    if answers.get("tests"):
-        from .answers import collect, score_cell
 
-        names = sorted({n for t in answers["tests"].values() for n in t["names"]})
-        values = collect(answers["sources"], names, engine.BASE_IMAGE)
-        for grade_id, t in answers["tests"].items():
-            score, text = score_cell(t["source"], values, t["points"])
-            payload = {"check": grade_id, "score": score, "points": t["points"], "text": text.strip(),
-                       "kind": "answer"}
-            official[grade_id] = payload
-            _emit(RESULT_MARK + " " + json.dumps(payload, ensure_ascii=False))
+
+def _cell_label(cell, index: int) -> str:
+    gid = (cell.get("metadata", {}).get("nbgrader") or {}).get("grade_id")
+    return gid or f"#{index}"
+
+
+class FeedbackCut(Exception):
+    """The notebook phase used its budget (:data:`Limits.feedback_s`): the cells left are not run."""
+
+
+#: The output a cell that the budget left unexecuted shows in the returned notebook.
+NOT_RUN = ("⏱️ Cellule non exécutée à la correction : le notebook a dépassé le temps prévu pour les retours "
+           "({budget:g} s). Les vérifications notées ont toutes leur résultat officiel.\n")
+
+
+def _write_notebook(nb, path: Path) -> None:
+    """The notebook as it is now (no validation: the grader validates what it reads back), replaced
+    atomically: a sandbox killed at its wall time still returns the cells run so far."""
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_text(json.dumps(nb, ensure_ascii=False))
+    tmp.replace(path)
 
 
 def _execute_notebook(job: dict, official_file: Path) -> None:
+    """Phase B: the student's notebook, for feedback only (the official results are sent). Each cell
+    gets at most :data:`Limits.cell_s`, the whole notebook :data:`Limits.feedback_s` from the moment
+    its kernel answers; the cells left when that budget is spent are not run and say so. The
+    notebook is written after every cell."""
+    from .timing import Stopwatch
+
+    watch = Stopwatch()
+    from ..lightimports import skip_slow_optional_imports
+
+    skip_slow_optional_imports()
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import DeadKernelError
 
     slot_dir = Path(job["sandbox"])
     nb_path = slot_dir / "nb" / job["notebook_name"]
+    out = slot_dir / "out" / job["notebook_name"]
     nb = nbformat.read(nb_path, as_version=4)
     os.environ["DOCKERCOURSE_OFFICIAL_RESULTS"] = str(official_file)
     os.environ["NBGRADER_EXECUTION"] = "autograde"
     limits = Limits(**job["limits"])
-    client = NotebookClient(nb, timeout=int(limits.cell_s), kernel_name="python3", allow_errors=True,
-                            interrupt_on_timeout=True, resources={"metadata": {"path": str(nb_path.parent)}})
+    timings: dict = {"import": watch.lap("import")}
+    cells: dict[str, dict] = {}
+    state = {"deadline": time.monotonic() + limits.feedback_s}
+
+    def started(**_):
+        timings["kernel"] = watch.lap("kernel")
+        state["deadline"] = time.monotonic() + limits.feedback_s
+
+    def cell_timeout(cell) -> int:
+        return max(1, int(min(limits.cell_s, state["deadline"] - time.monotonic())))
+
+    def cell_start(cell, cell_index, **_):
+        watch.lap("between")
+        if cell.cell_type == "code" and cell.source.strip() and time.monotonic() >= state["deadline"]:
+            raise FeedbackCut(cell_index)
+
+    def save() -> None:
+        _write_notebook(nb, out)
+        (slot_dir / "out" / "timings.json").write_text(json.dumps(dict(timings, cells=cells)))
+
+    def cell_done(cell, cell_index, **_):
+        cells[_cell_label(cell, cell_index)] = watch.lap("cell")
+        save()
+
+    client = NotebookClient(nb, timeout=int(limits.cell_s), timeout_func=cell_timeout, kernel_name="python3",
+                            allow_errors=True, interrupt_on_timeout=True,
+                            resources={"metadata": {"path": str(nb_path.parent)}},
+                            on_notebook_start=started, on_cell_start=cell_start, on_cell_executed=cell_done)
     try:
         client.execute()
+    except FeedbackCut as cut:
+        index = cut.args[0]
+        nb.metadata["dockercourse_feedback_cut"] = {"budget_s": limits.feedback_s, "cell": index}
+        for cell in nb.cells[index:]:
+            if cell.cell_type == "code" and not (cell.metadata.get("nbgrader") or {}).get("grade"):
+                cell.outputs = [nbformat.v4.new_output("stream", name="stdout",
+                                                       text=NOT_RUN.format(budget=limits.feedback_s))]
     except DeadKernelError as err:
         nb.metadata["dockercourse_dead_kernel"] = str(err)[:300]
     except Exception as err:  # a kernel that never started, a cell that broke nbclient
         nb.metadata["dockercourse_execution_error"] = f"{type(err).__name__}: {err}"[:300]
-    out = slot_dir / "out" / job["notebook_name"]
-    nbformat.write(nb, out)
+    timings["shutdown"] = watch.lap("shutdown")
+    save()
+    timings["write"] = watch.lap("write")
+    save()
+
+
+def _stop_engine(slot_dir: Path, timeout: float = 30) -> None:
+    """Stop the sandbox's dockerd cleanly (SIGTERM, then wait for it): its databases are whole."""
+    from .containers import wait_until
+
+    pid = int((slot_dir / "run" / "docker.pid").read_text().strip())
+    os.kill(pid, signal.SIGTERM)
+    stopped, _ = wait_until(lambda: not _alive(pid), timeout, interval=0.1)
+    if not stopped:
+        raise RuntimeError(f"dockerd ne s'est pas arrêté en {timeout:.0f} s")
+
+
+def _phase(name: str, lap: dict) -> None:
+    _emit(PHASE_MARK + " " + json.dumps({"phase": name, **lap}))
 
 
 def worker(job_path: str) -> int:
     """The sandbox user: engine, base image, official results (phase A), then the
     student's notebook (phase B)."""
+    from .timing import Stopwatch
+
     job = json.loads(Path(job_path).read_text())
     slot_dir = Path(job["sandbox"])
     home = slot_dir / "home"
@@ -843,35 +1051,40 @@ def worker(job_path: str) -> int:
     sys.stderr = open(2, "w", closefd=False)
     official: dict = {}
     broken = ""
+    watch = Stopwatch()
     try:
-        t0 = time.monotonic()
         if job.get("engine_root"):
             from .engine_ns import link_plugins
 
             link_plugins(home, Path(job["engine_bin"]))
         _start_engine(slot_dir, open(home / "dockerd.log", "a"), job.get("dockerd_args") or (),
-                      launched=bool(job.get("engine_root")))
-        _emit(f"@@DOCKERCOURSE-PHASE@@ engine {time.monotonic() - t0:.2f}")
-        t1 = time.monotonic()
-        proc = subprocess.run(["docker", "load", "-q", "-i", job["base_tar"]], capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise RuntimeError("docker load de l'image de base a échoué : " + proc.stderr[-300:])
-        _emit(f"@@DOCKERCOURSE-PHASE@@ base {time.monotonic() - t1:.2f}")
-        from .containers import engine_fault
-
-        broken = engine_fault(engine.client())  # before any check: can this engine run a container?
+                      launched=bool(job.get("engine_root")), isolated_net=bool(job.get("isolated_net")))
+        _phase("engine", watch.lap("engine"))
+        seeded = job.get("base_loaded") and subprocess.run(
+            ["docker", "image", "inspect", "-f", "{{.Id}}", engine.BASE_IMAGE], capture_output=True).returncode == 0
+        if not seeded:
+            proc = subprocess.run(["docker", "load", "-q", "-i", job["base_tar"]], capture_output=True, text=True)
+            if proc.returncode != 0:
+                raise RuntimeError("docker load de l'image de base a échoué : " + proc.stderr[-300:])
+        _phase("base", dict(watch.lap("base"), seeded=bool(seeded)))
+        if job.get("template_only"):
+            _stop_engine(slot_dir)
+            (home / "template.ok").write_text("ok\n")
+            _emit(PHASE_A_DONE)
+            return 0
+        broken = _answers(job, official)  # before any check: can this engine run a container?
+        _phase("answers", watch.lap("answers"))
         if not broken:
-            _phase_a(job, slot_dir / "job" / "project", official)
+            _checks(job, slot_dir / "job" / "project", official)
+            _phase("checks", watch.lap("checks"))
     except Exception as err:
-        _emit(f"@@DOCKERCOURSE-PHASE@@ error {err}")
+        _emit(f"{PHASE_MARK} " + json.dumps({"phase": "error", "detail": str(err)[:300]}))
         broken = str(err)[:400] or type(err).__name__
     if broken:
         _emit(f"{GRADER_BROKEN} {broken}".replace("\n", " "))
-    from .snapshot import Snapshot
-
     official_file = home / ".dockercourse" / "official.json"
-    official_file.write_text(json.dumps({"files": Snapshot.of(slot_dir / "job" / "project").hash(),
-                                         "results": official}))
+    official_file.write_text(json.dumps({"results": official}))
+    _phase("A", watch.total())
     _emit(PHASE_A_DONE)
     # From here on the student's code runs: the grader's channel is closed first.
     devnull = os.open(os.devnull, os.O_WRONLY)

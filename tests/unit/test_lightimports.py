@@ -1,0 +1,19 @@
+"""The slow optional import that notebook-reading processes skip (dockercourse.lightimports)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def test_nbformat_validates_without_rfc3987_syntax():
+    """In a fresh interpreter: with the module skipped, nbformat still reads and validates a notebook,
+    and jsonschema did not import it."""
+    code = ("from dockercourse.lightimports import skip_slow_optional_imports\n"
+            "skip_slow_optional_imports()\n"
+            "import sys, nbformat\n"
+            "nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell('1 + 1')])\n"
+            "nbformat.validate(nbformat.reads(nbformat.writes(nb), as_version=4))\n"
+            "print(sys.modules['rfc3987_syntax'] is None, 'jsonschema' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["True", "True"]
