@@ -81,8 +81,10 @@ INITS = {"systemd": "/lib/systemd/systemd", "plain": "/usr/local/sbin/dc-init"}
 DEFAULT_STUDENTS = ("reference-solution", "memory-hog-at-import")
 AID = "tp-conteneurisation"
 #: TCG is ~10x slower than the host: the class command's limits for the guest (defaults 600 s, 120 s).
-GUEST_WALL_S = 2400
-GUEST_CELL_S = 600
+GUEST_WALL_S = 3600
+GUEST_CELL_S = 120
+#: The checks' fixed limits are multiplied by this in the guest (cgroup_v2_guest/dcvm_timescale.py).
+TIME_SCALE = 10.0
 BOOT_TIMEOUT_S = 5400
 DONE_MARK = "DCVM-DONE"
 RESULT = "result.json"
@@ -167,6 +169,10 @@ def compare(expected: dict[str, float | None], got: dict[str, float | None], tol
     return bad
 
 
+def _short(text: str, width: int = 70) -> str:
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
 def _num(x: float | None) -> str:
     return "—" if x is None else f"{x:g}"
 
@@ -184,7 +190,7 @@ def table_rows(result: dict) -> list[list[str]]:
         cg = st.get("cgroup") or {}
         rows.append([
             st["name"], f"{exp_total:g}", f"{got_total:g}", "✓" if not bad else f"✗ {len(bad)}",
-            "; ".join(st.get("flags") or []) or "—", f"{st.get('seconds', 0):.0f}",
+            _short("; ".join(st.get("flags") or []) or "—"), f"{st.get('seconds', 0):.0f}",
             f"v{eng.get('CgroupVersion', '?')}/{eng.get('CgroupDriver', '?')}",
             " ".join(cg.get("controllers", [])) or "?", cg.get("limits", "?"),
             str(cg.get("child_groups", "?")),
@@ -215,8 +221,12 @@ def state() -> Path:
     return path
 
 
+#: The guest's files baked into the image (the rest of cgroup_v2_guest/ comes with the course at each run).
+IMAGE_FILES = ("init.sh", "run.sh", "customize.sh", "dc-harness.service")
+
+
 def guest_files() -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(GUEST_FILES.iterdir()) if p.is_file()}
+    return {name: (GUEST_FILES / name).read_bytes() for name in IMAGE_FILES}
 
 
 def current_recipe() -> str:
@@ -369,7 +379,7 @@ def course_tar(dest: Path) -> int:
 
 
 def boot(image: Image, config: str, students: list[str], wall: float, cell: float, timeout: float,
-         log=print) -> tuple[Path, dict | None]:
+         log=print, time_scale: float = TIME_SCALE) -> tuple[Path, dict | None]:
     """Boot the guest once in ``config``; returns the run's folder and its ``result.json`` (None
     when the guest gave none). qemu is killed on any exit path; its copy-on-write overlay (a
     deleted file in the run's folder) goes with it."""
@@ -379,7 +389,7 @@ def boot(image: Image, config: str, students: list[str], wall: float, cell: floa
     share.mkdir(parents=True)
     n = course_tar(share / "course.tar")
     (share / "job.json").write_text(json.dumps({"config": config, "students": students, "wall": wall,
-                                                "cell_timeout": cell}))
+                                                "cell_timeout": cell, "time_scale": time_scale}))
     qemu = shutil.which("qemu-system-x86_64")
     if not qemu:
         raise SystemExit("qemu-system-x86_64 is missing: apt-get install qemu-system-x86")
@@ -444,6 +454,8 @@ def print_report(config: str, result: dict | None, run: Path) -> None:
     done = result.get("host", {}).get("boot_to_done_s")
     print(f"   class command: exit {result.get('grade_exit')}, {result.get('grade_s', 0):.0f} s; guest "
           f"preparation {result.get('setup_s', 0):.0f} s; boot to done {done} s")
+    print(f"   the checks' fixed limits ×{result.get('time_scale', 1)} (TCG); --wall {result.get('wall')} "
+          f"--cell-timeout {result.get('cell_timeout')}")
     print_table(TABLE_HEADER, table_rows(result), left=(0, 3, 4, 6, 7, 8))
     for st in result.get("students", []):
         bad = compare(st["expected"], st.get("got") or {})
@@ -477,7 +489,7 @@ def _docker_info(host: str | None = None) -> dict:
             keep = ("ServerVersion", "CgroupDriver", "CgroupVersion", "MemoryLimit", "SwapLimit", "PidsLimit",
                     "CpuCfsQuota", "CpuCfsPeriod", "CPUShares", "KernelMemory", "OomKillDisable", "SecurityOptions",
                     "Warnings", "Driver")
-            return {k: info.get(k) for k in keep}
+            return {k: info.get(k) for k in keep} if info.get("ServerVersion") else {}
     return {}
 
 
@@ -532,8 +544,12 @@ class SandboxPoller(threading.Thread):
                 if k == "max":
                     s["cgroup"]["pids.events.max"] = int(v)
         sock = slot / "run" / "docker.sock"
-        if not s["engine"] and sock.exists():
+        if not (s["engine"] or {}).get("ServerVersion") and sock.exists():
             s["engine"] = _docker_info(f"unix://{sock}")
+        with contextlib.suppress(OSError):
+            text = (slot / "home" / "dockerd.log").read_text(errors="replace")
+            if text.strip():
+                s["dockerd_log_tail"] = text[-3000:]
 
 
 def _guest_facts() -> dict:
@@ -601,14 +617,26 @@ def _mark_current_engine_root() -> dict:
     return versions
 
 
+def install_time_scale(scale: float) -> None:
+    """In the guest's venv: :mod:`dcvm_timescale` and the ``.pth`` line that imports it."""
+    import sysconfig
+
+    site = Path(sysconfig.get_path("purelib"))
+    Path("/etc/dcvm-timescale").write_text(f"{scale}\n")
+    if scale > 1.0:
+        shutil.copy(GUEST_COURSE / "benchmarks" / "cgroup_v2_guest" / "dcvm_timescale.py", site)
+        (site / "dcvm-timescale.pth").write_text("import dcvm_timescale\n")
+
+
 def guest(share: Path, config: str) -> int:
     """Inside the VM (cgroup_v2_guest/run.sh): set a course up, grade it, write ``result.json``."""
     sys.path.insert(0, str(GUEST_COURSE))
     job = json.loads((share / "job.json").read_text())
     students = job["students"]
     env = dict(os.environ, PATH=f"/opt/venv/bin:{os.environ.get('PATH', '/usr/sbin:/usr/bin:/sbin:/bin')}")
-    result: dict = {"config": config, "students": [], "steps": {}}
+    result: dict = {"config": config, "students": [], "steps": {}, "time_scale": job.get("time_scale", 1.0)}
     t0 = time.monotonic()
+    install_time_scale(float(job.get("time_scale", 1.0)))
 
     def step(name: str, cmd: list[str], **kw) -> subprocess.CompletedProcess:
         t = time.monotonic()
@@ -641,6 +669,7 @@ def guest(share: Path, config: str) -> int:
                "--json", str(course / "summary.json"), "--wall", str(job["wall"]),
                "--cell-timeout", str(job["cell_timeout"])]
         result["grade_command"] = cmd
+        result["wall"], result["cell_timeout"] = job["wall"], job["cell_timeout"]
         finished: list[tuple[float, str]] = []
         t = time.monotonic()
         with open(share / "grade.out", "w") as out:
@@ -684,7 +713,8 @@ def guest(share: Path, config: str) -> int:
                 "got": (book.get(name) or {}).get("cells"), "gradebook_flagged": (book.get(name) or {}).get("flagged"),
                 "score": row.get("score"), "max": row.get("max"), "status": row.get("status"),
                 "flags": row.get("flags"), "error": row.get("error"), "seconds": row.get("seconds", 0),
-                "phases": row.get("phases"), "engine": s.get("engine"),
+                "phases": row.get("phases"), "engine": s.get("engine"), "redo": row.get("redo"),
+                "dockerd_log_tail": s.get("dockerd_log_tail"),
                 "cgroup": {**cg, "limits": limits, "child_groups": len(groups), "groups": groups[:40],
                            "memory_peak_mib": s.get("memory_peak_mib")},
             })
@@ -724,6 +754,8 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"a corpus student (repeatable; default: {' '.join(DEFAULT_STUDENTS)})")
     parser.add_argument("--wall", type=float, default=GUEST_WALL_S)
     parser.add_argument("--cell-timeout", type=float, default=GUEST_CELL_S)
+    parser.add_argument("--time-scale", type=float, default=TIME_SCALE,
+                        help="multiply the checks' fixed limits in the guest by this (1: as on a real host)")
     parser.add_argument("--timeout", type=float, default=BOOT_TIMEOUT_S, help="per boot, seconds")
     parser.add_argument("--prepare-only", action="store_true")
     args = parser.parse_args(argv)
@@ -749,7 +781,7 @@ def main(argv: list[str] | None = None) -> int:
     runs = []
     for config in (CONFIGS if args.config == "both" else (args.config,)):
         run, result = boot(image, config, args.student or list(DEFAULT_STUDENTS), args.wall, args.cell_timeout,
-                           args.timeout, log)
+                           args.timeout, log, args.time_scale)
         runs.append((config, result, run))
         ok = ok and bool(result) and "error" not in result and all(
             not compare(s["expected"], s.get("got") or {}) for s in result.get("students", []))

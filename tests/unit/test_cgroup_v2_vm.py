@@ -114,3 +114,33 @@ def test_course_files_are_the_worktrees_without_ignored_ones():
     files = h.course_files(ROOT)
     assert "benchmarks/cgroup_v2_vm.py" in files and "src/dockercourse/grading/sandbox.py" in files
     assert not any(f.startswith((".venv/", ".state/")) for f in files)
+
+
+def test_the_time_scale_shim_scales_the_checks_limits_in_a_fresh_interpreter():
+    import subprocess
+
+    code = ("import sys; sys.path.insert(0, 'benchmarks/cgroup_v2_guest'); import dcvm_timescale as t; "
+            "t.install(10.0)\n"
+            "from dockercourse.grading import build, checks, containers, kernel, sandbox\n"
+            "print(checks.PROBE_TIMEOUT_S, containers.READY_TIMEOUT_S, kernel.BUILD_TIMEOUT_S, "
+            "checks.probe_app.__defaults__[-1], containers.wait_ready.__defaults__[0], sandbox.Limits().phase_a_s, "
+            "sandbox.Limits().wall_s)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["100.0", "150.0", "3000.0", "100.0", "150.0", "3000.0", "600.0"]
+
+
+def test_the_time_scale_shim_does_nothing_without_its_file(tmp_path):
+    sys.path.insert(0, str(ROOT / "benchmarks" / "cgroup_v2_guest"))
+    try:
+        import dcvm_timescale
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks" / "cgroup_v2_guest"))
+    assert dcvm_timescale.read_scale(str(tmp_path / "absent")) == 1.0
+    (tmp_path / "scale").write_text("0.5\n")
+    assert dcvm_timescale.read_scale(str(tmp_path / "scale")) == 1.0  # never faster than a real host
+    (tmp_path / "scale").write_text("10\n")
+    assert dcvm_timescale.read_scale(str(tmp_path / "scale")) == 10.0
+
+
+def test_image_recipe_ignores_the_runtime_shim():
+    assert "dcvm_timescale.py" not in h.guest_files()
