@@ -18,7 +18,8 @@ export PATH := $(BIN):$(PATH)
 export DOCKERCOURSE_STATE := $(STATE)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup venv engine kit current-root browser image lab test test-unit lint clean-docker outputs release grade clean
+.PHONY: setup venv engine kit current-root browser image lab test test-unit lint clean-docker outputs release grade clean \
+	cgroup-v2-vm
 
 setup: venv engine kit
 
@@ -103,6 +104,12 @@ release: venv
 # official scores written to gradebook.db; re-running resumes. GRADE_ARGS="--jobs 4 --student alice"
 grade: setup
 	$(BIN)/python -m dockercourse grade tp-conteneurisation $(GRADE_ARGS)
+
+# The class command on cgroup v2 with and without systemd, in a QEMU TCG guest (root, about an hour
+# on 2 cores; benchmarks/cgroup_v2_vm.py, docs/benchmarks.md). CGV2_ARGS="--config plain --student NAME"
+CGV2_ARGS ?=
+cgroup-v2-vm: kit
+	$(BIN)/python benchmarks/cgroup_v2_vm.py $(CGV2_ARGS)
 
 clean-docker: venv
 	$(BIN)/python -m dockercourse clean
