@@ -495,6 +495,11 @@ class CurrentEngine:
         return [["FORWARD", flag, net, "-m", "comment", "--comment", FORWARD_COMMENT, "-j", "ACCEPT"]
                 for net in self.store.networks for flag in ("-s", "-d")]
 
+    def forwarding_present(self) -> bool:
+        """Whether any of this store's FORWARD rules is on the host."""
+        exe = shutil.which("iptables")
+        return exe is not None and any(_run([exe, "-w", "-C", *r]).returncode == 0 for r in self.forward_rules())
+
     def _set_forwarding(self, on: bool) -> None:
         exe = shutil.which("iptables")
         if exe is None:
@@ -505,8 +510,11 @@ class CurrentEngine:
                 proc = _run([exe, "-w", "-I", *rule])
                 if proc.returncode != 0:
                     raise CurrentEngineError(f"iptables -I {' '.join(rule)} failed: {proc.stderr.strip()}")
-            elif not on and present:
-                _run([exe, "-w", "-D", *rule])
+            elif not on:
+                for _ in range(16):  # every copy (two starts that raced between -C and -I insert two)
+                    if not present or _run([exe, "-w", "-D", *rule]).returncode != 0:
+                        break
+                    present = _run([exe, "-w", "-C", *rule]).returncode == 0
 
     def _kill_containers(self) -> None:
         """SIGKILL the running containers: dockerd's shutdown would give each its stop timeout

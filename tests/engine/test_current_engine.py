@@ -166,7 +166,7 @@ def test_stop_leaves_nothing(current):
     assert not _mounts_of(current.root) and not _mounts_of(current.state)
     assert not Path(f"/sys/class/net/{current.store.bridge}").exists()
     assert not current.socket.exists()
-    assert FORWARD_COMMENT not in _forward_rules()
+    assert not current.forwarding_present()  # the other store's engine may keep its own rules meanwhile
     assert current.stop() == []  # idempotent
     current.start()  # the data root is kept: the killed sleeper is still listed there
     assert engine.remove_container(name, current.client())

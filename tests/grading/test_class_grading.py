@@ -60,7 +60,7 @@ def cell_scores(course: Path) -> dict[str, dict[str, tuple]]:
     return out
 
 
-CANARY = "dockercourse-canari-classe"
+CANARY = f"dockercourse-canari-classe-{os.getpid()}"  # a killed earlier run may have left its own
 
 
 def host_state(client) -> dict:

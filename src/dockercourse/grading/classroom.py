@@ -426,7 +426,7 @@ def grade_class(course_root: str | Path, assignment: str, jobs: int = 2, student
     import warnings
 
     from ..lightimports import skip_slow_optional_imports
-    from .sandbox import DEFAULT_ROOT, Limits, Sandbox, ensure_host_support
+    from .sandbox import DEFAULT_ROOT, Limits, Sandbox, ensure_host_support, reap_stale_slots
 
     skip_slow_optional_imports()
 
@@ -436,6 +436,9 @@ def grade_class(course_root: str | Path, assignment: str, jobs: int = 2, student
     spec = Assignment(course.root, assignment)
     ensure_host_support(quiet=quiet)
     lock = _exclusive(DEFAULT_ROOT)  # the slots (users, disks, cgroups) serve one class command at a time
+    stale = reap_stale_slots(DEFAULT_ROOT)
+    if stale and not quiet:
+        print(f"bacs à sable laissés par une correction interrompue, nettoyés : {', '.join(map(str, stale))}")
     engine.client()  # the host engine holds the base image
     base_tar, standin = _base_archive(DEFAULT_ROOT)
     records = course.root / RECORDS / assignment

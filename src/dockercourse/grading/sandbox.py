@@ -343,6 +343,19 @@ class Cgroup:
                 p.rmdir()
 
 
+def reap_stale_slots(root: Path = DEFAULT_ROOT) -> list[int]:
+    """Tear down every slot an interrupted or killed class command left under ``root`` (its
+    processes, cgroup, mount, disk). Call it holding the class command's lock: no slot is in use
+    then. A run with more jobs than this one leaves slots this one would never enter."""
+    slots = root / "slots"
+    if not slots.is_dir():
+        return []
+    found = sorted({int(p.name.split(".")[0]) for p in slots.iterdir() if p.name.split(".")[0].isdigit()})
+    for slot in found:
+        Sandbox(slot, root, root=root).teardown()
+    return found
+
+
 def _write(path: Path, value: str) -> None:
     with open(path, "w") as fh:
         fh.write(value)
