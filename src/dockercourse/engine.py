@@ -22,6 +22,8 @@ import sys
 import time
 from pathlib import Path
 
+from .errors import DockerUnavailable, SetupError  # noqa: F401 (they live under the package's root)
+
 LABEL = "dockercourse"
 NAME_PREFIX = "dockercourse-"
 BASE_IMAGE = "python:3.13-slim"
@@ -31,15 +33,6 @@ STANDIN_LABEL = "dockercourse.standin"
 START_TIMEOUT = 60.0
 
 _client = None
-
-
-class DockerUnavailable(RuntimeError):
-    """No Docker daemon answers; the message is a French sentence for students."""
-
-
-class SetupError(RuntimeError):
-    """The engine could not be installed or started (message for the operator)."""
-
 
 # --------------------------------------------------------------------------- naming
 

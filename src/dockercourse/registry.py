@@ -34,6 +34,7 @@ import urllib.request
 from pathlib import Path
 
 from . import engine
+from .errors import DockercourseError
 
 #: The binary's name in Debian's package, and in the upstream image.
 BINARIES = ("docker-registry", "registry")
@@ -65,7 +66,7 @@ http:
 """
 
 
-class RegistryError(RuntimeError):
+class RegistryError(DockercourseError, RuntimeError):
     """The local registry could not be installed or started (French message)."""
 
 

@@ -30,13 +30,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import engine
+from .errors import DockercourseError
 from .isolation import MIB, Cgroup, LocalTree, detect_version, oui
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 GROUP_PREFIX = "dockercourse-scratch-"
 
 
-class ScratchUnavailable(RuntimeError):
+class ScratchUnavailable(DockercourseError, RuntimeError):
     """This machine cannot build a container by hand (message in French)."""
 
 

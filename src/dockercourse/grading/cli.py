@@ -17,7 +17,7 @@ import json
 import time
 
 from .. import engine
-from .checks import CHECKS, grade, grade_all
+from .checks import CHECKS, ORDER, grade, grade_all
 from .containers import cleanup
 from .protocol import Result, _num, result_line
 
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return class_main(args)
     if args.cmd == "compare":
-        from .classroom import compare
+        from .regrade import compare
 
         rows = compare(args.course, args.assignment, args.notebook, args.student)
         for r in rows:
@@ -78,11 +78,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(rows)} écart(s) entre le carnet de notes et la recorrection.")
         return 1 if rows else 0
     if args.cmd == "list":
-        for k, (title, _) in CHECKS.items():
-            print(f"{k:14} {title}")
+        for k in ORDER:
+            print(f"{k:14} {CHECKS[k][0]}")
         return 0
     if args.cmd == "audit":
-        from .classroom import audit, notebook_points
+        from .assignment import notebook_points
+        from .regrade import audit
 
         pts = notebook_points(args.notebook) if args.notebook else None
         try:

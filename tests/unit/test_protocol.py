@@ -1,0 +1,54 @@
+"""The contract between the grading processes (dockercourse.grading.protocol): the job and the
+outcome round-trip through JSON, every marker line has one writer and one reader, and one
+function scales a score onto a cell's points."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+from dockercourse.grading import protocol
+from dockercourse.grading.protocol import Job, Limits, Outcome
+
+
+def test_a_job_round_trips_through_json_with_its_limits():
+    job = Job(notebook_name="tp.ipynb", base_tar="/cache/base.tar", isolated_net=True, hidden=["/cours"],
+              points={"http": 2.0}, answers={"sources": ["x = 1"], "tests": {}}, slot=2, uid=993,
+              limits=Limits(cell_s=20, feedback_s=45), dockerd_args=["--debug"], base_loaded=True)
+    back = Job.from_json(job.to_json())
+    assert back == job and isinstance(back.limits, Limits) and back.limits.feedback_s == 45
+    assert Job.from_json('{"notebook_name": "a", "base_tar": "b", "unknown": 1}').limits == Limits()
+
+
+def test_an_outcome_round_trips_through_json():
+    out = Outcome({"http": {"check": "http", "score": 2, "points": 2}}, {"cells": []}, 12.5, grader_error="moteur",
+                  phases={"A": {"wall_s": 3.0, "cpu_s": 1.0}})
+    assert Outcome.from_json(out.to_json()) == out
+
+
+def test_marker_lines_are_read_back_and_garbage_is_not():
+    text = "\n".join(["bruit", protocol.mark_line(protocol.PHASE_MARK, {"phase": "engine", "wall_s": 1.5}),
+                      protocol.PHASE_MARK + " {pas du json", protocol.PHASE_MARK + " [1, 2]",
+                      protocol.mark_line(protocol.PHASE_A_DONE),
+                      protocol.mark_line(protocol.PHASE_MARK, {"phase": "base"})])
+    assert protocol.read_marked(text, protocol.PHASE_MARK) == [{"phase": "engine", "wall_s": 1.5}, {"phase": "base"}]
+    assert protocol.last_marked(text, protocol.PHASE_MARK) == {"phase": "base"}
+    assert protocol.parse_mark_line(protocol.mark_line(protocol.PHASE_A_DONE), protocol.PHASE_A_DONE) == {}
+    assert protocol.last_marked("rien", protocol.RESULT_MARK) is None
+
+
+@pytest.mark.parametrize("script, mark", [("probe_app", "PROBE_MARK"), ("collect_answers", "ANSWERS_MARK"),
+                                          ("score_answers", "SCORE_MARK")])
+def test_the_scripts_that_run_without_the_package_write_the_protocols_marks(script, mark):
+    """They run in containers or a bare interpreter, so they keep their own copy of the mark."""
+    module = importlib.import_module(f"dockercourse.grading.{script}")
+    assert module.MARK == getattr(protocol, mark)
+
+
+def test_one_scaling_of_a_score_onto_a_cells_points():
+    assert protocol.scale(1, 2, 3) == 1.5
+    assert protocol.scale(2, 3, 2) == 1.33
+    assert protocol.scale(5, 2, 2) == 2.0 and protocol.scale(-1, 2, 2) == 0.0
+    assert protocol.scale(1, 0, 2) == 2.0  # a check worth nothing that passed: the cell's points
+    assert protocol.scale("?", 1, 1) == 0.0
