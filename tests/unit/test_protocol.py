@@ -34,8 +34,19 @@ def test_marker_lines_are_read_back_and_garbage_is_not():
                       protocol.mark_line(protocol.PHASE_MARK, {"phase": "base"})])
     assert protocol.read_marked(text, protocol.PHASE_MARK) == [{"phase": "engine", "wall_s": 1.5}, {"phase": "base"}]
     assert protocol.last_marked(text, protocol.PHASE_MARK) == {"phase": "base"}
-    assert protocol.parse_mark_line(protocol.mark_line(protocol.PHASE_A_DONE), protocol.PHASE_A_DONE) == {}
+    assert protocol.is_mark(protocol.mark_line(protocol.PHASE_A_DONE), protocol.PHASE_A_DONE)
+    assert protocol.parse_mark_line(protocol.RESULT_MARK, protocol.RESULT_MARK) is None  # a bare mark is no result
     assert protocol.last_marked("rien", protocol.RESULT_MARK) is None
+    # the last marked line is the script's own: a garbled one is not replaced by an earlier line
+    assert protocol.last_marked(text + "\n" + protocol.PHASE_MARK + " {", protocol.PHASE_MARK) is None
+
+
+def test_a_grader_broken_line_carries_one_line_of_french():
+    line = protocol.grader_broken_line("le moteur ne démarre pas :\nAPIError")
+    assert "\n" not in line and protocol.grader_broken_reason(line) == "le moteur ne démarre pas : APIError"
+    empty = protocol.mark_line(protocol.GRADER_BROKEN, {"reason": ""})
+    assert protocol.grader_broken_reason(empty) == "(aucun message)"
+    assert protocol.grader_broken_reason(protocol.mark_line(protocol.PHASE_MARK, {"reason": "x"})) is None
 
 
 @pytest.mark.parametrize("script, mark", [("probe_app", "PROBE_MARK"), ("collect_answers", "ANSWERS_MARK"),

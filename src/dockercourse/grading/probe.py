@@ -12,6 +12,7 @@ own session, :func:`~.kernel.essayer_app`).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import subprocess
@@ -31,7 +32,7 @@ from .containers import (
     run_once,
 )
 from .context import MESSAGE_VAR, REQUIRED_PINS, Context
-from .protocol import PROBE_MARK, last_marked
+from .protocol import PROBE_MARK
 from .snapshot import APP_DIR, Snapshot, image_repo
 
 PROBE_TIMEOUT_S = 10.0
@@ -42,11 +43,15 @@ def probe_script() -> str:
 
 
 def _parse_probe(output: str) -> dict:
-    value = last_marked(output, PROBE_MARK)
-    if value is not None:
-        return value
-    if PROBE_MARK in output:
-        return {"error": "exception", "detail": "sortie illisible"}
+    """The probe's answer: its line is the last :data:`~.protocol.PROBE_MARK` line of its output
+    (what the student's code printed before it is not believed)."""
+    for line in reversed(output.splitlines()):
+        if line.startswith(PROBE_MARK):
+            try:
+                value = json.loads(line[len(PROBE_MARK):])
+            except ValueError:
+                break
+            return value if isinstance(value, dict) else {"error": "exception", "detail": "sortie illisible"}
     return {"error": "exception", "detail": "l'interpréteur s'est arrêté sans réponse : "
             + (output.strip().splitlines() or ["(aucune sortie)"])[-1][:300]}
 

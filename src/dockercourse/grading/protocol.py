@@ -4,10 +4,10 @@
   feedback (:meth:`Result.render`) and a machine payload (:meth:`Result.payload`).
 * The marker lines: every line one process writes for another is ``MARK {json}``, one of the
   named marks below, written by :func:`mark_line` and read by :func:`parse_mark_line`
-  (:func:`read_marked`, :func:`last_marked` for a whole output). The scripts that run where
-  this package is not installed (``probe_app.py``, ``collect_answers.py``, ``score_answers.py``,
-  in containers or a bare interpreter) write their own mark, the same string (a unit test
-  checks it).
+  (:func:`is_mark` for a bare mark; :func:`read_marked`, :func:`last_marked` for a whole
+  output). The scripts that run where this package is not installed (``probe_app.py``,
+  ``collect_answers.py``, ``score_answers.py``, in containers or a bare interpreter) write their
+  own mark, the same string (a unit test checks it).
 * :class:`Job` — what a sandbox is asked to do (the class command's part, then the slot's),
   written to ``job.json`` and read back by every process inside (:meth:`Job.to_json`,
   :meth:`Job.from_json`); :class:`Limits` — the sandbox's limits; :class:`Outcome` — what came
@@ -28,7 +28,8 @@ import json
 RESULT_MARK = "@@DOCKERCOURSE-RESULT@@"
 #: A step of the worker's phase A with its wall and cgroup CPU time (the worker → the class command).
 PHASE_MARK = "@@DOCKERCOURSE-PHASE@@"
-#: Grading itself broke (no engine, an engine that cannot start a container): ``{"reason": French}``.
+#: Grading itself broke (no engine, an engine that cannot start a container): ``{"reason": French}``,
+#: on one line (:func:`grader_broken_line`, :func:`grader_broken_reason`).
 GRADER_BROKEN = "@@DOCKERCOURSE-GRADER-BROKEN@@"
 #: The official results are all sent: nothing the sandbox writes after it is believed.
 PHASE_A_DONE = "@@DOCKERCOURSE-PHASE-A-DONE@@"
@@ -48,18 +49,20 @@ def mark_line(mark: str, payload: dict | None = None) -> str:
 
 
 def parse_mark_line(line: str, mark: str) -> dict | None:
-    """The payload of one line written by :func:`mark_line` with ``mark`` (``{}`` for a bare mark);
-    None for any other line, or one whose payload is not a JSON object."""
+    """The payload of one line written by :func:`mark_line` with ``mark`` and a payload; None for
+    any other line, a bare mark, or a payload that is not a JSON object."""
     if not line.startswith(mark):
         return None
-    rest = line[len(mark):].strip()
-    if not rest:
-        return {}
     try:
-        value = json.loads(rest)
+        value = json.loads(line[len(mark):])
     except ValueError:
         return None
     return value if isinstance(value, dict) else None
+
+
+def is_mark(line: str, mark: str) -> bool:
+    """Whether ``line`` is ``mark`` written without a payload (:data:`PHASE_A_DONE`)."""
+    return line.startswith(mark)
 
 
 def read_marked(text: str, mark: str) -> list[dict]:
@@ -73,9 +76,25 @@ def read_marked(text: str, mark: str) -> list[dict]:
 
 
 def last_marked(text: str, mark: str) -> dict | None:
-    """The last well-formed ``mark`` line of ``text`` (a script prints its line last)."""
-    found = read_marked(text, mark)
-    return found[-1] if found else None
+    """The payload of the last ``mark`` line of ``text`` (a script prints its own line last), or
+    None when there is none or that line is not well formed: an earlier line is not believed."""
+    for line in reversed(text.splitlines()):
+        if line.startswith(mark):
+            return parse_mark_line(line, mark)
+    return None
+
+
+def grader_broken_line(reason: str) -> str:
+    """The worker's line saying why grading broke (one line of French)."""
+    return mark_line(GRADER_BROKEN, {"reason": " ".join(str(reason).splitlines())})
+
+
+def grader_broken_reason(line: str) -> str | None:
+    """The reason a :func:`grader_broken_line` gives (at most 500 characters), or None for any other line."""
+    value = parse_mark_line(line, GRADER_BROKEN)
+    if value is None:
+        return None
+    return str(value.get("reason") or "").strip()[:500] or "(aucun message)"
 
 
 def scale(score: float, points: float, worth: float) -> float:

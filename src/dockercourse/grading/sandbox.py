@@ -53,13 +53,14 @@ from .host import (  # noqa: F401 (CGROUP_NAME, USER_PREFIX: the names tests and
 )
 from .host import ensure_user as _ensure_user
 from .protocol import (
-    GRADER_BROKEN,
     PHASE_A_DONE,
     PHASE_MARK,
     RESULT_MARK,
     Job,
     Limits,
     Outcome,
+    grader_broken_reason,
+    is_mark,
     parse_mark_line,
 )
 
@@ -86,9 +87,9 @@ class _Channel:
         if (phase := parse_mark_line(line, PHASE_MARK)) is not None:
             name = str(phase.pop("phase", "?"))[:40]
             self.phases[name] = {k: v for k, v in phase.items() if isinstance(v, (int, float, str, type(None)))}
-        elif (broken := parse_mark_line(line, GRADER_BROKEN)) is not None:
-            self.grader_error = str(broken.get("reason") or "(aucun message)")[:500]
-        elif parse_mark_line(line, PHASE_A_DONE) is not None:
+        elif (broken := grader_broken_reason(line)) is not None:
+            self.grader_error = broken
+        elif is_mark(line, PHASE_A_DONE):
             self.done = True
         elif (result := parse_mark_line(line, RESULT_MARK)) is not None:
             name = result.get("check")
@@ -309,7 +310,7 @@ class Sandbox:
         channel = _Channel(phases={"setup": getattr(self, "setup_lap", {})})
         deadline = t0 + self.limits.wall_s
         cpu_a = None
-        with tempfile.TemporaryFile("w+") as err:
+        with tempfile.TemporaryFile("w+", errors="replace") as err:
             proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, text=True,
                                     start_new_session=True, env=root_env())
             with selectors.DefaultSelector() as sel:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from .. import engine
 from ..waiting import wait_until
-from .protocol import GRADER_BROKEN, PHASE_A_DONE, PHASE_MARK, RESULT_MARK, Job, mark_line, parse_mark_line
+from .protocol import PHASE_A_DONE, PHASE_MARK, RESULT_MARK, Job, grader_broken_line, mark_line, parse_mark_line
 from .timing import Stopwatch
 
 
@@ -179,7 +179,7 @@ def worker(job_path: str) -> int:
         _phase("error", {"detail": str(err)[:300]})
         broken = str(err)[:400] or type(err).__name__
     if broken:
-        _emit(mark_line(GRADER_BROKEN, {"reason": broken}))
+        _emit(grader_broken_line(broken))
     official_file = home / ".dockercourse" / "official.json"
     official_file.write_text(json.dumps({"results": official}))
     _phase("A", watch.total())
