@@ -199,6 +199,7 @@ def test_the_apps_checks_run_last_and_together():
 
     assert checks.ORDER[-len(checks.APP_CHECKS):] == list(checks.APP_CHECKS)
     assert checks.ORDER[-1] == "arret" and sorted(checks.ORDER) == sorted(checks.CHECKS)
+    assert list(checks.CHECKS) == list(checks.LISTED)  # listed in the TP's order, whichever module holds each
 
 
 def test_builds_keep_the_network_of_an_offline_sandbox(monkeypatch):

@@ -17,7 +17,7 @@ import json
 import time
 
 from .. import engine
-from .checks import CHECKS, ORDER, grade, grade_all
+from .checks import CHECKS, grade, grade_all
 from .containers import cleanup
 from .protocol import Result, _num, result_line
 
@@ -78,8 +78,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(rows)} écart(s) entre le carnet de notes et la recorrection.")
         return 1 if rows else 0
     if args.cmd == "list":
-        for k in ORDER:
-            print(f"{k:14} {CHECKS[k][0]}")
+        for k, (title, _) in CHECKS.items():
+            print(f"{k:14} {title}")
         return 0
     if args.cmd == "audit":
         from .assignment import notebook_points
