@@ -5,9 +5,9 @@
 1. **prepare** (this process, one student after another): nbgrader's own autograde
    sanitizes the submitted notebook (:mod:`.passes`) — nothing runs yet; the project files are
    read out of its ``%%writefile`` cells;
-2. **sandboxes** (``--jobs`` at a time, a pool of threads, each with its slot): each submission
-   goes to a :class:`~.sandbox.Sandbox`, which sends back the official results (computed before
-   any student code runs) and the executed notebook;
+2. **sandboxes** (``--jobs`` at a time: a pool of slots, :mod:`.slots`, on a thread pool): each
+   submission goes to a free slot's :class:`~.sandbox.Sandbox`, which sends back the official
+   results (computed before any student code runs) and the executed notebook;
 3. **record** (this process, the only writer of the gradebook): nbgrader's autograde again, with
    the sandbox's outputs injected instead of executing, then every code grade cell's official
    score (:mod:`.records`). Cells whose kernel score was higher, and deleted, duplicated or edited
@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import itertools
 import json
 import os
 import signal
@@ -35,14 +34,14 @@ import subprocess
 import sys
 import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from .. import engine
 from ..errors import GradingError, SandboxError
 from .assignment import Assignment, notebook_points  # noqa: F401 (the class command's names, kept)
 from .interrupt import HOLD_ENV, HOLD_LINE, deferred_interrupt  # noqa: F401
-from .protocol import Job, Limits, Outcome, _num
+from .protocol import Job, Limits, _num
 from .records import (  # noqa: F401
     NO_SANDBOX,
     RECORDS,
@@ -52,6 +51,7 @@ from .records import (  # noqa: F401
     record,
     record_without_sandbox,
 )
+from .slots import SlotPool
 from .snapshot import files_from_notebook
 
 REDO = "correction à refaire"
@@ -118,57 +118,6 @@ class _Bar:
         print(f"▕{bar}▏ {self.done:>3}/{self.total}  {time.monotonic() - self.t0:6.1f} s  {line}", flush=True)
 
 
-class SlotPool:
-    """The class command's sandboxes: one per thread of the pool, made (its template too) when that
-    thread first needs one, fresh again after each submission, all torn down by :meth:`close`."""
-
-    def __init__(self, course_root: Path, limits: Limits, hidden: list[Path], base_job: Job, stop,
-                 quiet: bool = False):
-        self.course_root, self.limits, self.hidden, self.base_job = course_root, limits, hidden, base_job
-        self.stop, self.quiet = stop, quiet
-        self._local = threading.local()
-        self._numbers = itertools.count()
-        self._lock = threading.Lock()
-        self._made: list = []
-
-    def acquire(self):
-        """This thread's sandbox, ready for a submission (made on first use)."""
-        from .sandbox import Sandbox
-
-        sb = getattr(self._local, "sandbox", None)
-        if sb is not None:
-            return sb
-        if not hasattr(self._local, "slot"):
-            self._local.slot = next(self._numbers)
-        sb = Sandbox(self._local.slot, self.course_root, self.limits, hidden=self.hidden,
-                     isolated_net=self.base_job.isolated_net, base_tar=self.base_job.base_tar)
-        with self._lock:
-            self._made.append(sb)
-        sb.__enter__()
-        if not sb.make_template(self.base_job, stop=self.stop) and not self.stop.is_set() and not self.quiet:
-            print(f"  bac à sable {sb.slot} : pas de modèle de moteur, l'image de base sera chargée à chaque copie",
-                  flush=True)
-        self._local.sandbox = sb
-        return sb
-
-    def refresh(self, sb) -> dict:
-        """A fresh disk, engine and cgroup for the slot's next submission; the teardown's time."""
-        t0 = time.monotonic()
-        sb.teardown()
-        lap = {"wall_s": round(time.monotonic() - t0, 2)}
-        try:
-            sb.__enter__()
-        except Exception:  # the next submission on this thread makes the slot again
-            self._local.sandbox = None
-        return lap
-
-    def close(self) -> None:
-        with self._lock:
-            made = list(self._made)
-        for sb in made:
-            sb.teardown()
-
-
 def grade_class(course_root: str | Path, assignment: str, jobs: int = 2, students: list[str] | None = None,
                 force: bool = False, limits: Limits | None = None, quiet: bool = False) -> list[dict]:
     """Grade every collected submission of ``assignment`` (see the module docstring).
@@ -211,28 +160,9 @@ def grade_class(course_root: str | Path, assignment: str, jobs: int = 2, student
     base_job = Job(notebook_name=spec.notebook, base_tar=base_tar, isolated_net=standin,
                    hidden=[str(h) for h in hidden])
     stop = threading.Event()
-    pool = SlotPool(course.root, limits or Limits(), hidden, base_job, stop, quiet)
+    size = min(jobs, len(todo))
+    pool = SlotPool(size, course.root, limits or Limits(), hidden, base_job, stop, quiet)
     bar = _Bar(len(todo))
-
-    def grade_one(sid: str, job: Job, files: dict, notebook_text: str):
-        if stop.is_set():
-            return None
-        try:
-            sb = pool.acquire()
-        except Exception as err:  # no sandbox for this submission: the grader's failure, graded again later
-            return err
-        try:
-            outcome = sb.run(job, files, notebook_text, stop=stop,
-                             on_notebook=lambda: quiet or print(f"  {sid} : {NOTEBOOK_LINE}…", flush=True))
-        except Exception as err:  # one student's failure stays theirs
-            outcome = err
-        if getattr(outcome, "grader_error", ""):  # its engine broke: the next run makes a new template
-            sb.forget_template()
-        if not stop.is_set():
-            lap = pool.refresh(sb)
-            if isinstance(outcome, Outcome):
-                outcome.phases["teardown"] = lap
-        return outcome
 
     def recorded(row: dict) -> None:
         rows.append(row)
@@ -242,12 +172,17 @@ def grade_class(course_root: str | Path, assignment: str, jobs: int = 2, student
                      + (f"  ⚠️ {len(row['flags'])} signalement(s)" if row["flags"] else "")
                      + (f"  ❌ {row['error']}" if row.get("error") else ""))
 
+    def notebook_running(sid: str):
+        return lambda: quiet or print(f"  {sid} : {NOTEBOOK_LINE}…", flush=True)
+
     def interrupted(signum, frame):
         raise KeyboardInterrupt
 
     old = signal.signal(signal.SIGTERM, interrupted)
-    executor = ThreadPoolExecutor(max_workers=max(1, min(jobs, len(todo) or 1)), thread_name_prefix="bac")
+    executor = ThreadPoolExecutor(max_workers=max(1, size), thread_name_prefix="bac")
     try:
+        if size:
+            pool.start(executor)  # the slots are made while nbgrader prepares the submissions
         futures = {}
         for sid, folder, key in todo:  # prepare: nbgrader sanitizes, nothing of the student runs
             state: dict = {}
@@ -263,23 +198,23 @@ def grade_class(course_root: str | Path, assignment: str, jobs: int = 2, student
                 continue
             job = dataclasses.replace(base_job, points=spec.points,
                                       answers={"sources": spec.answer_sources(raw), "tests": spec.answer_tests})
-            futures[executor.submit(grade_one, sid, job, files_from_notebook(raw), state["sanitized"])] = (
-                sid, key, state)
-        pending = set(futures)
-        while pending:  # record each submission as its sandbox ends (this thread only writes the gradebook)
-            done, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
-            for fut in done:
-                sid, key, state = futures[fut]
-                outcome = fut.result()
-                recorded(record(course, spec, records, sid, key, NO_SANDBOX if outcome is None else outcome, state))
+            fut = executor.submit(pool.grade, job, files_from_notebook(raw), state["sanitized"], notebook_running(sid))
+            futures[fut] = (sid, key, state)
+        for fut in as_completed(futures):  # this thread alone writes the gradebook, as each sandbox ends
+            sid, key, state = futures[fut]
+            outcome = fut.result()
+            if outcome is None:  # no slot could take it: the grader's failure, graded again by the next run
+                recorded(record_without_sandbox(course, spec, records, sid, key, state))
+            else:
+                recorded(record(course, spec, records, sid, key, outcome, state))
     except KeyboardInterrupt as err:
-        stop.set()
+        pool.halt()
         if not quiet:
             print(f"\n{INTERRUPTED}", flush=True)
         err.reported = True
         raise
     finally:
-        stop.set()
+        pool.halt()
         with deferred_interrupt():  # a second Ctrl-C waits for the slots to be torn down
             executor.shutdown(wait=True, cancel_futures=True)
             pool.close()
