@@ -63,3 +63,17 @@ def test_one_scaling_of_a_score_onto_a_cells_points():
     assert protocol.scale(5, 2, 2) == 2.0 and protocol.scale(-1, 2, 2) == 0.0
     assert protocol.scale(1, 0, 2) == 2.0  # a check worth nothing that passed: the cell's points
     assert protocol.scale("?", 1, 1) == 0.0
+
+
+def test_the_grader_reads_a_workers_transcript():
+    """What the sandbox believes of its worker's lines: phases, the first result of each check,
+    why grading broke, and the end of phase A; garbage and a bare result mark are skipped."""
+    seen = []
+    channel = protocol.Channel()
+    for line in ["bruit", protocol.mark_line(protocol.PHASE_MARK, {"phase": "engine", "wall_s": 1.5, "x": [1]}),
+                 protocol.result_line({"check": "http", "score": 2, "points": 2}),
+                 protocol.result_line({"check": "http", "score": 0, "points": 2}), protocol.RESULT_MARK,
+                 protocol.grader_broken_line("moteur\ncassé"), protocol.mark_line(protocol.PHASE_A_DONE)]:
+        channel.read(line, seen.append)
+    assert channel.phases == {"engine": {"wall_s": 1.5}} and channel.results["http"]["score"] == 2
+    assert (channel.grader_error, channel.done, seen) == ("moteur cassé", True, ["http"])

@@ -21,6 +21,7 @@ results sent before any student code ran, never a score the student's kernel rep
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 
@@ -272,3 +273,32 @@ class Outcome:
         data = json.loads(text)
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclasses.dataclass
+class Channel:
+    """What a sandbox's worker said before it closed the grader's channel: :meth:`read` takes its
+    lines one by one (the only reader of :data:`PHASE_MARK`, :data:`GRADER_BROKEN`,
+    :data:`PHASE_A_DONE`; the first result of each name is kept)."""
+
+    results: dict = dataclasses.field(default_factory=dict)
+    phases: dict = dataclasses.field(default_factory=dict)
+    grader_error: str = ""
+    done: bool = False  # PHASE_A_DONE seen
+    timed_out: bool = False
+
+    def read(self, line: str, progress=None) -> None:
+        if (phase := parse_mark_line(line, PHASE_MARK)) is not None:
+            name = str(phase.pop("phase", "?"))[:40]
+            self.phases[name] = {k: v for k, v in phase.items() if isinstance(v, (int, float, str, type(None)))}
+        elif (broken := grader_broken_reason(line)) is not None:
+            self.grader_error = broken
+        elif is_mark(line, PHASE_A_DONE):
+            self.done = True
+        elif (result := parse_mark_line(line, RESULT_MARK)) is not None:
+            name = result.get("check")
+            if isinstance(name, str) and name not in self.results:
+                self.results[name] = result
+                if progress:
+                    with contextlib.suppress(Exception):
+                        progress(name)

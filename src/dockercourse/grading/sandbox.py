@@ -52,17 +52,7 @@ from .host import (  # noqa: F401 (CGROUP_NAME, USER_PREFIX: the names tests and
     current_engine_root,
 )
 from .host import ensure_user as _ensure_user
-from .protocol import (
-    PHASE_A_DONE,
-    PHASE_MARK,
-    RESULT_MARK,
-    Job,
-    Limits,
-    Outcome,
-    grader_broken_reason,
-    is_mark,
-    parse_mark_line,
-)
+from .protocol import Channel, Job, Limits, Outcome
 
 __all__ = ["CGROUP_NAME", "DEFAULT_ROOT", "DOCKERD_ARGS_ENV", "SUBID_BASE", "USER_PREFIX", "Limits", "Outcome",
            "Sandbox", "SandboxError", "reap_stale_slots"]
@@ -71,33 +61,6 @@ __all__ = ["CGROUP_NAME", "DEFAULT_ROOT", "DOCKERD_ARGS_ENV", "SUBID_BASE", "USE
 def _last_line(text: str) -> str:
     lines = [ln for ln in text.strip().splitlines() if ln.strip()]
     return lines[-1][:300] if lines else "(aucun message)"
-
-
-@dataclasses.dataclass
-class _Channel:
-    """What the worker said before it closed the grader's channel."""
-
-    results: dict = dataclasses.field(default_factory=dict)
-    phases: dict = dataclasses.field(default_factory=dict)
-    grader_error: str = ""
-    done: bool = False  # PHASE_A_DONE seen
-    timed_out: bool = False
-
-    def read(self, line: str, progress=None) -> None:
-        if (phase := parse_mark_line(line, PHASE_MARK)) is not None:
-            name = str(phase.pop("phase", "?"))[:40]
-            self.phases[name] = {k: v for k, v in phase.items() if isinstance(v, (int, float, str, type(None)))}
-        elif (broken := grader_broken_reason(line)) is not None:
-            self.grader_error = broken
-        elif is_mark(line, PHASE_A_DONE):
-            self.done = True
-        elif (result := parse_mark_line(line, RESULT_MARK)) is not None:
-            name = result.get("check")
-            if isinstance(name, str) and name not in self.results:
-                self.results[name] = result
-                if progress:
-                    with contextlib.suppress(Exception):
-                        progress(name)
 
 
 class Sandbox:
@@ -307,7 +270,7 @@ class Sandbox:
         job_path = self._write_job(job, files, notebook_text)
         cmd = ["unshare", "--mount", "--propagation", "private", *(["--net"] if self.isolated_net else []),
                sys.executable, "-I", "-m", "dockercourse.grading.enter", str(job_path)]
-        channel = _Channel(phases={"setup": getattr(self, "setup_lap", {})})
+        channel = Channel(phases={"setup": getattr(self, "setup_lap", {})})
         deadline = t0 + self.limits.wall_s
         cpu_a = None
         with tempfile.TemporaryFile("w+", errors="replace") as err:
@@ -346,7 +309,7 @@ class Sandbox:
             outcome = self._collect(proc, job, channel, cpu_a, err, t0)
         return outcome
 
-    def _collect(self, proc, job: Job, channel: _Channel, cpu_a, err, t0: float) -> Outcome:
+    def _collect(self, proc, job: Job, channel: Channel, cpu_a, err, t0: float) -> Outcome:
         """Measure the slot, kill everything in it, read back what it wrote."""
         phases = channel.phases
         peak, ooms, cpu = self.cgroup.memory_peak_mib(), self.cgroup.oom_kills(), self.cgroup.cpu_seconds()
