@@ -12,7 +12,8 @@ import contextlib
 import os
 import signal
 import threading
-import time
+
+from ..waiting import wait_until
 
 #: Set (to ``prepare`` or ``record``) by tests only: the pass holds inside its gradebook write
 #: until a SIGINT or SIGTERM has arrived, so an interrupt lands there for sure.
@@ -61,6 +62,4 @@ def test_hold(mode: str, student: str) -> None:
     if os.environ.get(HOLD_ENV) != mode or not _DEFER["depth"]:
         return
     print(f"  {student} : {HOLD_LINE} ({mode})", flush=True)
-    deadline = time.monotonic() + 120
-    while not _DEFER["got"] and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: _DEFER["got"], 120, interval=0.05)

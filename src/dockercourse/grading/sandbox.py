@@ -37,6 +37,7 @@ import time
 from pathlib import Path
 
 from ..errors import SandboxError
+from ..waiting import wait_until
 from .cgroup import Cgroup
 from .engine_ns import DOCKERD_ARGS_ENV
 from .enter import root_env
@@ -299,11 +300,10 @@ class Sandbox:
                 if on_notebook and not channel.grader_error:
                     on_notebook()
             # the channel is closed: the notebook (phase B) runs until the worker exits
-            while not channel.timed_out and proc.poll() is None and not (stop is not None and stop.is_set()):
-                if time.monotonic() > deadline:
-                    channel.timed_out = True
-                    break
-                time.sleep(0.2)
+            if not channel.timed_out:
+                ended, _ = wait_until(lambda: proc.poll() is not None or (stop is not None and stop.is_set()),
+                                      max(0.0, deadline - time.monotonic()), interval=0.2)
+                channel.timed_out = not ended
             if channel.done:
                 channel.phases["B_s"] = round(time.monotonic() - t0 - channel.phases["A_s"], 2)
             outcome = self._collect(proc, job, channel, cpu_a, err, t0)
