@@ -42,6 +42,11 @@ def probe_script() -> str:
     return resources.files("dockercourse.grading").joinpath("probe_app.py").read_text()
 
 
+def _template(name: str) -> str:
+    """A Dockerfile template shipped beside this module."""
+    return resources.files("dockercourse.grading").joinpath(name).read_text()
+
+
 def _parse_probe(output: str) -> dict:
     """The probe's answer: its line is the last :data:`~.protocol.PROBE_MARK` line of its output
     (what the student's code printed before it is not believed)."""
@@ -91,13 +96,9 @@ def _probe_limits() -> None:
             resource.setrlimit(resource.RLIMIT_NPROC, (64, 64))
 
 
-_PROBE_DOCKERFILE = """FROM {base}
-WORKDIR /app
-COPY {req} /tmp/requirements.txt
-RUN pip install --no-cache-dir -r /tmp/requirements.txt
-COPY app/ /app/
-COPY .dockercourse-probe.py /probe_app.py
-"""
+#: The image the probe runs in when the student's requirements are not exactly the TP's pins
+#: (``probe.Dockerfile``, a template: ``{base}``, ``{req}``).
+PROBE_DOCKERFILE = "probe.Dockerfile"
 
 
 #: The probe base: the base image with the TP's pins installed, built once on the grading host
@@ -105,9 +106,8 @@ COPY .dockercourse-probe.py /probe_app.py
 PROBE_BASE_REPO = engine.name("grading", "sonde")
 
 
-_PROBE_BASE_DOCKERFILE = """FROM {base}
-RUN pip install --no-cache-dir {pins}
-"""
+#: The probe base (``probe-base.Dockerfile``, a template: ``{base}``, ``{pins}``).
+PROBE_BASE_DOCKERFILE = "probe-base.Dockerfile"
 
 
 _PIN_LINE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)\s*==\s*([A-Za-z0-9.+!]+)$")
@@ -148,7 +148,7 @@ def ensure_probe_base(client) -> str:
         return tag
     pins = " ".join(f"{k}=={v}" for k, v in sorted(REQUIRED_PINS.items()))
     with tempfile.TemporaryDirectory(prefix="dockercourse-probe-base-") as tmp:
-        (Path(tmp) / "Dockerfile").write_text(_PROBE_BASE_DOCKERFILE.format(base=BASE_IMAGE, pins=pins))
+        (Path(tmp) / "Dockerfile").write_text(_template(PROBE_BASE_DOCKERFILE).format(base=BASE_IMAGE, pins=pins))
         code, log, _ = docker_build(Path(tmp), tag, engine.labels(role="grading-probe-base"), standin)
     if code != 0:
         raise RuntimeError("l'image de base de la sonde ne se construit pas : " + "\n".join(log.splitlines()[-3:]))
@@ -190,7 +190,7 @@ def probe_in_image(ctx: Context, marker: str) -> tuple[dict, str]:
             (root / APP_DIR).mkdir(exist_ok=True)
             (root / ".dockercourse-probe.py").write_text(probe_script())
             (root / ".dockercourse-pins.txt").write_text("".join(f"{k}=={v}\n" for k, v in REQUIRED_PINS.items()))
-            (root / "probe.Dockerfile").write_text(_PROBE_DOCKERFILE.format(base=BASE_IMAGE, req=req))
+            (root / "probe.Dockerfile").write_text(_template(PROBE_DOCKERFILE).format(base=BASE_IMAGE, req=req))
             code, log, _ = docker_build(root, built, labels, standin, dockerfile=root / "probe.Dockerfile")
         return code, log
 
