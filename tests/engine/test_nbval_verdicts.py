@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import nbformat
+import pytest
 
 from dockercourse import engine
 from tests.utils.paths import ROOT
@@ -13,6 +14,7 @@ from tests.utils.paths import ROOT
 LEFT = engine.name("nb09", "verdicts-test")  # a lecture's name: the default, shared-daemon scope sees it
 
 
+@pytest.mark.lecture_names  # its leftover is named like a lecture's: the course image's notebook run must not see it
 def test_a_cross_in_an_ignored_cell_and_a_leftover_fail_the_notebook(tmp_path, docker_client):
     cells = [
         "# NBVAL_IGNORE_OUTPUT\nprint('✔ ceci a tenu')\nprint('✘ ceci n’a pas tenu — mesuré : autre chose')",

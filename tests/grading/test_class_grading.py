@@ -359,12 +359,17 @@ def test_interrupt_during_a_gradebook_write(tmp_path, docker_client, write):
     the signal lands there on any machine. One student: without the interrupt the command
     would end with 0 (record) or lose the Ctrl-C in nbgrader's catch-all (prepare)."""
     course = make_course(tmp_path / "cours", {"eleve0": solved()})
+    stale = sandbox.DEFAULT_ROOT / "slots"  # what a killed run with two jobs leaves: a slot this one never enters
+    stale.mkdir(parents=True, exist_ok=True)
+    (stale / "1").mkdir(exist_ok=True)
+    (stale / "1.img").write_bytes(b"")
     cmd = Command(course, "--jobs", "1", *SMALL_LIMITS, env={classroom.HOLD_ENV: write})
     cmd.wait_for(classroom.HOLD_LINE)
     cmd.proc.send_signal(signal.SIGINT)
     assert cmd.finish() == 130, cmd.output[-2000:]
     assert "Interrompu" in cmd.output
     assert "n'a pas pu préparer" not in cmd.output
+    assert "nettoyés : 1" in cmd.output
     assert leftovers() == []
     from nbgrader.api import Gradebook
 
