@@ -21,9 +21,12 @@ SCALE_FILE = "/etc/dcvm-timescale"
 PATCHES = {
     "dockercourse.grading.build": (("BUILD_TIMEOUT_S",), ("docker_build", "ensure_image")),
     "dockercourse.grading.containers": (("READY_TIMEOUT_S",), ("wait_ready", "not_ready_reason")),
-    "dockercourse.grading.checks": (("PROBE_TIMEOUT_S", "HEALTHY_TIMEOUT_S"), ("probe_app",)),
+    "dockercourse.grading.probe": (("PROBE_TIMEOUT_S",), ("probe_app",)),
+    "dockercourse.grading.check_app": (("HEALTHY_TIMEOUT_S",), ()),
 }
-#: sandbox.Limits: the official results' limit (the wall time and cell timeout have CLI options).
+#: Where :class:`Limits` lives (the sandbox's limits, part of the job's contract).
+LIMITS_MODULE = "dockercourse.grading.protocol"
+#: Limits: the official results' limit (the wall time and cell timeout have CLI options).
 LIMIT_FIELDS = ("phase_a_s",)
 
 
@@ -37,7 +40,7 @@ def read_scale(path: str = SCALE_FILE) -> float:
 
 def patch(module, scale: float) -> None:
     name = module.__name__
-    if name == "dockercourse.grading.sandbox":
+    if name == LIMITS_MODULE:
         limits = module.Limits
         old = {f: limits.__dataclass_fields__[f].default for f in LIMIT_FIELDS}
         new = {old[f]: old[f] * scale for f in LIMIT_FIELDS}
@@ -63,7 +66,7 @@ class _Finder(importlib.abc.MetaPathFinder):
         self.scale = scale
 
     def find_spec(self, fullname, path, target=None):
-        if fullname not in PATCHES and fullname != "dockercourse.grading.sandbox":
+        if fullname not in PATCHES and fullname != LIMITS_MODULE:
             return None
         spec = importlib.machinery.PathFinder.find_spec(fullname, path)
         if spec is None or spec.loader is None:

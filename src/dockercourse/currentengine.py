@@ -96,12 +96,9 @@ FORWARD_COMMENT = "dockercourse-current-engine"
 def wait_until(predicate: Callable[[], object], timeout: float, interval: float = 0.2):
     """Call ``predicate`` until it returns something truthy or ``timeout`` seconds pass;
     returns the last value (falsy on timeout)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() >= deadline:
-            return value
-        time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+    from .waiting import wait_until as wait
+
+    return wait(predicate, timeout, interval)[0]
 
 
 def default_suite() -> str:

@@ -37,7 +37,8 @@ from pathlib import Path
 import pandas as pd
 from nbgrader.plugins import ExportPlugin
 
-from .grading.classroom import RECORDS  # the class command's per-student records
+from .errors import DockercourseError
+from .grading.records import RECORDS  # the class command's per-student records
 
 ASSIGNMENT = "tp-conteneurisation"
 DASHBOARD_DIR = "tableau_de_bord"
@@ -74,7 +75,7 @@ _FIRST_LINE = re.compile(r"^(?:[^\w\s.]+\s+)?(?P<title>.+?)\s+:\s+[\d.,]+/[\d.,]
 _KERNEL_CLAIM = re.compile(r"^(?P<cell>\w+) : le noyau annonçait [\d.]+, score officiel [\d.]+$")
 
 
-class DashboardError(Exception):
+class DashboardError(DockercourseError):
     """An ordinary condition the dashboard cannot work around (no gradebook, no submission).
 
     The message is French and says what to do; IPython shows it without a traceback."""

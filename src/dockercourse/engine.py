@@ -19,8 +19,9 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+from .errors import DockerUnavailable, SetupError  # noqa: F401 (they live under the package's root)
 
 LABEL = "dockercourse"
 NAME_PREFIX = "dockercourse-"
@@ -31,15 +32,6 @@ STANDIN_LABEL = "dockercourse.standin"
 START_TIMEOUT = 60.0
 
 _client = None
-
-
-class DockerUnavailable(RuntimeError):
-    """No Docker daemon answers; the message is a French sentence for students."""
-
-
-class SetupError(RuntimeError):
-    """The engine could not be installed or started (message for the operator)."""
-
 
 # --------------------------------------------------------------------------- naming
 
@@ -240,14 +232,16 @@ def start_dockerd(timeout: float = START_TIMEOUT) -> Path:
     log = open(log_path, "ab")
     proc = subprocess.Popen(["dockerd"], stdout=log, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def answers() -> bool:
         if proc.poll() is not None:
             raise SetupError(f"dockerd exited with code {proc.returncode}; last lines of {log_path}:\n"
                              + _tail(log_path))
-        if available():
-            return log_path
-        time.sleep(0.5)
+        return available()
+
+    from .waiting import wait_until
+
+    if wait_until(answers, timeout, interval=0.5)[0]:
+        return log_path
     raise SetupError(f"dockerd did not answer within {timeout:.0f} s; last lines of {log_path}:\n"
                      + _tail(log_path))
 

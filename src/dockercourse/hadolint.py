@@ -16,6 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from .errors import DockercourseError
+
 #: code → (short French title, why it matters). The rules a beginner's Dockerfile triggers.
 RULES: dict[str, tuple[str, str]] = {
     "DL3000": ("WORKDIR doit être un chemin absolu",
@@ -73,7 +75,7 @@ RULES: dict[str, tuple[str, str]] = {
 LEVELS = {"error": "erreur", "warning": "avertissement", "info": "information", "style": "style"}
 
 
-class HadolintMissing(RuntimeError):
+class HadolintMissing(DockercourseError, RuntimeError):
     """The hadolint binary is nowhere to be found (French message)."""
 
 

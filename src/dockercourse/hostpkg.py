@@ -23,11 +23,13 @@ import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from .errors import DockercourseError
+
 MIRROR = os.environ.get("DOCKERCOURSE_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 LOCK_WAIT_S = 300
 
 
-class PackageError(RuntimeError):
+class PackageError(DockercourseError, RuntimeError):
     """A package could not be installed (the default exception class of this module)."""
 
 

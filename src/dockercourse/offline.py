@@ -48,6 +48,7 @@ from importlib import resources
 from pathlib import Path
 
 from . import engine, hostpkg
+from .errors import DockercourseError
 
 BASE_IMAGE = engine.BASE_IMAGE
 SUITE = "trixie"
@@ -78,7 +79,7 @@ IMAGE_CHANGES = (
 )
 
 
-class KitError(RuntimeError):
+class KitError(DockercourseError, RuntimeError):
     """The kit could not be built or loaded (message says what to do)."""
 
 

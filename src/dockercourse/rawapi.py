@@ -19,6 +19,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 
 from . import engine
+from .errors import DockercourseError
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
 #: What the request's ``Host`` header says: over a Unix socket there is no host
@@ -49,7 +50,7 @@ class Response:
         return json.loads(self.body.decode("utf-8"))
 
 
-class RawAPIError(RuntimeError):
+class RawAPIError(DockercourseError, RuntimeError):
     """The daemon answered with an HTTP error status (message in French)."""
 
 

@@ -28,12 +28,13 @@ import signal
 import socket
 import subprocess
 import tempfile
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 from . import engine
+from .errors import DockercourseError
+from .waiting import wait_until
 
 #: The binary's name in Debian's package, and in the upstream image.
 BINARIES = ("docker-registry", "registry")
@@ -65,7 +66,7 @@ http:
 """
 
 
-class RegistryError(RuntimeError):
+class RegistryError(DockercourseError, RuntimeError):
     """The local registry could not be installed or started (French message)."""
 
 
@@ -157,17 +158,15 @@ def _terminate(pid: int, timeout: float = 10) -> None:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
         return
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            # reap it if it is our child, else just poll for existence
-            done, _ = os.waitpid(pid, os.WNOHANG)
-            if done == pid:
-                return
+
+    def gone() -> bool:
+        try:  # reap it if it is our child, else just poll for existence
+            return os.waitpid(pid, os.WNOHANG)[0] == pid
         except ChildProcessError:
-            if not _is_registry_process(pid):
-                return
-        time.sleep(0.05)
+            return not _is_registry_process(pid)
+
+    if wait_until(gone, timeout, interval=0.05)[0]:
+        return
     try:
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
@@ -262,14 +261,15 @@ class LocalRegistry:
         log.close()
         _pidfile(self.unit).write_text(json.dumps({"pid": self.proc.pid, "tmpdir": str(self.tmpdir),
                                                    "port": self.port}))
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
+
+        def answers() -> bool:
             if self.proc.poll() is not None:
                 tail = (self.tmpdir / "registry.log").read_text(errors="replace")[-800:]
                 raise RegistryError(f"Le registre local s'est arrêté au démarrage : {tail.strip()}")
-            if ping(self.url):
-                return
-            time.sleep(0.1)
+            return ping(self.url)
+
+        if wait_until(answers, START_TIMEOUT, interval=0.1)[0]:
+            return
         raise RegistryError(f"Le registre local ne répond pas après {START_TIMEOUT:.0f} s.")
 
     def _start_container(self, exe: str) -> None:
@@ -299,11 +299,8 @@ class LocalRegistry:
         ip = self.container.attrs["NetworkSettings"].get("IPAddress")
         self.api_base = (f"http://{ip}:{self.CONTAINER_PORT}" if _not_on_docker_host() and ip
                          else f"http://{self.address}")
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if ping(self.url):
-                return
-            time.sleep(0.1)
+        if wait_until(lambda: ping(self.url), START_TIMEOUT, interval=0.1)[0]:
+            return
         raise RegistryError(f"Le conteneur du registre local ne répond pas après {START_TIMEOUT:.0f} s : "
                             + self.container.logs().decode(errors="replace")[-500:])
 

@@ -30,13 +30,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import engine
+from .errors import DockercourseError
 from .isolation import MIB, Cgroup, LocalTree, detect_version, oui
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 GROUP_PREFIX = "dockercourse-scratch-"
 
 
-class ScratchUnavailable(RuntimeError):
+class ScratchUnavailable(DockercourseError, RuntimeError):
     """This machine cannot build a container by hand (message in French)."""
 
 
@@ -196,27 +197,14 @@ class ScratchResult:
         return self.returncode in (137, -9) and self.memory_events.get("oom_kill", 1) > 0
 
 
-_SETUP = r'''
-set -e
-mount -t overlay overlay -o "lowerdir=$LOWER,upperdir=$UPPER,workdir=$WORK" "$MERGED"
-mount -t proc proc "$MERGED/proc"
-mount -t tmpfs -o size=1m,mode=755 tmpfs "$MERGED/dev"
-for d in null zero random urandom; do : > "$MERGED/dev/$d"; mount --bind "/dev/$d" "$MERGED/dev/$d"; done
-mount -t tmpfs -o size=16m tmpfs "$MERGED/tmp"
-hostname "$NAME"
-ENVV="PATH=/usr/local/bin:/usr/bin:/bin HOME=/root"
-cd "$MERGED"
-mkdir -p .oldroot
-if pivot_root . .oldroot 2>/dev/null; then
-    # like runc: the overlay becomes "/", the host's tree is detached and forgotten
-    cd /
-    umount -l /.oldroot
-    rmdir /.oldroot
-    exec /usr/bin/env -i $ENVV ROOT_SWITCH=pivot_root "$@"
-fi
-rmdir .oldroot
-exec chroot "$MERGED" /usr/bin/env -i $ENVV ROOT_SWITCH=chroot "$@"
-'''
+#: The shell script that makes the container inside the new namespaces (``data/scratch_setup.sh``).
+SETUP_SCRIPT = "scratch_setup.sh"
+
+
+def _setup_script() -> str:
+    from importlib import resources
+
+    return resources.files("dockercourse").joinpath("data", SETUP_SCRIPT).read_text()
 
 
 def run(command: list[str], memory: str | int = "64m", hostname: str = "scratch",
@@ -237,7 +225,7 @@ def run(command: list[str], memory: str | int = "64m", hostname: str = "scratch"
                    MERGED=str(tmp / "merged"), NAME=hostname)
         argv = ["sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', str(cg.path),
                 "unshare", "--pid", "--fork", "--kill-child", "--mount", "--uts", "--net", "--ipc",
-                "sh", "-c", _SETUP, "sh", *command]
+                "sh", "-c", _setup_script(), "sh", *command]
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                                 start_new_session=True)
         try:

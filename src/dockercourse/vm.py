@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import engine, hostpkg
+from .errors import DockercourseError
 
 QEMU = "qemu-system-x86_64"
 QEMU_PACKAGE = "qemu-system-x86"
@@ -70,11 +71,11 @@ poweroff -f
 _live: set[int] = set()  # process groups of qemu still running (killed at exit)
 
 
-class VMUnavailable(RuntimeError):
+class VMUnavailable(DockercourseError, RuntimeError):
     """QEMU cannot run here; the message is one French sentence for students."""
 
 
-class VMBootError(RuntimeError):
+class VMBootError(DockercourseError, RuntimeError):
     """QEMU ran but the guest did not reach the marker (timeout, crash). ``pgid`` is the process
     group qemu was started in (already killed and reaped)."""
 

@@ -159,7 +159,7 @@ def test_the_summary_writes_decimal_commas(capsys):
 def test_the_probe_base_serves_requirements_that_are_exactly_the_pins():
     """The probe base has the TP's pins installed: a requirements file that asks for exactly them
     (comments, blanks, case and separators aside) uses it; anything else is installed for real."""
-    from dockercourse.grading import checks
+    from dockercourse.grading import probe as checks
 
     pins = "".join(f"{k}=={v}\n" for k, v in checks.REQUIRED_PINS.items())
     assert checks.pins_only(pins)
@@ -177,7 +177,7 @@ def test_the_probe_base_serves_requirements_that_are_exactly_the_pins():
 def test_an_unhealthy_status_counts_only_for_probes_after_the_app_answered():
     """Probes that failed while a loaded machine was still starting the app do not make its
     HEALTHCHECK fail: only the image's `retries` last probes, all failed after the app answered."""
-    from dockercourse.grading import checks
+    from dockercourse.grading import check_app as checks
 
     t = checks._docker_time("2026-12-05T07:43:07.123456789Z")
     assert t == pytest.approx(checks._docker_time("2026-12-05T08:43:07.123456+01:00"))
@@ -199,6 +199,7 @@ def test_the_apps_checks_run_last_and_together():
 
     assert checks.ORDER[-len(checks.APP_CHECKS):] == list(checks.APP_CHECKS)
     assert checks.ORDER[-1] == "arret" and sorted(checks.ORDER) == sorted(checks.CHECKS)
+    assert list(checks.CHECKS) == list(checks.LISTED)  # listed in the TP's order, whichever module holds each
 
 
 def test_builds_keep_the_network_of_an_offline_sandbox(monkeypatch):
@@ -215,7 +216,7 @@ def test_builds_keep_the_network_of_an_offline_sandbox(monkeypatch):
 
 def test_a_port_set_through_a_variable_counts_as_named():
     """Heroku's and Render's convention, `--bind 0.0.0.0:$PORT` with ENV PORT=8000, names the port."""
-    from dockercourse.grading import checks
+    from dockercourse.grading import check_image as checks
 
     assert checks.binds_app_port(["gunicorn", "--bind", "0.0.0.0:8000", "app:app"], [])
     assert checks.binds_app_port(["/bin/sh", "-c", "gunicorn --bind 0.0.0.0:$PORT app:app"], ["PORT=8000"])

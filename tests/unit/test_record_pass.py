@@ -1,6 +1,7 @@
 """The class command's record pass on a real nbgrader gradebook (a course in a temp folder),
 with fabricated sandbox outcomes: no sandbox, no Docker. nbgrader prepares the submission
-(its own autograde, sanitizing), then :func:`classroom._record` writes what an outcome says.
+(its own autograde, sanitizing: :func:`records.prepare`), then :func:`records.record` writes what an
+outcome says. Each submission's state is a dict of its own, carried by nbconvert's ``resources``.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from dockercourse.grading import classroom
-from dockercourse.grading.sandbox import Outcome
+from dockercourse.grading import classroom, records
+from dockercourse.grading.assignment import Assignment
+from dockercourse.grading.passes import Course
+from dockercourse.grading.protocol import Outcome
 from tests.utils.corpus import AID, MAX, NB, ROOT, solved
 
 
@@ -27,26 +30,27 @@ def course(tmp_path_factory):
     shutil.copytree(ROOT / "source" / AID, root / "source" / AID)
     with pytest.MonkeyPatch.context() as mp:  # nbgrader's gradebook runs `alembic` from PATH
         mp.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
-        course = classroom.Course(root)
+        course = Course(root)
         res = course.api.generate_assignment(AID, force=True, create=True)
         assert res["success"], res.get("error") or res.get("log")
         yield course
 
 
-def submit(course: classroom.Course, student: str, nb: nbformat.NotebookNode | None = None):
-    """Hand ``student``'s notebook in and let nbgrader prepare it; returns (spec, records)."""
+def submit(course: Course, student: str, nb: nbformat.NotebookNode | None = None):
+    """Hand ``student``'s notebook in and let nbgrader prepare it; returns (spec, records folder, state)."""
     folder = course.root / "submitted" / student / AID
     folder.mkdir(parents=True, exist_ok=True)
     (folder / NB).write_text(nbformat.writes(nb or solved()))
     (folder / "timestamp.txt").write_text("2026-11-20 10:00:00.000000 UTC")
-    res = course.autograde("prepare", AID, student)
+    state: dict = {}
+    res = records.prepare(course, AID, student, state)
     assert res["success"], res.get("error") or res.get("log")
-    records = course.root / classroom.RECORDS / AID
-    records.mkdir(parents=True, exist_ok=True)
-    return classroom.Assignment(course.root, AID), records
+    folder = course.root / records.RECORDS / AID
+    folder.mkdir(parents=True, exist_ok=True)
+    return Assignment(course.root, AID), folder, state
 
 
-def full_results(spec: classroom.Assignment, **overrides: dict) -> dict[str, dict]:
+def full_results(spec: Assignment, **overrides: dict) -> dict[str, dict]:
     """Official results at full marks: checks by name, written answers by grade id."""
     out = {check: {"check": check, "score": pts, "points": pts, "text": f"✅ {check}"}
            for check, pts in spec.points.items()}
@@ -57,12 +61,12 @@ def full_results(spec: classroom.Assignment, **overrides: dict) -> dict[str, dic
     return out
 
 
-def sanitized(student: str) -> dict:
+def sanitized(state: dict) -> dict:
     """The prepared notebook, as a sandbox would send it back unexecuted."""
-    return json.loads(classroom._STAGE[student]["sanitized"])
+    return json.loads(state["sanitized"])
 
 
-def grades(course: classroom.Course, student: str) -> tuple[dict[str, tuple], bool]:
+def grades(course: Course, student: str) -> tuple[dict[str, tuple], bool]:
     """({code grade cell: (auto score, needs manual grade)}, flagged) from the gradebook."""
     from nbgrader.api import Gradebook
 
@@ -73,27 +77,39 @@ def grades(course: classroom.Course, student: str) -> tuple[dict[str, tuple], bo
 
 
 def test_an_outcome_at_full_marks_is_recorded_cell_by_cell(course):
-    spec, records = submit(course, "complet")
-    outcome = Outcome(full_results(spec, construction={"score": 1.0}), sanitized("complet"), 12.0)
-    row = classroom._record(course, spec, records, "complet", "cle", outcome, None)
+    spec, folder, state = submit(course, "complet")
+    outcome = Outcome(full_results(spec, construction={"score": 1.0}), sanitized(state), 12.0)
+    row = records.record(course, spec, folder, "complet", "cle", outcome, state)
     cells, flagged = grades(course, "complet")
     assert {k: v[0] for k, v in cells.items()} == {**{k: float(v) for k, v in MAX.items()}, "test_construction": 1.0}
     assert not any(v[1] for v in cells.values())  # nothing waits for a human
     assert (row["status"], row["error"], row["flags"], flagged) == ("recorded", "", [], False)
     assert row["score"] == sum(MAX.values()) - 1
-    assert json.loads((records / "complet.json").read_text())["key"] == "cle"
-    assert "complet" not in classroom._STAGE  # per-student state goes with the write
+    assert json.loads((folder / "complet.json").read_text())["key"] == "cle"
+
+
+def test_each_submission_carries_its_own_state_through_the_passes(course):
+    """Two submissions prepared, then recorded in the other order: each pass reads its own state
+    (no module-level dict shared by the passes)."""
+    spec, folder, state_a = submit(course, "premier")
+    _, _, state_b = submit(course, "second")
+    row_b = records.record(course, spec, folder, "second", "cle", Outcome(
+        full_results(spec, http={"score": 0.0}), sanitized(state_b), 9.0), state_b)
+    row_a = records.record(course, spec, folder, "premier", "cle", Outcome(full_results(spec), sanitized(state_a), 9.0),
+                           state_a)
+    assert (row_a["score"], row_b["score"]) == (sum(MAX.values()), sum(MAX.values()) - 2)
+    assert state_a["official"] is not state_b["official"] and "kernel" in state_a
 
 
 def test_a_kernel_that_claimed_more_is_flagged(course):
-    spec, records = submit(course, "noyau-menteur")
-    executed = sanitized("noyau-menteur")
+    spec, folder, state = submit(course, "noyau-menteur")
+    executed = sanitized(state)
     for cell in executed["cells"]:  # the kernel ran test_http, which passed there (no error output)
         if (cell.get("metadata", {}).get("nbgrader") or {}).get("grade_id") == "test_http":
             cell["execution_count"] = 7
             cell["outputs"] = [nbformat.v4.new_output("stream", name="stdout", text="✅\n")]
     outcome = Outcome(full_results(spec, http={"score": 0.0}), executed, 12.0)
-    row = classroom._record(course, spec, records, "noyau-menteur", "cle", outcome, None)
+    row = records.record(course, spec, folder, "noyau-menteur", "cle", outcome, state)
     cells, flagged = grades(course, "noyau-menteur")
     assert cells["test_http"] == (0.0, False)
     assert flagged and row["flags"] == ["test_http : le noyau annonçait 2, score officiel 0"]
@@ -102,11 +118,11 @@ def test_a_kernel_that_claimed_more_is_flagged(course):
 def test_a_class_without_any_sandbox_records_the_reason(course):
     """When every slot failed to start, the class command records this for each submission:
     the message, not a placeholder word (the bug: « slot »)."""
-    spec, records = submit(course, "sans-bac")
-    row = classroom._record_without_sandbox(course, spec, records, "sans-bac", "cle")
+    spec, folder, state = submit(course, "sans-bac")
+    row = records.record_without_sandbox(course, spec, folder, "sans-bac", "cle", state)
     assert row["error"] == "aucun bac à sable n'a pu démarrer"
-    assert json.loads((records / "sans-bac.json").read_text())["error"] == "aucun bac à sable n'a pu démarrer"
-    assert row["status"] == classroom.REDO_STATUS  # the grader's failure: graded again by the next run
+    assert json.loads((folder / "sans-bac.json").read_text())["error"] == "aucun bac à sable n'a pu démarrer"
+    assert row["status"] == records.REDO_STATUS  # the grader's failure: graded again by the next run
     assert set(grades(course, "sans-bac")[0].values()) == {(None, True)}
 
 
@@ -114,41 +130,41 @@ def test_a_check_the_grader_broke_is_not_scored_and_a_clean_regrade_clears_it(co
     """An engine error is the grader's, not the student's: the cell gets no score (not a 0) and
     waits, the submission is flagged « correction à refaire »; the clean run that replaces it
     scores the cell and clears the flag it had set."""
-    spec, records = submit(course, "moteur-casse")
+    spec, folder, state = submit(course, "moteur-casse")
     why = "le moteur Docker du correcteur ne démarre pas de conteneur (APIError : NanoCPUs can not be set)"
-    outcome = Outcome(full_results(spec, http={"score": 0.0, "grader_error": why}), sanitized("moteur-casse"), 9.0)
-    row = classroom._record(course, spec, records, "moteur-casse", "cle", outcome, None)
+    outcome = Outcome(full_results(spec, http={"score": 0.0, "grader_error": why}), sanitized(state), 9.0)
+    row = records.record(course, spec, folder, "moteur-casse", "cle", outcome, state)
     cells, flagged = grades(course, "moteur-casse")
     assert cells["test_http"] == (None, True)
     assert cells["test_construction"] == (2.0, False)  # what the grader could judge stays judged
-    assert row["status"] == classroom.REDO_STATUS and row["redo"] == [f"{why} (http)"]
+    assert row["status"] == records.REDO_STATUS and row["redo"] == [f"{why} (http)"]
     assert flagged and row["flags"] == [f"correction à refaire : {why} (http)"]
     autograded = (course.root / "autograded" / "moteur-casse" / AID / NB).read_text()
     assert "correction à refaire" in autograded and "NanoCPUs" in autograded
 
-    spec, records = submit(course, "moteur-casse")
-    clean = Outcome(full_results(spec), sanitized("moteur-casse"), 9.0)
-    row = classroom._record(course, spec, records, "moteur-casse", "cle", clean, None)
+    spec, folder, state = submit(course, "moteur-casse")
+    clean = Outcome(full_results(spec), sanitized(state), 9.0)
+    row = records.record(course, spec, folder, "moteur-casse", "cle", clean, state)
     cells, flagged = grades(course, "moteur-casse")
     assert cells["test_http"] == (2.0, False)
     assert (row["status"], row["flags"], flagged) == ("recorded", [], False)
 
 
 def test_a_sandbox_whose_engine_never_ran_a_container_scores_nothing(course):
-    spec, records = submit(course, "sans-moteur")
+    spec, folder, state = submit(course, "sans-moteur")
     why = "dockerd rootless ne répond pas après 60 s"
     outcome = Outcome({}, None, 61.0, grader_error=why)
-    row = classroom._record(course, spec, records, "sans-moteur", "cle", outcome, None)
+    row = records.record(course, spec, folder, "sans-moteur", "cle", outcome, state)
     cells, flagged = grades(course, "sans-moteur")
     assert set(cells.values()) == {(None, True)}
-    assert (row["status"], row["score"], flagged) == (classroom.REDO_STATUS, 0.0, True)
+    assert (row["status"], row["score"], flagged) == (records.REDO_STATUS, 0.0, True)
     assert row["flags"] == [f"correction à refaire : {why}"]  # not « the notebook did not come back »
 
 
 def test_the_summary_says_which_submissions_to_grade_again(capsys):
     rows = [{"student": "a", "score": 27.0, "max": 30.0, "flags": [], "seconds": 40.0, "status": "recorded"},
             {"student": "b", "score": 0.0, "max": 30.0, "flags": ["correction à refaire : moteur"], "seconds": 9.0,
-             "status": classroom.REDO_STATUS}]
+             "status": records.REDO_STATUS}]
     classroom.print_summary(rows)
     out = capsys.readouterr().out
     assert "⏳ 0/30" in out and "correction à refaire : moteur" in out

@@ -3,17 +3,20 @@ and the engine's command line. No sandbox is made."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
-from dockercourse.grading import sandbox
+from dockercourse.grading import engine_ns, enter
+from dockercourse.grading.protocol import Job
 
-JOB = {"sandbox": "/var/lib/dockercourse-grading/slots/3", "user": "dcgrade3", "docker_cli": "/usr/bin/docker"}
+JOB = Job(notebook_name="tp.ipynb", base_tar="/base.tar", isolated_net=False,
+          sandbox="/var/lib/dockercourse-grading/slots/3", user="dcgrade3", docker_cli="/usr/bin/docker")
 
 
 def test_the_kernel_builds_with_plain_progress():
     """The student's `!docker build` runs in a pty: without BUILDKIT_PROGRESS=plain, BuildKit
     draws its TTY progress and the feedback shows raw escape codes."""
-    env = sandbox.worker_env(JOB)
+    env = enter.worker_env(JOB)
     assert env["BUILDKIT_PROGRESS"] == "plain"
     assert env["DOCKER_BUILDKIT"] == "1"
     assert env["DOCKER_HOST"] == "unix:///var/lib/dockercourse-grading/slots/3/run/docker.sock"
@@ -23,7 +26,7 @@ def test_the_kernel_builds_with_plain_progress():
 def test_the_engine_uses_the_cgroupfs_driver():
     """dockerd picks the systemd driver on cgroup v2 when /run/systemd/system exists; the sandbox
     user has no systemd session, so every container start would fail."""
-    cmd = sandbox.engine_command(Path(JOB["sandbox"]), "/usr/bin/dockerd-rootless.sh", ["--debug"])
+    cmd = engine_ns.engine_command(Path(JOB.sandbox), "/usr/bin/dockerd-rootless.sh", ["--debug"])
     assert cmd[0] == "/usr/bin/dockerd-rootless.sh"
     assert cmd[cmd.index("--exec-opt") + 1] == "native.cgroupdriver=cgroupfs"
     assert cmd[cmd.index("-H") + 1] == "unix:///var/lib/dockercourse-grading/slots/3/run/docker.sock"
@@ -50,9 +53,7 @@ def test_the_engine_root_holds_only_usr_etc_and_the_slot():
     """The sandbox's current engine runs in a root of its own: the Debian root's /usr and /etc
     read-only, the host's account files (newuidmap reads the sandbox user's ranges), fresh /proc,
     the sandbox's private /tmp and the slot's folder; nothing else of the host."""
-    from dockercourse.grading import engine_ns
-
-    view, slot = Path("/var/lib/dockercourse-grading/engine"), Path(JOB["sandbox"])
+    view, slot = Path("/var/lib/dockercourse-grading/engine"), Path(JOB.sandbox)
     layout = engine_ns.root_layout(view, slot)
     assert layout[0][-1] == "{new}" and layout[0][1] == "tmpfs"
     binds = {a[-1]: a[1] for a in layout if a[0] in ("--bind", "--rbind")}
@@ -65,8 +66,6 @@ def test_the_engine_root_holds_only_usr_etc_and_the_slot():
 
 
 def test_the_cli_wrappers_run_the_engine_roots_binaries_with_its_loader():
-    from dockercourse.grading import engine_ns
-
     text = engine_ns.wrapper_text(Path("/var/lib/dockercourse-grading/engine"), "/usr/bin/docker", "x86_64")
     lib = "/var/lib/dockercourse-grading/engine/usr/lib/x86_64-linux-gnu"
     assert text.splitlines()[-1] == (f"exec {lib}/ld-linux-x86-64.so.2 --library-path {lib} "
@@ -74,9 +73,7 @@ def test_the_cli_wrappers_run_the_engine_roots_binaries_with_its_loader():
 
 
 def test_the_engine_command_runs_inside_the_engine_root():
-    from dockercourse.grading import engine_ns
-
-    cmd = sandbox.engine_command(Path(JOB["sandbox"]), engine_ns.ROOTLESS_SCRIPT)
+    cmd = engine_ns.engine_command(Path(JOB.sandbox), engine_ns.ROOTLESS_SCRIPT)
     assert cmd[0] == "/usr/share/docker.io/contrib/dockerd-rootless.sh"
     assert cmd[cmd.index("--exec-opt") + 1] == "native.cgroupdriver=cgroupfs"
 
@@ -85,10 +82,10 @@ def test_an_offline_sandbox_fails_registry_requests_at_once():
     """With the offline base the sandbox has no network: its engine's pulls go to a proxy where
     nothing listens (an immediate refusal) instead of waiting 10 s for DNS through slirp4netns;
     its builds run on the default network, like the student's own `docker build`."""
-    env = sandbox.engine_env(True)
-    assert env["HTTPS_PROXY"] == env["https_proxy"] == sandbox.NO_REGISTRY_PROXY and env["NO_PROXY"] == ""
-    assert sandbox.engine_env(False) == {}
+    env = engine_ns.engine_env(True)
+    assert env["HTTPS_PROXY"] == env["https_proxy"] == engine_ns.NO_REGISTRY_PROXY and env["NO_PROXY"] == ""
+    assert engine_ns.engine_env(False) == {}
     from dockercourse.grading.build import OFFLINE_SANDBOX_ENV
 
-    assert sandbox.worker_env({**JOB, "isolated_net": True})[OFFLINE_SANDBOX_ENV] == "1"
-    assert OFFLINE_SANDBOX_ENV not in sandbox.worker_env(JOB)
+    assert enter.worker_env(dataclasses.replace(JOB, isolated_net=True))[OFFLINE_SANDBOX_ENV] == "1"
+    assert OFFLINE_SANDBOX_ENV not in enter.worker_env(JOB)

@@ -13,6 +13,7 @@ import subprocess
 import time
 
 from .. import engine
+from ..errors import DockercourseError
 from .common import ANSI, APP05, REPO, UNIT05, needs_docker, unit_labels, verdict, write_context
 from .service import SERVICE, service_files
 
@@ -157,7 +158,7 @@ networks:
 COMPOSE_PACKAGE = "docker-compose"
 
 
-class ComposeUnavailable(RuntimeError):
+class ComposeUnavailable(DockercourseError, RuntimeError):
     """Neither Compose v2 nor v1 is there, and v1 cannot be installed here (French message)."""
 
 

@@ -1,21 +1,34 @@
-"""Autograded checks of the TP « application web → image Docker » (nbgrader).
+"""Autograded checks of the TP « application web → image Docker » (nbgrader), and the class
+command that grades a whole class, each submission in a sandbox of its own.
 
-The package's files follow the data flow of grading one submission:
+The modules follow one submission, by process:
 
-* :mod:`.snapshot` — which files make the project, read once (hash, size, staging),
-  and the same files read out of a notebook's ``%%writefile`` cells;
-* :mod:`.build` — one ``docker build`` per state of those files;
-* :mod:`.containers` — the containers a check starts (limits, readiness, cleanup);
-* :mod:`.checks` — the checks themselves, each judging one property in the
-  student's image, and :func:`grade_all` (one process, shared build and app);
-* :mod:`.answers` — written answers checked outside the kernel;
-* :mod:`.protocol` — :class:`Result` and the result lines;
-* :mod:`.sandbox` — one submission graded as an unprivileged user on its own engine;
-* :mod:`.classroom` — the instructor side: the class command, the gradebook;
-* :mod:`.kernel` — what the notebook imports (:func:`run_check`, the students' helpers).
+**the class command** (root, the only writer of the gradebook) —
+:mod:`.classroom` (the command: prepare, a pool of sandboxes, record; the summary),
+:mod:`.assignment` (what the source notebook says: checks, points, written-answer tests),
+:mod:`.passes` (nbgrader's two autograde passes, state in ``resources``),
+:mod:`.records` (a student's grades and report), :mod:`.interrupt` (Ctrl-C never cuts a write),
+:mod:`.host` (the machine: packages, users, the current engine's root),
+:mod:`.sandbox` (a slot: disk from its template, cgroup, the run), :mod:`.cgroup`;
 
-``from dockercourse.grading import run_check`` and ``python -m dockercourse.grading``
-keep working.
+**inside a sandbox** — :mod:`.enter` (root: hide the host, start the engine, become the slot's
+user), :mod:`.engine_ns` (the rootless engine in a root of its own), :mod:`.worker` (official
+results: the written answers (:mod:`.answers`), then every check in one process, sent before any
+student code runs), :mod:`.feedback` (the student's notebook, for feedback only);
+
+**the checks** (``check-all`` in a sandbox, ``check NAME`` from a student's test cell) —
+:mod:`.checks` (order, ``grade_all``), :mod:`.context` (what they share, the registry),
+:mod:`.check_files`, :mod:`.check_image`, :mod:`.check_app`, :mod:`.probe`, over
+:mod:`.snapshot` (the project's files), :mod:`.build` (one build per state of them),
+:mod:`.containers`, :mod:`.dockerfile`;
+
+**between them** — :mod:`.protocol` (the contract: results, marker lines, the job and its
+outcome, score scaling), :mod:`.timing` (where the time goes);
+
+**the student's kernel** — :mod:`.kernel` (:func:`run_check` and the notebook's helpers).
+
+``from dockercourse.grading import run_check`` and ``python -m dockercourse.grading`` keep working;
+:mod:`.regrade` grades a folder without a sandbox, for the instructor's own projects.
 """
 
 from .build import BASE_IMAGE, BUILD_TIMEOUT_S, Build, docker_build, ensure_image, last_step_image
@@ -66,8 +79,16 @@ __all__ = [
 
 
 def __getattr__(name):  # the instructor side loads nbgrader: only when asked for
-    if name in ("audit", "compare", "notebook_points", "gradebook_scores", "grade_class"):
-        from . import classroom
+    if name in ("audit", "compare", "gradebook_scores"):
+        from . import regrade
 
-        return getattr(classroom, name)
+        return getattr(regrade, name)
+    if name == "notebook_points":
+        from .assignment import notebook_points
+
+        return notebook_points
+    if name == "grade_class":
+        from .classroom import grade_class
+
+        return grade_class
     raise AttributeError(name)

@@ -21,8 +21,8 @@ import subprocess
 import sys
 from importlib import resources
 
-ANSWERS_MARK = "@@ANSWERS@@"
-SCORE_MARK = "@@SCORE@@"
+from .protocol import ANSWERS_MARK, SCORE_MARK, last_marked
+
 
 def _script(name: str) -> str:
     return resources.files("dockercourse.grading").joinpath(name).read_text()
@@ -39,17 +39,6 @@ def names_read(source: str) -> list[str]:
     import builtins
 
     return sorted(loaded - stored - set(dir(builtins)))
-
-
-def _marked(text: str, mark: str) -> dict | None:
-    for line in reversed(text.splitlines()):
-        if line.startswith(mark):
-            try:
-                value = json.loads(line[len(mark):])
-            except ValueError:
-                return None
-            return value if isinstance(value, dict) else None
-    return None
 
 
 def collect(sources: list[str], names: list[str], image: str, client=None, timeout: float = 30) -> tuple[dict, str]:
@@ -71,7 +60,7 @@ def collect(sources: list[str], names: list[str], image: str, client=None, timeo
     except Exception as err:
         return {}, (f"le moteur Docker du correcteur ne démarre pas de conteneur "
                     f"({type(err).__name__} : {str(err)[:300]})")
-    values = _marked(out, ANSWERS_MARK)
+    values = last_marked(out, ANSWERS_MARK)
     if values is None:
         return {}, engine_fault(client)
     return values, ""
@@ -85,7 +74,7 @@ def score_cell(source: str, answers: dict, points: float, timeout: float = 30) -
                               capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return 0.0, "(le test a dépassé le temps imparti)"
-    res = _marked(proc.stdout, SCORE_MARK)
+    res = last_marked(proc.stdout, SCORE_MARK)
     if res is None:
         return 0.0, "(le test n'a rien rendu)"
     text = res.get("text", "")

@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return class_main(args)
     if args.cmd == "compare":
-        from .classroom import compare
+        from .regrade import compare
 
         rows = compare(args.course, args.assignment, args.notebook, args.student)
         for r in rows:
@@ -82,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{k:14} {title}")
         return 0
     if args.cmd == "audit":
-        from .classroom import audit, notebook_points
+        from .assignment import notebook_points
+        from .regrade import audit
 
         pts = notebook_points(args.notebook) if args.notebook else None
         try:

@@ -14,10 +14,10 @@ import contextlib
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 
 from .. import engine
+from ..waiting import wait_until  # noqa: F401 (this module's name for it, kept)
 from .build import _cache_path, _remove_image
 from .snapshot import APP_PORT, SUB_LABEL, container_name, student_names, submission_id
 from .timing import span
@@ -29,18 +29,6 @@ CONTAINER_LIMITS = {"mem_limit": "256m", "pids_limit": 128, "nano_cpus": 1_000_0
 ULIMITS = {"nproc": 128, "nofile": 1024}
 #: The OOM killer takes a check's container before anything else of the grader's.
 OOM_SCORE_ADJ = 1000
-
-
-def wait_until(predicate: Callable[[], object], timeout: float, interval: float = 0.2):
-    """Call ``predicate`` until it returns something truthy or ``timeout`` passes.
-    Returns ``(value, seconds)``; ``value`` is the last (falsy) one on timeout."""
-    t0 = time.monotonic()
-    while True:
-        value = predicate()
-        elapsed = time.monotonic() - t0
-        if value or elapsed >= timeout:
-            return value, elapsed
-        time.sleep(min(interval, max(0.0, timeout - elapsed)))
 
 
 #: Which of the engine's ``docker info`` flags each per-container limit needs.

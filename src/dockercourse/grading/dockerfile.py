@@ -17,6 +17,8 @@ import dataclasses
 import fnmatch
 import re
 
+from ..errors import DockercourseError
+
 #: What BuildKit defines for ``FROM`` lines without any ``ARG`` (a linux/amd64 or arm64 host).
 AUTOMATIC_ARGS = {"TARGETPLATFORM": "linux/amd64", "TARGETOS": "linux", "TARGETARCH": "amd64",
                   "TARGETVARIANT": "", "BUILDPLATFORM": "linux/amd64", "BUILDOS": "linux",
@@ -101,7 +103,7 @@ def instructions(text: str) -> list[tuple[int, str, str]]:
     return out
 
 
-class UnresolvedVariable(ValueError):
+class UnresolvedVariable(DockercourseError, ValueError):
     """``${VAR:?message}`` on an unset variable (BuildKit fails the build)."""
 
 

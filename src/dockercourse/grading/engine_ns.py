@@ -5,7 +5,7 @@ and other syntax every student's Docker understands; grading builds with the cur
 engine's root instead (Engine 26 with BuildKit 0.13 on trixie, 28 on sid).
 
 :func:`launch` runs as root inside the sandbox's mount namespace, cgroup and network
-namespace (:func:`~.sandbox.enter` starts it before dropping to the sandbox user) as::
+namespace (:func:`~.enter.enter` starts it before dropping to the sandbox user) as::
 
     unshare -m --propagation private python -I -m dockercourse.grading.engine_ns JOB.json
 
@@ -17,17 +17,19 @@ the sandbox's private ``/tmp`` and the slot's folder at its own path. It then pi
 ``docker exec`` breaks), detaches the old root — nothing of the host is left in the
 engine's sight, not even what the sandbox does not hide —, becomes the sandbox user and
 executes the root's ``dockerd-rootless.sh`` (rootlesskit 2 + slirp4netns) with
-:func:`~.sandbox.engine_command`'s flags (``cgroupfs`` driver included).
+:func:`engine_command`'s flags (``cgroupfs`` driver included); it also says how a sandbox's
+engine is started (:func:`engine_command`, :func:`engine_env`) when it is the host's ``docker.io``.
 """
 
 from __future__ import annotations
 
 import ctypes
-import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+from .protocol import Job
 
 #: dockerd-rootless.sh inside the engine root (Debian's docker.io ships it there).
 ROOTLESS_SCRIPT = "/usr/share/docker.io/contrib/dockerd-rootless.sh"
@@ -38,6 +40,39 @@ PLUGINS = ("docker-buildx", "docker-compose")
 ACCOUNT_FILES = ("passwd", "group", "subuid", "subgid")
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _MNT_DETACH = 2
+
+
+#: Extra ``dockerd`` flags for every sandbox engine (the instructor's, or a test's), shell-split.
+DOCKERD_ARGS_ENV = "DOCKERCOURSE_SANDBOX_DOCKERD_ARGS"
+#: The cgroup driver of the sandbox engines: dockerd picks ``systemd`` on cgroup v2 when
+#: ``/run/systemd/system`` exists, which needs a login session the sandbox user never has.
+ENGINE_EXEC_OPTS = ("native.cgroupdriver=cgroupfs",)
+
+
+#: Where an offline sandbox's engine sends its registry requests: nothing listens there, so a pull
+#: (an unknown ``FROM``, ``docker run`` of a missing image, a ``# syntax=`` frontend) fails at once
+#: instead of waiting for DNS answers that never come (10 s each through slirp4netns).
+NO_REGISTRY_PROXY = "http://127.0.0.1:9"
+
+
+def engine_env(isolated_net: bool) -> dict[str, str]:
+    """Pure: what an engine's environment adds (the registry proxy of an offline sandbox)."""
+    if not isolated_net:
+        return {}
+    return {k: NO_REGISTRY_PROXY for k in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")} | {
+        "NO_PROXY": "", "no_proxy": ""}
+
+
+def engine_command(slot_dir: Path, script: str, extra: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """The command line of a sandbox's rootless engine: its data and socket on the slot's
+    disk, the ``cgroupfs`` driver (:data:`ENGINE_EXEC_OPTS`), then ``extra`` flags."""
+    run = slot_dir / "run"
+    home = slot_dir / "home"
+    cmd = [script, "--data-root", str(home / "docker"), "--exec-root", str(run / "dockerd"),
+           "--pidfile", str(run / "docker.pid"), "-H", f"unix://{run / 'docker.sock'}", "--log-level=warn"]
+    for opt in ENGINE_EXEC_OPTS:
+        cmd += ["--exec-opt", opt]
+    return cmd + [str(a) for a in extra]
 
 
 def _mount(*args: str) -> None:
@@ -59,11 +94,9 @@ def root_layout(view: Path, slot_dir: Path) -> list[tuple[str, ...]]:
 
 
 def launch(job_path: str) -> None:
-    job = json.loads(Path(job_path).read_text())
-    from .sandbox import engine_command, engine_env
-
-    view = Path(job["engine_root"])
-    slot_dir = Path(job["sandbox"])
+    job = Job.from_json(Path(job_path).read_text())
+    view = Path(job.engine_root)
+    slot_dir = Path(job.sandbox)
     new = slot_dir / "job" / ".enginefs"
     new.mkdir(mode=0o700, exist_ok=True)
     for args in root_layout(view, slot_dir):
@@ -81,9 +114,9 @@ def launch(job_path: str) -> None:
         if args[0] == "--bind" and not os.path.exists(args[1]):
             continue  # a host without /etc/subgid, say: the root's own stays
         _mount(*[a.replace("{new}", str(new)) for a in args])
-    cmd = engine_command(slot_dir, ROOTLESS_SCRIPT, job.get("dockerd_args") or ())
-    env = {"HOME": str(slot_dir / "home"), "XDG_RUNTIME_DIR": str(slot_dir / "run"), "USER": job["user"],
-           "LOGNAME": job["user"], "PATH": PATH, "LANG": "C.UTF-8"} | engine_env(bool(job.get("isolated_net")))
+    cmd = engine_command(slot_dir, ROOTLESS_SCRIPT, job.dockerd_args)
+    env = {"HOME": str(slot_dir / "home"), "XDG_RUNTIME_DIR": str(slot_dir / "run"), "USER": job.user,
+           "LOGNAME": job.user, "PATH": PATH, "LANG": "C.UTF-8"} | engine_env(job.isolated_net)
     os.chdir(new)
     subprocess.run(["pivot_root", ".", ".oldroot"], check=True, capture_output=True)
     os.chdir("/")
@@ -92,8 +125,8 @@ def launch(job_path: str) -> None:
         raise OSError(ctypes.get_errno(), "umount /.oldroot")
     os.rmdir("/.oldroot")
     os.setgroups([])
-    os.setresgid(job["gid"], job["gid"], job["gid"])
-    os.setresuid(job["uid"], job["uid"], job["uid"])
+    os.setresgid(job.gid, job.gid, job.gid)
+    os.setresuid(job.uid, job.uid, job.uid)
     os.chdir(env["HOME"])
     os.execve(cmd[0], cmd, env)
 

@@ -23,7 +23,7 @@ from .. import engine
 from .build import BUILD_TIMEOUT_S
 from .checks import probe_app
 from .containers import cleanup, http_get, wait_until
-from .protocol import RESULT_MARK, _num
+from .protocol import RESULT_MARK, _num, parse_mark_line
 from .snapshot import APP_DIR, APP_PORT, student_names
 
 OFFICIAL_ENV = "DOCKERCOURSE_OFFICIAL_RESULTS"
@@ -94,8 +94,9 @@ def run_check(name: str, points: float, project: str | Path = ".", timeout: floa
     shown = []
     for line in out.splitlines():
         if line.startswith(RESULT_MARK):
-            with contextlib.suppress(ValueError):
-                score = float(json.loads(line[len(RESULT_MARK):])["score"])
+            result = parse_mark_line(line, RESULT_MARK)
+            with contextlib.suppress(ValueError, TypeError, KeyError):
+                score = float(result["score"])
         elif verbose:
             shown.append(line)
     if shown:

@@ -1,0 +1,2 @@
+FROM {base}
+RUN pip install --no-cache-dir {pins}
