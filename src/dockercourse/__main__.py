@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
                                            "the containerd image store (their committed outputs; root)")
     p_out.add_argument("notebooks", nargs="*", help="notebooks to execute (default: every notebooks/0*.ipynb)")
     p_grade = sub.add_parser("grade", help="grade every collected submission, each in its own sandbox (root)")
-    from .grading.classroom import add_class_arguments
+    from .grading.cli import add_class_arguments
 
     add_class_arguments(p_grade)
     args = parser.parse_args(argv)

@@ -17,3 +17,14 @@ def test_nbformat_validates_without_rfc3987_syntax():
             "print(sys.modules['rfc3987_syntax'] is None, 'jsonschema' in sys.modules)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["True", "True"]
+
+
+def test_a_check_command_does_not_import_nbgrader():
+    """Every test cell of a student's notebook starts ``python -m dockercourse.grading check NAME``:
+    building its command line must not import nbgrader, nbconvert or nbformat (about 3 s of CPU each
+    time, 15 times per notebook run)."""
+    code = ("import sys\nfrom dockercourse.grading import cli\n"
+            "try:\n    cli.main(['list'])\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in ('nbgrader', 'nbconvert', 'nbformat') if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"

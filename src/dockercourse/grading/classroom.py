@@ -40,6 +40,7 @@ from pathlib import Path
 from .. import engine
 from ..errors import GradingError, SandboxError
 from .assignment import Assignment, notebook_points  # noqa: F401 (the class command's names, kept)
+from .cli import add_class_arguments  # noqa: F401 (kept importable from here)
 from .interrupt import HOLD_ENV, HOLD_LINE, deferred_interrupt  # noqa: F401
 from .protocol import Job, Limits, _num
 from .records import (  # noqa: F401
@@ -246,21 +247,6 @@ def _exclusive(root: Path):
     fh.write(str(os.getpid()))
     fh.flush()
     return fh
-
-
-def add_class_arguments(p) -> None:
-    p.add_argument("assignment", nargs="?", default="tp-conteneurisation")
-    p.add_argument("--course", default=".", help="the course root (nbgrader_config.py), default: here")
-    p.add_argument("--jobs", "-j", type=int, default=max(2, (os.cpu_count() or 2)),
-                   help="sandboxes in parallel (default: the number of CPUs, at least 2)")
-    p.add_argument("--student", action="append", default=None, help="only these students (repeatable)")
-    p.add_argument("--force", action="store_true", help="regrade submissions already recorded")
-    p.add_argument("--wall", type=float, default=None, help="wall-time limit per submission, seconds (600)")
-    p.add_argument("--cell-timeout", type=float, default=None,
-                   help="per-cell timeout when the notebook runs for feedback (30)")
-    p.add_argument("--feedback", type=float, default=None,
-                   help="time the notebook runs for feedback, once the official results are in (60)")
-    p.add_argument("--json", metavar="FILE", help="also write the summary as JSON")
 
 
 def _fr(x: float) -> str:

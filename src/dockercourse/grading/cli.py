@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import time
 
 from .. import engine
@@ -32,6 +33,23 @@ def _record(project, name: str, res: Result) -> None:
                 "files": Snapshot.of(project).hash()}
         with open(_cache_path(submission_id(project)).with_suffix(".results.jsonl"), "a") as fh:
             fh.write(json.dumps(line) + "\n")
+
+
+def add_class_arguments(p) -> None:
+    """The class command's options (here, not in :mod:`.classroom`: building the parser must not import
+    nbgrader, which every `check` a student's test cell starts would pay for)."""
+    p.add_argument("assignment", nargs="?", default="tp-conteneurisation")
+    p.add_argument("--course", default=".", help="the course root (nbgrader_config.py), default: here")
+    p.add_argument("--jobs", "-j", type=int, default=max(2, (os.cpu_count() or 2)),
+                   help="sandboxes in parallel (default: the number of CPUs, at least 2)")
+    p.add_argument("--student", action="append", default=None, help="only these students (repeatable)")
+    p.add_argument("--force", action="store_true", help="regrade submissions already recorded")
+    p.add_argument("--wall", type=float, default=None, help="wall-time limit per submission, seconds (600)")
+    p.add_argument("--cell-timeout", type=float, default=None,
+                   help="per-cell timeout when the notebook runs for feedback (30)")
+    p.add_argument("--feedback", type=float, default=None,
+                   help="time the notebook runs for feedback, once the official results are in (60)")
+    p.add_argument("--json", metavar="FILE", help="also write the summary as JSON")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,8 +77,6 @@ def main(argv: list[str] | None = None) -> int:
     p_cmp.add_argument("--notebook", default="tp-conteneurisation.ipynb")
     p_cmp.add_argument("--student", action="append", default=None)
     p_class = sub.add_parser("class", help="grade every collected submission, each in its own sandbox")
-    from .classroom import add_class_arguments
-
     add_class_arguments(p_class)
     args = parser.parse_args(argv)
 
