@@ -51,8 +51,9 @@ def name(*parts: str) -> str:
 
 def state_dir() -> Path:
     """Folder for logs and caches: ``$DOCKERCOURSE_STATE`` (the Makefile sets
-    it to the repo's ``.state/``), else ``~/.cache/dockercourse``."""
-    path = Path(os.environ.get("DOCKERCOURSE_STATE") or Path.home() / ".cache" / "dockercourse")
+    it to the repo's ``.state/``), else ``~/.cache/dockercourse``. Always absolute: a relative
+    ``DOCKERCOURSE_STATE=.state`` would name another folder in a sandbox's mount namespace."""
+    path = Path(os.environ.get("DOCKERCOURSE_STATE") or Path.home() / ".cache" / "dockercourse").absolute()
     path.mkdir(parents=True, exist_ok=True)
     return path
 

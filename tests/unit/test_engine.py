@@ -92,3 +92,11 @@ def test_cli_without_daemon_fails_clearly():
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and "DOCKER_HOST" in proc.stderr
+
+
+def test_a_relative_state_folder_is_made_absolute(tmp_path, monkeypatch):
+    """`DOCKERCOURSE_STATE=.state` (as docs/benchmarks.md writes it): the class command bind-mounts
+    the current engine's root from there inside each sandbox, where the working folder differs."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DOCKERCOURSE_STATE", ".state")
+    assert engine.state_dir() == tmp_path / ".state"
