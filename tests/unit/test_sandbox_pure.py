@@ -89,3 +89,33 @@ def test_an_offline_sandbox_fails_registry_requests_at_once():
 
     assert enter.worker_env(dataclasses.replace(JOB, isolated_net=True))[OFFLINE_SANDBOX_ENV] == "1"
     assert OFFLINE_SANDBOX_ENV not in enter.worker_env(JOB)
+
+
+def test_slots_made_on_threads_at_once_each_keep_their_subordinate_ids(tmp_path, monkeypatch):
+    """The class command makes its slots concurrently: every slot's line must end up in both files
+    (a lost /etc/subgid line made a whole fresh-machine class « correction à refaire »)."""
+    import pwd
+    import threading
+    import time
+    from pathlib import Path
+
+    from dockercourse.grading import host
+
+    files = (tmp_path / "subuid", tmp_path / "subgid")
+    monkeypatch.setattr(host, "SUBID_FILES", tuple(str(f) for f in files))
+    monkeypatch.setattr(host.pwd, "getpwnam", lambda name: pwd.struct_passwd((name, "x", 999, 999, "", "/", "/")))
+    slow_write = Path.write_text
+
+    def write_text(self, text, *a, **kw):  # a busy machine: another thread reads meanwhile
+        time.sleep(0.02)
+        return slow_write(self, text, *a, **kw)
+
+    monkeypatch.setattr(Path, "write_text", write_text)
+    threads = [threading.Thread(target=host.ensure_user, args=(slot,)) for slot in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for f in files:
+        assert sorted(ln.split(":")[0] for ln in f.read_text().splitlines()) == [
+            f"{host.USER_PREFIX}{slot}" for slot in range(6)]

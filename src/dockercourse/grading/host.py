@@ -14,6 +14,7 @@ import pwd
 import shutil
 import stat
 import subprocess
+import threading
 from pathlib import Path
 
 from .. import engine, hostpkg
@@ -120,19 +121,28 @@ def current_engine_root(quiet: bool = True) -> Path | None:
     return _ENGINE_ROOT["root"]
 
 
+#: The files that give each slot's user its subordinate ids (read, changed, written back).
+SUBID_FILES = ("/etc/subuid", "/etc/subgid")
+#: The class command makes its slots on several threads at once: without it, two read-modify-writes
+#: of /etc/subgid lost one slot's line (its engine then failed: "No subgid ranges found"), and two
+#: useradd calls could meet on /etc/passwd's lock.
+_USERS_LOCK = threading.Lock()
+
+
 def ensure_user(slot: int) -> tuple[int, int, str]:
     name = f"{USER_PREFIX}{slot}"
-    try:
-        pw = pwd.getpwnam(name)
-    except KeyError:
-        subprocess.run(["useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent",
-                        "--shell", "/usr/sbin/nologin", "--user-group", name], check=True, capture_output=True)
-        pw = pwd.getpwnam(name)
-    lo = SUBID_BASE + slot * SUBID_SPAN
-    for path in ("/etc/subuid", "/etc/subgid"):
-        lines = Path(path).read_text().splitlines() if Path(path).exists() else []
-        want = f"{name}:{lo}:{SUBID_SPAN}"
-        if want not in lines:
-            lines = [ln for ln in lines if not ln.startswith(f"{name}:")] + [want]
-            Path(path).write_text("\n".join(lines) + "\n")
+    with _USERS_LOCK:
+        try:
+            pw = pwd.getpwnam(name)
+        except KeyError:
+            subprocess.run(["useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent",
+                            "--shell", "/usr/sbin/nologin", "--user-group", name], check=True, capture_output=True)
+            pw = pwd.getpwnam(name)
+        lo = SUBID_BASE + slot * SUBID_SPAN
+        for path in SUBID_FILES:
+            lines = Path(path).read_text().splitlines() if Path(path).exists() else []
+            want = f"{name}:{lo}:{SUBID_SPAN}"
+            if want not in lines:
+                lines = [ln for ln in lines if not ln.startswith(f"{name}:")] + [want]
+                Path(path).write_text("\n".join(lines) + "\n")
     return pw.pw_uid, pw.pw_gid, name
