@@ -24,9 +24,9 @@ class Cgroup:
 
     V1_CONTROLLERS = ("memory", "pids", "freezer", "cpu", "cpuacct")
 
-    def __init__(self, slot: int, limits: Limits, owner: tuple[int, int]):
+    def __init__(self, slot: int, limits: Limits, owner: tuple[int, int], name: str | None = None):
         self.version = cgroup_version()
-        self.name = f"{CGROUP_NAME}/slot{slot}"
+        self.name = name or f"{CGROUP_NAME}/slot{slot}"
         self.limits = limits
         self.owner = owner
         if self.version == 1:
@@ -90,6 +90,22 @@ class Cgroup:
                 with contextlib.suppress(OSError, ValueError):
                     return int((p / f).read_text()) / 2**20
         return None
+
+    def memory_mib(self) -> dict[str, float]:
+        """What the group is charged now: ``charged`` (what the limit counts, page cache included),
+        ``anon`` (processes' own memory) and ``file`` (page cache), in MiB ({} when unreadable)."""
+        out: dict[str, float] = {}
+        for p in self.paths:
+            for f in ("memory.usage_in_bytes", "memory.current"):
+                with contextlib.suppress(OSError, ValueError):
+                    out["charged"] = int((p / f).read_text()) / 2**20
+            with contextlib.suppress(OSError, ValueError):
+                stat = dict(line.split() for line in (p / "memory.stat").read_text().splitlines())
+                anon, file = ("total_rss", "total_cache") if "total_rss" in stat else ("anon", "file")
+                out["anon"], out["file"] = int(stat[anon]) / 2**20, int(stat[file]) / 2**20
+            if out:
+                break
+        return out
 
     def cpu_seconds(self) -> float | None:
         """CPU time used by the whole tree so far (cpuacct.usage on v1, cpu.stat on v2)."""

@@ -120,9 +120,11 @@ class _Bar:
 
 
 def grade_class(course_root: str | Path, assignment: str, jobs: int = 2, students: list[str] | None = None,
-                force: bool = False, limits: Limits | None = None, quiet: bool = False) -> list[dict]:
+                force: bool = False, limits: Limits | None = None, quiet: bool = False,
+                wait: bool = False) -> list[dict]:
     """Grade every collected submission of ``assignment`` (see the module docstring).
-    Returns one row per student: score, max, flags, seconds, status."""
+    Returns one row per student: score, max, flags, seconds, status. ``wait``: wait for a class
+    command already running (also when :data:`WAIT_ENV` is 1) instead of stopping."""
     import warnings
 
     from ..lightimports import skip_slow_optional_imports
@@ -136,7 +138,8 @@ def grade_class(course_root: str | Path, assignment: str, jobs: int = 2, student
     course = Course(course_root)
     spec = Assignment(course.root, assignment)
     ensure_host_support(quiet=quiet)
-    lock = _exclusive(DEFAULT_ROOT)  # the slots (users, disks, cgroups) serve one class command at a time
+    # the slots (users, disks, cgroups) serve one class command at a time
+    lock = _exclusive(DEFAULT_ROOT, wait=wait or os.environ.get(WAIT_ENV) == "1")
     stale = reap_stale_slots(DEFAULT_ROOT)
     if stale and not quiet:
         print(f"bacs à sable laissés par une correction interrompue, nettoyés : {', '.join(map(str, stale))}")
@@ -229,7 +232,12 @@ def _last(text) -> str:
     return lines[-1][:300] if lines else "(aucun message)"
 
 
-def _exclusive(root: Path):
+#: Set to 1: a class command waits for the one already running instead of stopping (the class
+#: server's correction service, and ``make test``, whose sessions grade side by side).
+WAIT_ENV = "DOCKERCOURSE_GRADING_WAIT"
+
+
+def _exclusive(root: Path, wait: bool = False):
     import fcntl
 
     root.mkdir(parents=True, exist_ok=True)
@@ -240,9 +248,14 @@ def _exclusive(root: Path):
     except BlockingIOError:
         fh.seek(0)
         other = fh.read().strip() or "?"
-        fh.close()
-        raise SandboxError(f"une autre correction utilise déjà les bacs à sable (processus {other}) : "
-                           "attendez qu'elle se termine.") from None
+        if wait:
+            print(f"Une autre correction utilise les bacs à sable (processus {other}) : attente de sa fin…",
+                  flush=True)
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        else:
+            fh.close()
+            raise SandboxError(f"une autre correction utilise déjà les bacs à sable (processus {other}) : "
+                               "attendez qu'elle se termine (ou --wait).") from None
     fh.truncate(0)
     fh.write(str(os.getpid()))
     fh.flush()
@@ -290,7 +303,7 @@ def class_main(args) -> int:
         limits.feedback_s = args.feedback
     try:
         rows = grade_class(args.course, args.assignment, jobs=args.jobs, students=args.student, force=args.force,
-                           limits=limits)
+                           limits=limits, wait=args.wait)
     except (GradingError, engine.DockerUnavailable) as err:
         print(f"❌ {err}", file=sys.stderr)
         return 2

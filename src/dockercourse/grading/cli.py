@@ -50,6 +50,7 @@ def add_class_arguments(p) -> None:
     p.add_argument("--feedback", type=float, default=None,
                    help="time the notebook runs for feedback, once the official results are in (60)")
     p.add_argument("--json", metavar="FILE", help="also write the summary as JSON")
+    p.add_argument("--wait", action="store_true", help="wait for a class command already running instead of stopping")
 
 
 def main(argv: list[str] | None = None) -> int:

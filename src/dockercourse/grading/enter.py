@@ -60,6 +60,46 @@ def _needed_paths() -> list[Path]:
     return sorted(paths, key=lambda p: len(p.parts))
 
 
+def hide_host(hidden: list[Path], tmp_mib: int, keep: Path) -> None:
+    """In a fresh mount namespace (root): private, size-capped ``/tmp``, ``/var/tmp`` and
+    ``/dev/shm``; ``hidden`` and ``/root`` covered; the Python installation, the venv and this
+    package bound back read-only wherever they live (``keep``: an empty root-only folder used
+    while covering); the host's Docker sockets covered."""
+    needed = _needed_paths()
+    scratch = [Path(d) for d in ("/tmp", "/var/tmp", "/dev/shm") if os.path.isdir(d)]
+    all_hidden = [*hidden, Path("/root")]
+    hidden = [h for h in all_hidden if h.is_dir()]
+    covering = scratch + hidden
+    hidden = [h for h in hidden if not any(o != h and o in h.parents for o in covering)]  # outermost only
+    covered = [p for p in needed if any(h == p or h in p.parents for h in covering)]
+    # keep a handle on what must stay visible (the venv may live in /tmp or in the course root),
+    # cover everything, then bind it back read-only
+    keep.mkdir(mode=0o700, exist_ok=True)
+    staged = []
+    for i, p in enumerate(covered):
+        s = keep / str(i)
+        s.mkdir(exist_ok=True)
+        _mount("--bind", str(p), str(s))
+        staged.append((s, p))
+    for d in scratch:
+        _mount("-t", "tmpfs", "-o", f"size={tmp_mib}m,mode=1777,nosuid,nodev", "tmpfs", str(d))
+    for h in hidden:
+        _mount("-t", "tmpfs", "-o", "size=1m,mode=755,nosuid,nodev", "tmpfs", str(h))
+    for s, p in staged:
+        p.mkdir(parents=True, exist_ok=True)
+        _mount("--bind", str(s), str(p))
+        _mount("-o", "remount,bind,ro", str(p))
+        subprocess.run(["umount", str(s)], capture_output=True)
+    for h in all_hidden:
+        # a bound-back folder that contains a hidden one must not re-expose it
+        if any(p in h.parents for _, p in staged) and h.is_dir():
+            _mount("-t", "tmpfs", "-o", "size=1m,mode=755,nosuid,nodev", "tmpfs", str(h))
+    for sock in ("/var/run/docker.sock", "/run/docker.sock", "/run/containerd/containerd.sock"):
+        if os.path.exists(sock) and not os.path.islink(sock):
+            with contextlib.suppress(subprocess.CalledProcessError):
+                _mount("--bind", "/dev/null", sock)
+
+
 def enter(job_path: str) -> None:
     """Root, in a fresh mount namespace: join the cgroup, hide the host, drop to the
     sandbox user and exec the worker."""
@@ -72,40 +112,7 @@ def enter(job_path: str) -> None:
     if job.engine_root:  # before anything is covered: the engine root may live in the course root
         _mount("--bind", job.engine_source, job.engine_root)
         _mount("-o", "remount,bind,ro", job.engine_root)
-    needed = _needed_paths()
-    scratch = [Path(d) for d in ("/tmp", "/var/tmp", "/dev/shm") if os.path.isdir(d)]  # private, size-capped
-    hidden = [Path(h) for h in job.hidden] + [Path("/root")]
-    hidden = [h for h in hidden if h.is_dir()]
-    covering = scratch + hidden
-    hidden = [h for h in hidden if not any(o != h and o in h.parents for o in covering)]  # outermost only
-    covered = [p for p in needed if any(h == p or h in p.parents for h in covering)]
-    # keep a handle on what must stay visible (the venv may live in /tmp or in the course root),
-    # cover everything, then bind it back read-only
-    keep = slot_dir / "job" / ".keep"
-    keep.mkdir(mode=0o700, exist_ok=True)
-    staged = []
-    for i, p in enumerate(covered):
-        s = keep / str(i)
-        s.mkdir(exist_ok=True)
-        _mount("--bind", str(p), str(s))
-        staged.append((s, p))
-    for d in scratch:
-        _mount("-t", "tmpfs", "-o", f"size={job.limits.tmp_mib}m,mode=1777,nosuid,nodev", "tmpfs", str(d))
-    for h in hidden:
-        _mount("-t", "tmpfs", "-o", "size=1m,mode=755,nosuid,nodev", "tmpfs", str(h))
-    for s, p in staged:
-        p.mkdir(parents=True, exist_ok=True)
-        _mount("--bind", str(s), str(p))
-        _mount("-o", "remount,bind,ro", str(p))
-        subprocess.run(["umount", str(s)], capture_output=True)
-    for h in [Path(x) for x in job.hidden] + [Path("/root")]:
-        # a bound-back folder that contains a hidden one must not re-expose it
-        if any(p in h.parents for _, p in staged) and h.is_dir():
-            _mount("-t", "tmpfs", "-o", "size=1m,mode=755,nosuid,nodev", "tmpfs", str(h))
-    for sock in ("/var/run/docker.sock", "/run/docker.sock", "/run/containerd/containerd.sock"):
-        if os.path.exists(sock) and not os.path.islink(sock):
-            with contextlib.suppress(subprocess.CalledProcessError):
-                _mount("--bind", "/dev/null", sock)
+    hide_host([Path(h) for h in job.hidden], job.limits.tmp_mib, slot_dir / "job" / ".keep")
     if job.isolated_net and shutil.which("ip"):
         subprocess.run(["ip", "link", "set", "lo", "up"], capture_output=True)
     if job.engine_root:

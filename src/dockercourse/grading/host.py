@@ -130,18 +130,32 @@ _USERS_LOCK = threading.Lock()
 
 
 def ensure_user(slot: int) -> tuple[int, int, str]:
-    name = f"{USER_PREFIX}{slot}"
+    """The system user of sandbox slot ``slot`` and its subordinate ids."""
+    return ensure_account(f"{USER_PREFIX}{slot}", SUBID_BASE + slot * SUBID_SPAN)
+
+
+def ensure_account(name: str, subid_lo: int, *, home: str | None = None, comment: str = "",
+                   groups: tuple[str, ...] = ()) -> tuple[int, int, str]:
+    """A Unix account ``name`` (made if missing: a system user without a home on the host unless
+    ``home`` is given, a real login account then) whose subordinate uid/gid range is
+    ``[subid_lo, subid_lo + SUBID_SPAN)`` in :data:`SUBID_FILES`. Returns (uid, gid, name)."""
     with _USERS_LOCK:
         try:
             pw = pwd.getpwnam(name)
         except KeyError:
-            subprocess.run(["useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent",
-                            "--shell", "/usr/sbin/nologin", "--user-group", name], check=True, capture_output=True)
+            for g in groups:
+                subprocess.run(["groupadd", "-f", "--system", g], check=True, capture_output=True)
+            if home is None:
+                opts = ["--system", "--no-create-home", "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin"]
+            else:
+                opts = ["--no-create-home", "--home-dir", home, "--shell", "/bin/bash"]
+            opts += ["--comment", comment] if comment else []
+            opts += ["--groups", ",".join(groups)] if groups else []
+            subprocess.run(["useradd", *opts, "--user-group", name], check=True, capture_output=True)
             pw = pwd.getpwnam(name)
-        lo = SUBID_BASE + slot * SUBID_SPAN
         for path in SUBID_FILES:
             lines = Path(path).read_text().splitlines() if Path(path).exists() else []
-            want = f"{name}:{lo}:{SUBID_SPAN}"
+            want = f"{name}:{subid_lo}:{SUBID_SPAN}"
             if want not in lines:
                 lines = [ln for ln in lines if not ln.startswith(f"{name}:")] + [want]
                 Path(path).write_text("\n".join(lines) + "\n")
