@@ -19,7 +19,7 @@ export DOCKERCOURSE_STATE := $(STATE)
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: setup venv engine kit current-root browser image lab test test-unit lint clean-docker outputs release grade clean \
-	cgroup-v2-vm
+	cgroup-v2-vm hub
 
 setup: venv engine kit
 
@@ -31,7 +31,7 @@ setup: venv engine kit
 # runs `python -m pip download`. uv reads no pip.conf or PIP_* variable (a mirror: UV_DEFAULT_INDEX).
 INSTALLER ?= uv
 UV_INSTALL = $(BIN)/uv pip install --python $(BIN)/python --system-certs --compile-bytecode \
-	--upgrade-package pip pip -e '.[test,image-tests]'
+	--upgrade-package pip pip -e '.[test,image-tests,hub]'
 venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required (nbgrader 0.9.6): set PYTHON=python3.11 or newer")'
@@ -45,7 +45,7 @@ $(VENV)/.installed: pyproject.toml
 	fi; \
 	echo "== Installer: pip"; set -ex; \
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip; \
-	$(BIN)/python -m pip install --disable-pip-version-check --progress-bar off -e '.[test,image-tests]'
+	$(BIN)/python -m pip install --disable-pip-version-check --progress-bar off -e '.[test,image-tests,hub]'
 	@touch $@
 
 engine: venv
@@ -104,6 +104,13 @@ release: venv
 # official scores written to gradebook.db; re-running resumes. GRADE_ARGS="--jobs 4 --student alice"
 grade: setup
 	$(BIN)/python -m dockercourse grade tp-conteneurisation $(GRADE_ARGS)
+
+# The class server (root): JupyterHub, each member of CLASS (a CSV: id,role) in a session of their own
+# with a rootless Docker engine (docs/class-server.md). HUB_ARGS="--port 8000 --memory 2048"
+CLASS ?= classe.csv
+HUB_ARGS ?=
+hub: setup current-root
+	$(BIN)/python -m dockercourse hub --class $(CLASS) $(HUB_ARGS)
 
 # The class command on cgroup v2 with and without systemd, in a QEMU TCG guest (root, about an hour
 # on 2 cores; benchmarks/cgroup_v2_vm.py, docs/benchmarks.md). CGV2_ARGS="--config plain --student NAME"

@@ -40,6 +40,11 @@ def main(argv: list[str] | None = None) -> int:
     from .grading.cli import add_class_arguments
 
     add_class_arguments(p_grade)
+    p_hub = sub.add_parser("hub", help="run the class server: JupyterHub, each member in a session of their own "
+                                        "with a rootless Docker engine (root)")
+    from .hub.app import add_arguments as add_hub_arguments
+
+    add_hub_arguments(p_hub)
     args = parser.parse_args(argv)
     if args.cmd == "engine" and (args.stop or args.root_only or args.store != "classic") and not args.current:
         parser.error("--stop, --root-only and --store go with --current")
@@ -53,6 +58,10 @@ def main(argv: list[str] | None = None) -> int:
         except engine.SetupError as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
+    if args.cmd == "hub":
+        from .hub.app import hub_main
+
+        return hub_main(args)
     if args.cmd == "grade":
         from .grading.classroom import class_main
 
