@@ -5,7 +5,8 @@ Tiers are applied **by folder** (:data:`FOLDER_MARKERS`), so no test can forget 
 - ``tests/unit/``: pure logic, no daemon, no network, no root (``make test-unit``);
 - ``tests/engine/`` and the lecture notebooks: a live Docker engine;
 - ``tests/grading/``: the checks, the sandboxes, the class command and the instructor's term;
-- ``tests/image/``: the course image, Binder and the launch modes (a session of its own).
+- ``tests/image/``: the course image, Binder and the launch modes (a session of its own);
+- ``tests/hub/``: the class server, real accounts and a browser (a session of its own).
 
 A test that also needs root, a browser or QEMU carries ``root``, ``browser`` or ``qemu``.
 
@@ -40,6 +41,7 @@ FOLDER_MARKERS = {
     "engine": ("docker",),
     "grading": ("docker",),
     "image": ("docker", "course_image"),
+    "hub": ("docker", "root", "hub"),
     "notebooks": ("docker", "notebook"),
 }
 

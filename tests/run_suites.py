@@ -17,7 +17,11 @@
   with ``DOCKERCOURSE_CURRENT_SUITE=sid``, beside the host's, with the classic and the containerd
   image store) runs beside them, without the lock: another daemon, and a state folder of its own
   for its notebooks' kernels. The lectures' committed outputs are compared there (nbval, strict,
-  containerd store).
+  containerd store);
+- the **class server** session (``-m hub``: ``python -m dockercourse hub`` on loopback, three students
+  and an instructor as real accounts, Chromium, their rootless engines, the class command once) runs
+  beside them. Every session runs with ``DOCKERCOURSE_GRADING_WAIT=1``: two sessions' class commands
+  take turns on the grading sandboxes instead of one of them stopping.
 
 Each session's output goes to a log under ``.state/`` (the suite's to the terminal too), then this
 prints every session's wall and CPU time and the slowest tests of the whole run, and checks once
@@ -108,7 +112,7 @@ def wait_until_ended(running: list[Session], last: Session) -> None:
 
 
 def sessions() -> list[Session]:
-    beside = ("course_image", "class_grading", "current_engine")
+    beside = ("course_image", "class_grading", "current_engine", "hub")
     return [
         Session("unit", "Unit tier (no daemon)", "unit", ("tests/unit",), beside=False,
                 env={"DOCKER_HOST": NO_DAEMON}),
@@ -116,6 +120,7 @@ def sessions() -> list[Session]:
         Session("class-grading", "Class grading tests (sandboxes)", "class_grading", nice=10),
         Session("current-engine", "Current-engine lane (Engine 26+, classic and containerd stores)",
                 "current_engine", ("tests/engine",), nice=10),
+        Session("class-server", "Class server (JupyterHub, real accounts, a browser)", "hub", ("tests/hub",)),
         Session("suite", "Suite (live Docker on the host's engine)",
                 " and ".join(["not unit", *(f"not {m}" for m in beside)]), ("tests",), beside=False,
                 env={"DOCKERCOURSE_HOLD_NOTEBOOKS_LOCK": "1"}),
@@ -159,7 +164,7 @@ def main(args: list[str]) -> int:
     if args[:1] == ["--unit"]:
         return run_unit(args[1:])
     serial = os.environ.get("DOCKERCOURSE_SERIAL") == "1"
-    env = dict(os.environ, DOCKERCOURSE_LEFTOVERS_CHECK="runner")
+    env = dict(os.environ, DOCKERCOURSE_LEFTOVERS_CHECK="runner", DOCKERCOURSE_GRADING_WAIT="1")
     t0 = time.monotonic()
     unit, *rest = sessions()
     if os.environ.get("DOCKERCOURSE_SESSIONS"):  # e.g. "suite,current-engine": the others are not run
