@@ -28,7 +28,7 @@ import requests
 
 from dockercourse.hub import network, session
 from tests.utils import corpus
-from tests.utils.assignment import AID, NB, not_at_full_marks
+from tests.utils.assignment import AID, NB, not_at_full_marks_as_released
 from tests.utils.hub import Hub
 from tests.utils.paths import ROOT
 
@@ -198,6 +198,9 @@ def test_a_term_across_real_accounts(hub):
     rc, out = hub.sh(PROF, f"cd {course} && nbgrader generate_assignment {AID} --force && "
                            f"nbgrader release_assignment {AID} --force", timeout=300)
     assert rc == 0, out
+    for user, code in ((PROF, 200), (B, 404)):  # formgrader: the instructor's session only
+        r = requests.get(f"{hub.url}/user/{user}/formgrader", headers=hub.headers, timeout=120)
+        assert r.status_code == code, (user, r.status_code)
     hub.spawn(A)  # a new session on A's disk: her files are there
     rc, out = hub.sh(A, "cat ~/cours/persiste.txt; ls ~/cours/lecons")
     assert rc == 0 and "gardé" in out and "00_demarrage.ipynb" in out, out
@@ -218,9 +221,7 @@ def test_a_term_across_real_accounts(hub):
     assert rc == 0, out[-3000:]
     r = requests.get(f"{hub.url}/user/{A}/api/contents/{AID}/{NB}", headers=hub.headers, timeout=60)
     # every check at full marks from her side; the three questions are scored at the correction only
-    left = not_at_full_marks(nbformat.from_dict(r.json()["content"]))
-    assert [ln for ln in left if not (ln.startswith("test_q_") and "réponse enregistrée" in ln)] == [], left
-    assert len(left) == 3, left
+    assert not_at_full_marks_as_released(nbformat.from_dict(r.json()["content"])) == []
     for user in (A, B):
         r = requests.post(f"{hub.url}/user/{user}/assignments/submit", headers=hub.headers, timeout=120,
                           data={"course_id": COURSE_ID, "assignment_id": AID})

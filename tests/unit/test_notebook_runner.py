@@ -35,6 +35,28 @@ def test_not_at_full_marks_names_each_cell_that_lost_points():
     assert not_at_full_marks(nbformat.v4.new_notebook(cells=full.cells[:17]))[0] == "17 graded cells, 18 expected"
 
 
+def test_a_released_notebook_is_at_full_marks_when_its_questions_are_recorded():
+    import nbformat
+
+    from tests.utils.assignment import QUESTIONS, not_at_full_marks_as_released
+
+    def cell(gid, shown, text=""):
+        outputs = [nbformat.v4.new_output("stream", name="stdout", text=text)] if text else []
+        if shown is not None:
+            outputs.append(nbformat.v4.new_output("execute_result", {"text/plain": str(shown)}, execution_count=1))
+        return nbformat.v4.new_code_cell("x", metadata={"nbgrader": {"grade": True, "grade_id": gid, "points": 1}},
+                                         outputs=outputs)
+
+    said = "Q : réponse enregistrée ; elle sera notée à la correction.\n"
+    nb = nbformat.v4.new_notebook(cells=[cell(q, None, said) for q in QUESTIONS]
+                                  + [cell(f"c{i}", 1.0) for i in range(15)])
+    assert not_at_full_marks_as_released(nb) == []
+    nb.cells[0] = cell(QUESTIONS[0], None, "rien\n")  # a question that was not recorded
+    nb.cells[5] = cell("c2", 0.0)
+    left = not_at_full_marks_as_released(nb)
+    assert [ln.split(":")[0] for ln in left] == [QUESTIONS[0], "c2", "2 questions recorded, 3 expected"]
+
+
 def test_lecture_objects_are_named_or_labelled_after_a_lecture():
     from tests.utils.notebook_runner import is_lecture_object
 
