@@ -60,6 +60,18 @@ def password(hub: Hub, user: str) -> str:
         return next(r["first_password"] for r in csv.DictReader(fh) if r["id"] == user)
 
 
+def log_in(page, hub: Hub, user: str) -> None:
+    """The hub's login form with the member's first password, until JupyterLab shows its French menus."""
+    from playwright.sync_api import expect
+
+    page.goto(f"{hub.url}/hub/login")
+    page.fill("#username_input", user)
+    page.fill("#password_input", password(hub, user))
+    page.click("#login_submit")
+    page.wait_for_url(re.compile(rf"/user/{user}/lab"), timeout=240_000)
+    expect(page.locator(".lm-MenuBar-itemLabel", has_text="Fichier")).to_be_visible(timeout=120_000)
+
+
 def test_members_get_real_accounts_and_a_first_password(hub):
     printed = hub.log.read_text()
     for user, role in MEMBERS.items():
@@ -86,12 +98,7 @@ def test_a_student_logs_in_from_a_browser_and_runs_docker_in_a_notebook(hub):
             page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
             page.set_default_timeout(240_000)
             t0 = time.monotonic()
-            page.goto(f"{hub.url}/hub/login")
-            page.fill("#username_input", A)
-            page.fill("#password_input", password(hub, A))
-            page.click("#login_submit")
-            page.wait_for_url(re.compile(rf"/user/{A}/lab"), timeout=240_000)
-            expect(page.locator(".lm-MenuBar-itemLabel", has_text="Fichier")).to_be_visible(timeout=120_000)
+            log_in(page, hub, A)
             print(f"login -> French JupyterLab: {time.monotonic() - t0:.1f} s")
             # a notebook with one docker cell, opened and run in the browser
             nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(DOCKER_CELL)])
@@ -192,6 +199,7 @@ def test_a_fork_bomb_and_a_memory_hog_stay_in_their_session(hub):
     assert cg.pids() == set()
 
 
+@pytest.mark.browser
 def test_a_term_across_real_accounts(hub):
     hub.spawn(PROF)
     course = hub.root / "course"
@@ -204,28 +212,34 @@ def test_a_term_across_real_accounts(hub):
     hub.spawn(A)  # a new session on A's disk: her files are there
     rc, out = hub.sh(A, "cat ~/cours/persiste.txt; ls ~/cours/lecons")
     assert rc == 0 and "gardé" in out and "00_demarrage.ipynb" in out, out
-    for user in (A, B):  # the Assignments panel's request
-        r = requests.get(f"{hub.url}/user/{user}/assignments", params={"course_id": COURSE_ID}, headers=hub.headers,
-                         timeout=60)
-        assert r.status_code == 200 and any(a["assignment_id"] == AID for a in r.json()["value"]), r.text
-        r = requests.post(f"{hub.url}/user/{user}/assignments/fetch", headers=hub.headers, timeout=120,
-                          data={"course_id": COURSE_ID, "assignment_id": AID})
-        assert r.status_code == 200, r.text
-    # A solves the TP in her session: her kernel builds, runs and checks her image on her engine
-    solved = corpus.solved()
-    r = requests.put(f"{hub.url}/user/{A}/api/contents/{AID}/{NB}", headers=hub.headers, timeout=60,
-                     json={"type": "notebook", "content": json.loads(nbformat.writes(solved))})
-    assert r.status_code in (200, 201), r.text
-    rc, out = hub.sh(A, f"cd ~/cours/{AID} && jupyter nbconvert --to notebook --execute --inplace "
-                        f"--ExecutePreprocessor.timeout=600 {NB}", timeout=1200)
-    assert rc == 0, out[-3000:]
-    r = requests.get(f"{hub.url}/user/{A}/api/contents/{AID}/{NB}", headers=hub.headers, timeout=60)
-    # every check at full marks from her side; the three questions are scored at the correction only
-    assert not_at_full_marks_as_released(nbformat.from_dict(r.json()["content"])) == []
-    for user in (A, B):
-        r = requests.post(f"{hub.url}/user/{user}/assignments/submit", headers=hub.headers, timeout=120,
+    # B: the Assignments panel's requests, fetch then submit the TP untouched
+    r = requests.get(f"{hub.url}/user/{B}/assignments", params={"course_id": COURSE_ID}, headers=hub.headers,
+                     timeout=60)
+    assert r.status_code == 200 and any(a["assignment_id"] == AID for a in r.json()["value"]), r.text
+    for action in ("fetch", "submit"):
+        r = requests.post(f"{hub.url}/user/{B}/assignments/{action}", headers=hub.headers, timeout=120,
                           data={"course_id": COURSE_ID, "assignment_id": AID})
         assert r.status_code == 200 and r.json().get("success") is True, r.text
+    # A, in Chromium: fetches the TP from the list, types the solution, runs all (her kernel builds, runs
+    # and checks her image on her own engine), sees ✅ everywhere, submits
+    from playwright.sync_api import sync_playwright
+
+    from tests.utils.formgrader_browser import CHROMIUM, CHROMIUM_FLAGS
+    from tests.utils.lab_browser import Steps, solution_cells, student_does_the_tp
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        try:
+            page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+            step = Steps({"hub-tp": page})
+            with step("log in"):
+                log_in(page, hub, A)
+            student_does_the_tp(page, step, solution_cells())
+        finally:
+            browser.close()
+        print("\n".join(f"{secs:6.1f} s  {what}" for what, secs in step.times))
+    r = requests.get(f"{hub.url}/user/{A}/api/contents/{AID}/{NB}", headers=hub.headers, timeout=60)
+    assert not_at_full_marks_as_released(nbformat.from_dict(r.json()["content"])) == []  # what she saved
     rc, out = hub.sh(PROF, f"cd {course} && nbgrader collect {AID}", timeout=300)
     assert rc == 0, out
     assert {p.name for p in (course / "submitted").iterdir()} == {A, B}

@@ -25,15 +25,13 @@ alone, so the browser's second page runs it without the lock.
 """
 from __future__ import annotations
 
-import contextlib
 import json
-import re
-import time
 
 import pytest
 
 from dockercourse import courseimage, engine
 from tests.utils.formgrader_browser import CHROMIUM, CHROMIUM_FLAGS
+from tests.utils.lab_browser import Steps, run_all, solution_cells, student_does_the_tp
 from tests.utils.notebook_runner import notebooks_lock
 
 AID = "tp-conteneurisation"
@@ -180,81 +178,6 @@ def test_student_mode_french_lab(course_image):
         assert lab.api("/formgrader")[0] == 404, "instructor tools are off for students"
 
 
-class Steps:
-    """Timed browser steps; on failure every open page is screenshotted under .state/browser/."""
-
-    def __init__(self, pages: dict):
-        self.pages, self.times, self.shots = pages, [], engine.state_dir() / "browser"
-
-    @contextlib.contextmanager
-    def __call__(self, what: str):
-        t0 = time.monotonic()
-        try:
-            yield
-        except BaseException:
-            self.shots.mkdir(parents=True, exist_ok=True)
-            slug = re.sub(r"[^a-z0-9]+", "-", what.lower()).strip("-")
-            for name, page in self.pages.items():
-                with contextlib.suppress(Exception):
-                    page.screenshot(path=str(self.shots / f"{len(self.times) + 1:02d}-{slug}-{name}.png"),
-                                    full_page=True)
-            raise
-        self.times.append((what, time.monotonic() - t0))
-        print(f"  {time.monotonic() - t0:6.1f} s  {what}", flush=True)
-
-
-def solution_cells() -> list[tuple[int, str]]:
-    """(index, reference source) of the code cells that differ between release and source (same ids)."""
-    import nbformat
-
-    root = courseimage.ROOT
-    src = nbformat.read(root / "source" / AID / f"{AID}.ipynb", 4)
-    rel = nbformat.read(root / "release" / AID / f"{AID}.ipynb", 4)
-    by_id = {c.get("id"): c for c in src.cells}
-    out = []
-    for i, c in enumerate(rel.cells):
-        ref = by_id.get(c.get("id"))
-        if c.cell_type == "code" and ref is not None and ref.source != c.source:
-            out.append((i, ref.source))
-    return out
-
-
-KERNEL_IDLE = """() => [...document.querySelectorAll('.jp-Notebook-ExecutionIndicator')]
-    .some(e => e.getAttribute('data-status') === 'idle')"""
-#: Every code cell of the visible notebook shows an execution count and none is running.
-ALL_RAN = """() => {
-    const panel = '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputPrompt';
-    const prompts = [...document.querySelectorAll(panel)];
-    return prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p.textContent));
-}"""
-#: Some code cell of the visible notebook has started (shows [*] or a count).
-STARTED = """() => [...document.querySelectorAll(
-    '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputPrompt')]
-    .some(p => /\\[(\\*|\\d+)\\]/.test(p.textContent))"""
-
-
-def menu(page, top: str, item: str) -> None:
-    """Click ``top`` in the menu bar, then ``item`` in the menu that opens (the UI's own labels)."""
-    page.get_by_role("menubar").get_by_role("menuitem", name=top, exact=True).click()
-    page.locator(".lm-Menu:visible").get_by_role("menuitem", name=re.compile(item)).first.click()
-
-
-def run_all(page, timeout_s: float) -> None:
-    """Wait for an idle kernel, run all from the French menu, wait until every code cell ran.
-    A run all sent while the fresh kernel is still connecting is lost (outputs cleared, nothing
-    runs): then it is sent again, once."""
-    page.wait_for_function(KERNEL_IDLE, timeout=120_000, polling=250)
-    for attempt in (1, 2):
-        menu(page, "Exécution", "^Exécuter toutes les cellules")
-        try:
-            page.wait_for_function(STARTED, timeout=20_000, polling=250)
-            break
-        except Exception:
-            if attempt == 2:
-                raise
-    page.wait_for_function(ALL_RAN, timeout=timeout_s * 1000, polling=500)
-
-
 @pytest.mark.browser
 def test_browser_student_session_in_french(course_image):
     """A student in headless Chromium: French UI, TP from the assignment list, reference solution
@@ -278,42 +201,9 @@ def test_browser_student_session_in_french(course_image):
             bar = page.get_by_role("menubar")
             for label in ("Fichier", "Édition", "Affichage", "Exécution", "Noyau", "Paramètres", "Aide"):
                 expect(bar.get_by_role("menuitem", name=label, exact=True)).to_be_visible()
-        with step("assignment list: fetch the TP"):
-            menu(page, "Nbgrader", "^Assignment List")
-            released = page.locator("#released_assignments_list")
-            expect(released).to_contain_text(AID, timeout=30_000)
-            released.get_by_role("button", name="Fetch").click()
-            fetched = page.locator("#fetched_assignments_list")
-            expect(fetched).to_contain_text(AID, timeout=30_000)
-        with step("open the TP notebook from the list"):
-            fetched.locator("a.assignment-notebooks-link").first.click()
-            fetched.get_by_role("link", name=AID).last.click()
-            nb = page.locator(".jp-NotebookPanel:visible .jp-Notebook")
-            nb.locator(".jp-Cell").first.wait_for(timeout=30_000)
-        with step(f"type the reference solution into {len(cells)} cells"):
-            for index, source in cells:
-                editor = nb.locator(".jp-Cell").nth(index).locator(".cm-content")
-                editor.scroll_into_view_if_needed()
-                editor.click()
-                page.keyboard.press("Control+A")
-                page.keyboard.insert_text(source)
-            page.keyboard.press("Control+S")
-        with step("run all (builds, runs and checks the app on the host's engine)"):
-            run_all(page, 600)
-        with step("the checks' feedback is ✅"):
-            outputs = nb.locator(".jp-OutputArea-output")
-            ok = outputs.filter(has_text="✅").count()
-            partial = outputs.filter(has_text="🟡").count()
-            ko = outputs.filter(has_text="❌").count()
-            assert ok >= 15 and partial == 0 and ko == 0, (ok, partial, ko)  # full marks, from inside
-            page.keyboard.press("Control+S")
-            page.wait_for_timeout(1000)
-        with step("submit from the assignment list"):
-            page.locator(".lm-TabBar-tab", has_text="Assignments").first.click()
-            fetched.get_by_role("button", name="Submit").first.click()
-            expect(page.locator("#submitted_assignments_list")).to_contain_text(AID, timeout=60_000)
-            inbound = lab.exec("sh", "-c", "ls .state/exchange/*/inbound").stdout
-            assert AID in inbound, inbound
+        student_does_the_tp(page, step, cells)
+        inbound = lab.exec("sh", "-c", "ls .state/exchange/*/inbound").stdout
+        assert AID in inbound, inbound
         browser.close()
         lab.exec("python", "-m", "dockercourse.grading", "cleanup", "--project", AID, "--images", "--forget")
         print("\n".join(f"{secs:6.1f} s  {what}" for what, secs in step.times))

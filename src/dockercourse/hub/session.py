@@ -160,10 +160,13 @@ def start(spec: SessionSpec) -> subprocess.Popen:
                             stderr=log, start_new_session=True, env=root_env())
     log.close()
     try:
+        # in the session's cgroup before it runs anything (it waits for "go"): the hub's poll reads the
+        # cgroup, and a loaded machine may take seconds to start Python
+        spec.cgroup().join(proc.pid)
         network.attach(spec.index, proc.pid)
-    except (network.NetworkError, subprocess.CalledProcessError) as err:
+    except (network.NetworkError, subprocess.CalledProcessError, OSError) as err:
         proc.kill()
-        raise SessionError(f"le réseau de la session de {spec.user} n'a pas pu être créé : {err}") from None
+        raise SessionError(f"la session de {spec.user} n'a pas pu être créée : {err}") from None
     proc.stdin.write(b"go\n")
     proc.stdin.close()
     return proc
