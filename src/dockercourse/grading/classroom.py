@@ -30,7 +30,6 @@ import hashlib
 import json
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -41,6 +40,7 @@ from .. import engine
 from ..errors import GradingError, SandboxError
 from .assignment import Assignment, notebook_points  # noqa: F401 (the class command's names, kept)
 from .cli import add_class_arguments  # noqa: F401 (kept importable from here)
+from .host import cached_save
 from .interrupt import HOLD_ENV, HOLD_LINE, deferred_interrupt  # noqa: F401
 from .protocol import Job, Limits, _num
 from .records import (  # noqa: F401
@@ -88,22 +88,8 @@ def _base_archive(root: Path) -> tuple[str, bool]:
     except RuntimeError as err:
         raise SandboxError(str(err)) from None
     probe_id = client.images.get(probe_base).id
-    cache = root / "cache"
-    cache.mkdir(parents=True, exist_ok=True)
-    os.chmod(cache, 0o755)
-    path = cache / f"base-{img.id.split(':')[-1][:16]}-{probe_id.split(':')[-1][:12]}.tar"
-    if not path.exists():
-        for old in cache.glob("base-*.tar"):
-            old.unlink()
-        tmp = path.with_suffix(".part")
-        # saved by name: the archive tags them python:3.13-slim and the probe base, whatever else
-        proc = subprocess.run(["docker", "save", "-o", str(tmp), engine.BASE_IMAGE, probe_base],
-                              capture_output=True, text=True)
-        if proc.returncode != 0:
-            tmp.unlink(missing_ok=True)
-            raise SandboxError("docker save de l'image de base a échoué : " + proc.stderr[-300:])
-        tmp.rename(path)
-    os.chmod(path, 0o644)
+    key = f"{img.id.split(':')[-1][:16]}-{probe_id.split(':')[-1][:12]}"
+    path = cached_save(root / "cache", key, [engine.BASE_IMAGE, probe_base])
     return str(path), standin
 
 

@@ -121,6 +121,26 @@ def current_engine_root(quiet: bool = True) -> Path | None:
     return _ENGINE_ROOT["root"]
 
 
+def cached_save(cache: Path, key: str, images: list[str]) -> Path:
+    """``docker save`` of ``images`` (by name: the archive tags them) as ``cache/base-<key>.tar``,
+    readable by the sandboxes' users, made once per key (the archive of another key is removed
+    first). Raises :class:`SandboxError`."""
+    cache.mkdir(parents=True, exist_ok=True)
+    os.chmod(cache, 0o755)
+    path = cache / f"base-{key}.tar"
+    if not path.exists():
+        for old in cache.glob("base-*.tar"):
+            old.unlink()
+        tmp = path.with_suffix(".part")
+        proc = subprocess.run(["docker", "save", "-o", str(tmp), *images], capture_output=True, text=True)
+        if proc.returncode != 0:
+            tmp.unlink(missing_ok=True)
+            raise SandboxError("docker save de l'image de base a échoué : " + proc.stderr[-300:])
+        tmp.rename(path)
+    os.chmod(path, 0o644)
+    return path
+
+
 #: The files that give each slot's user its subordinate ids (read, changed, written back).
 SUBID_FILES = ("/etc/subuid", "/etc/subgid")
 #: The class command makes its slots on several threads at once: without it, two read-modify-writes

@@ -212,8 +212,25 @@ class Limits:
     feedback_s: float = 60.0
 
 
+class JsonRecord:
+    """JSON for a dataclass that crosses a process boundary; keys the reader does not know are
+    ignored (a newer writer, an older reader)."""
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), ensure_ascii=False)
+
+    @classmethod
+    def from_dict(cls, data: dict):
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    @classmethod
+    def from_json(cls, text: str):
+        return cls.from_dict(json.loads(text))
+
+
 @dataclasses.dataclass
-class Job:
+class Job(JsonRecord):
     """What a sandbox does for one submission. The class command fills the first part; the
     sandbox adds its slot's (identity, folders, engine) before writing ``job.json``, which the
     processes inside read (:func:`~.enter.enter` as root, :mod:`.engine_ns`, :func:`~.worker.worker`)."""
@@ -239,19 +256,15 @@ class Job:
     engine_bin: str = ""  # the CLI wrappers
     base_loaded: bool = False  # the disk is a copy of the slot's template: the base images are there
 
-    def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), ensure_ascii=False)
-
     @classmethod
     def from_json(cls, text: str) -> Job:
         data = json.loads(text)
-        known = {f.name for f in dataclasses.fields(cls)}
         data["limits"] = Limits(**data.get("limits") or {})
-        return cls(**{k: v for k, v in data.items() if k in known})
+        return cls.from_dict(data)
 
 
 @dataclasses.dataclass
-class Outcome:
+class Outcome(JsonRecord):
     """What came back from a sandbox."""
 
     results: dict[str, dict]          # official results, by check (or grade cell) name
@@ -265,14 +278,6 @@ class Outcome:
     phases: dict = dataclasses.field(default_factory=dict)
     log_tail: str = ""
 
-    def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), ensure_ascii=False)
-
-    @classmethod
-    def from_json(cls, text: str) -> Outcome:
-        data = json.loads(text)
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 @dataclasses.dataclass

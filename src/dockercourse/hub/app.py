@@ -166,20 +166,13 @@ def save_base(root: Path) -> str:
                        "préparez-la d'abord (make setup, ou python -m dockercourse offline).") from None
     except docker.errors.DockerException as err:
         raise HubError(f"le Docker de cette machine ne répond pas ({err}) : make setup.") from None
-    cache = root / "cache"
-    cache.mkdir(parents=True, exist_ok=True)
-    os.chmod(cache, 0o755)
-    path = cache / f"base-{img.id.split(':')[-1][:16]}.tar"
-    if not path.exists():
-        for old in cache.glob("base-*.tar"):
-            old.unlink()
-        tmp = path.with_suffix(".part")
-        proc = subprocess.run(["docker", "save", "-o", str(tmp), engine.BASE_IMAGE], capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise HubError("docker save de l'image de base a échoué : " + proc.stderr[-300:])
-        tmp.rename(path)
-    os.chmod(path, 0o644)
-    return str(path)
+    from ..grading.host import cached_save
+    from ..grading.sandbox import SandboxError
+
+    try:
+        return str(cached_save(root / "cache", img.id.split(":")[-1][:16], [engine.BASE_IMAGE]))
+    except SandboxError as err:
+        raise HubError(str(err)) from None
 
 
 def prepare(args, members: list[roster.Member]) -> dict:

@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import grp
-import json
 import os
 import signal
 import subprocess
@@ -37,7 +36,7 @@ from pathlib import Path
 from ..errors import DockercourseError
 from ..grading.cgroup import Cgroup, _write
 from ..grading.enter import hide_host, root_env
-from ..grading.protocol import Job, Limits
+from ..grading.protocol import Job, JsonRecord, Limits
 from . import network
 
 #: Everything of the class server on the host (accounts' disks, specs, exchange, course, logs).
@@ -56,7 +55,7 @@ class SessionError(DockercourseError, RuntimeError):
 
 
 @dataclasses.dataclass
-class SessionSpec:
+class SessionSpec(JsonRecord):
     """What :func:`enter` needs (written root-only: it holds the session's API token)."""
 
     user: str
@@ -76,15 +75,6 @@ class SessionSpec:
     base_tar: str = ""  # ``docker save`` of the course's base image, loaded at the first session
     notebooks: str = ""  # the lecture notebooks, copied into the member's home the first time
     hidden: list[str] = dataclasses.field(default_factory=list)
-
-    def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), ensure_ascii=False)
-
-    @classmethod
-    def from_json(cls, text: str) -> SessionSpec:
-        data = json.loads(text)
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
 
     # ---- derived paths and objects
     @property
