@@ -10,7 +10,7 @@ one instructor, real accounts, removed at the end) and measures:
   the engine has loaded the base image: what the cgroup is charged, and of it the processes' own
   memory (anon) and the page cache (file);
 - a session running the TP (the reference solution executed in the student's kernel: build, run,
-  checks): its wall time and the session's peak memory;
+  checks): its wall time, the session's peak memory, and what the student's disk holds after it;
 - ``--sessions`` servers spawned at once: the time until all are ready, and the memory of them all.
 
 From those it prints how many students a machine serves: (RAM − a reserve for the OS, the hub and
@@ -111,6 +111,8 @@ def main() -> int:
         nb = requests.get(f"{hub.url}/user/{first}/api/contents/{AID}/{NB}", headers=hub.headers, timeout=60)
         m["tp_full_marks"] = rc == 0 and not_at_full_marks_as_released(nbformat.from_dict(nb.json()["content"])) == []
         m["tp_peak_mib"] = cgroup_of(hub, first).memory_peak_mib()
+        _, used = hub.sh(first, "df -m --output=used ~ | tail -1")  # the student's disk after the TP
+        m["disk_used_mib"] = float(used.strip())
         hub.stop_server(first)
         # N at once (the first one's disk exists; the others are new)
         t2 = time.monotonic()
@@ -143,6 +145,7 @@ def main() -> int:
                                                                   ("charged", "anon", "file")) + " MiB"],
         ["TP in the student's kernel: wall", f"{m['tp_s']:.0f} s (full marks: {m['tp_full_marks']})"],
         ["TP: session's peak memory", f"{mib(m['tp_peak_mib'])} MiB"],
+        ["the student's disk used after the TP", f"{mib(m['disk_used_mib'])} MiB"],
         [f"{args.sessions} sessions at once: all ready", f"{m['n_at_once_s']:.1f} s "
                                                          f"(median {m['n_at_once_median_s']:.1f} s)"],
         [f"{args.sessions} sessions: ... with the base in every engine", f"{m['n_ready_with_base_s']:.1f} s"],

@@ -77,6 +77,7 @@ def test_members_get_real_accounts_and_a_first_password(hub):
     for user, role in MEMBERS.items():
         pw = pwd.getpwnam(user)
         assert pw.pw_dir == str(HUB_ROOT / "sessions" / user / "home")
+        assert pw.pw_shell == "/usr/sbin/nologin"  # no way in but JupyterHub (sshd, su, a console)
         assert re.search(rf"{user}\s+{role}\s+premier mot de passe : \S+", printed), printed
         lines = [ln for ln in Path("/etc/subuid").read_text().splitlines() if ln.startswith(f"{user}:")]
         assert len(lines) == 1, lines
@@ -154,6 +155,10 @@ def test_two_students_publish_the_same_port_and_cannot_reach_each_other(hub):
     assert rc != 0, f"B reached A's Jupyter server: {out}"
     rc, out = hub.sh(B, get.format(url=f"http://{network.GATEWAY}:{hub.proxy_api_port}/api/routes"))
     assert rc != 0, f"B reached the proxy's API: {out}"
+    # the firewall is IPv4: IPv6 is off on the bridge and in the sessions (no link-local path around it)
+    rc, out = hub.sh(B, "cat /proc/sys/net/ipv6/conf/all/disable_ipv6; ip -6 addr | wc -l")
+    assert out.split() == ["1", "0"], out
+    assert Path(f"/proc/sys/net/ipv6/conf/{network.BRIDGE}/disable_ipv6").read_text().strip() == "1"
     # B's engine knows nothing of A's containers and images; A's socket and home are not in B's view
     rc, a_id = hub.sh(A, "docker build -q -t secret-de-a - <<'EOF'\nFROM python:3.13-slim\nLABEL a=1\nEOF\n"
                          "docker inspect -f '{{.Id}}' web")

@@ -128,3 +128,10 @@ def test_the_hub_command_needs_root(monkeypatch, capsys):
 
     assert main(["hub", "--class", str(Path("/nonexistent.csv"))]) == 2
     assert "se lance en root" in capsys.readouterr().err
+
+
+def test_members_subordinate_ids_never_meet_the_grading_sandboxes():
+    from dockercourse.grading import host
+
+    assert roster.SUBID_BASE >= host.SUBID_END  # tests and cleanups tell them apart by range
+    assert roster.SUBID_BASE + 10_000 * host.SUBID_SPAN < 2**32 - 1  # ten thousand members fit

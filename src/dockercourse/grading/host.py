@@ -24,6 +24,10 @@ USER_PREFIX = "dcgrade"
 #: First subordinate uid/gid of slot 0; slot k gets [BASE + k * SPAN, BASE + (k + 1) * SPAN).
 SUBID_BASE = 1_500_000_000
 SUBID_SPAN = 65536
+#: At most this many slots: the sandboxes' subordinate ids end below SUBID_END (the class server's
+#: members start above it).
+MAX_SLOTS = 1024
+SUBID_END = SUBID_BASE + MAX_SLOTS * SUBID_SPAN
 DEFAULT_ROOT = Path("/var/lib/dockercourse-grading")
 #: The Debian packages rootless engines need, and a program of each that says it is there.
 PACKAGES = {"rootlesskit": "rootlesskit", "uidmap": "newuidmap", "slirp4netns": "slirp4netns",
@@ -157,8 +161,9 @@ def ensure_user(slot: int) -> tuple[int, int, str]:
 def ensure_account(name: str, subid_lo: int, *, home: str | None = None, comment: str = "",
                    groups: tuple[str, ...] = ()) -> tuple[int, int, str]:
     """A Unix account ``name`` (made if missing: a system user without a home on the host unless
-    ``home`` is given, a real login account then) whose subordinate uid/gid range is
-    ``[subid_lo, subid_lo + SUBID_SPAN)`` in :data:`SUBID_FILES`. Returns (uid, gid, name)."""
+    ``home`` is given, an account with a password then, whose shell is still ``nologin``) whose
+    subordinate uid/gid range is ``[subid_lo, subid_lo + SUBID_SPAN)`` in :data:`SUBID_FILES`.
+    Returns (uid, gid, name)."""
     with _USERS_LOCK:
         try:
             pw = pwd.getpwnam(name)
@@ -167,8 +172,8 @@ def ensure_account(name: str, subid_lo: int, *, home: str | None = None, comment
                 subprocess.run(["groupadd", "-f", "--system", g], check=True, capture_output=True)
             if home is None:
                 opts = ["--system", "--no-create-home", "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin"]
-            else:
-                opts = ["--no-create-home", "--home-dir", home, "--shell", "/bin/bash"]
+            else:  # a login through JupyterHub only: no shell for sshd, su or a console (sessions set SHELL)
+                opts = ["--no-create-home", "--home-dir", home, "--shell", "/usr/sbin/nologin"]
             opts += ["--comment", comment] if comment else []
             opts += ["--groups", ",".join(groups)] if groups else []
             subprocess.run(["useradd", *opts, "--user-group", name], check=True, capture_output=True)

@@ -93,6 +93,7 @@ def up(api_port: int = HUB_API_PORT) -> None:
     """The bridge with the host's address, forwarding on, the firewall (idempotent)."""
     down()
     _ip("link", "add", BRIDGE, "type", "bridge")
+    _no_ipv6(BRIDGE)  # the firewall is IPv4: no link-local IPv6 path from a session to the host
     _ip("addr", "add", f"{GATEWAY}/{SUBNET.prefixlen}", "dev", BRIDGE)
     _ip("link", "set", BRIDGE, "up")
     with open("/proc/sys/net/ipv4/ip_forward", "w") as fh:
@@ -117,6 +118,13 @@ def down() -> None:
         _ip("link", "del", BRIDGE, check=False)
 
 
+def _no_ipv6(conf: str) -> None:
+    path = f"/proc/sys/net/ipv6/conf/{conf}/disable_ipv6"
+    with contextlib.suppress(OSError):  # a kernel without IPv6 has nothing to turn off
+        with open(path, "w") as fh:
+            fh.write("1")
+
+
 def attach(index: int, pid: int) -> None:
     """Join the network namespace of process ``pid`` (a session) to the bridge: the veth pair,
     its host side an isolated bridge port, its other side moved into the namespace (the session
@@ -124,6 +132,7 @@ def attach(index: int, pid: int) -> None:
     host, peer = veth_names(index)
     _ip("link", "del", host, check=False)  # a session that died without its namespace going
     _ip("link", "add", host, "type", "veth", "peer", "name", peer)
+    _no_ipv6(host)
     _ip("link", "set", host, "master", BRIDGE)
     subprocess.run(["bridge", "link", "set", "dev", host, "isolated", "on"], check=True, capture_output=True)
     _ip("link", "set", host, "up")
@@ -134,6 +143,8 @@ def configure_inside(index: int) -> None:
     """In the session's namespace (root): ``lo`` up, the veth renamed ``eth0`` with the
     session's address, the default route through the host."""
     _, peer = veth_names(index)
+    for conf in ("all", "default"):  # (this namespace's own sysctls)
+        _no_ipv6(conf)
     _ip("link", "set", "lo", "up")
     _ip("link", "set", peer, "name", "eth0")
     _ip("addr", "add", f"{session_address(index)}/{SUBNET.prefixlen}", "dev", "eth0")
