@@ -83,7 +83,17 @@ def host_state(client) -> dict:
 
 
 def leftovers() -> list[str]:
-    """Anything of the sandboxes still on the host: processes, mounts, cgroups, slot folders."""
+    """Anything of the sandboxes still on the host once no class command runs: processes, mounts,
+    cgroups, slot folders. Read holding the class command's lock: another session's class command
+    (the class server's grading in ``make test``) may be using the slots meanwhile, and is waited for."""
+    lock = classroom._exclusive(sandbox.DEFAULT_ROOT, wait=True)
+    try:
+        return _leftovers()
+    finally:
+        lock.close()
+
+
+def _leftovers() -> list[str]:
     found = []
     users = {}
     for line in Path("/etc/passwd").read_text().splitlines():
@@ -291,15 +301,19 @@ class Command:
     """The class command in the background, its output read line by line as it comes, so a
     test can wait for a state the command itself reports before acting."""
 
-    def __init__(self, course: Path, *args: str, env: dict[str, str] | None = None):
+    def __init__(self, course: Path, *args: str, env: dict[str, str] | None = None, lock=None):
         import queue
         import threading
 
         self.lines: list[str] = []
         self._q: queue.Queue = queue.Queue()
+        handed = {classroom.LOCK_FD_ENV: str(lock.fileno())} if lock is not None else {}
         self.proc = subprocess.Popen([sys.executable, "-m", "dockercourse", "grade", AID, "--course", str(course),
                                       *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                     env={**term.env(), **(env or {})})
+                                     env={**term.env(), **(env or {}), **handed},
+                                     pass_fds=(lock.fileno(),) if lock is not None else ())
+        if lock is not None:
+            lock.close()  # the command holds it now
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
@@ -360,11 +374,14 @@ def test_interrupt_during_a_gradebook_write(tmp_path, docker_client, write):
     the signal lands there on any machine. One student: without the interrupt the command
     would end with 0 (record) or lose the Ctrl-C in nbgrader's catch-all (prepare)."""
     course = make_course(tmp_path / "cours", {"eleve0": solved()})
+    # planted under the class command's lock, which the command then inherits: no other class command
+    # (the class server's grading, in make test) can be using slot 1 or reap it first
+    lock = classroom._exclusive(sandbox.DEFAULT_ROOT, wait=True)
     stale = sandbox.DEFAULT_ROOT / "slots"  # what a killed run with two jobs leaves: a slot this one never enters
     stale.mkdir(parents=True, exist_ok=True)
     (stale / "1").mkdir(exist_ok=True)
     (stale / "1.img").write_bytes(b"")
-    cmd = Command(course, "--jobs", "1", *SMALL_LIMITS, env={classroom.HOLD_ENV: write})
+    cmd = Command(course, "--jobs", "1", *SMALL_LIMITS, env={classroom.HOLD_ENV: write}, lock=lock)
     cmd.wait_for(classroom.HOLD_LINE)
     cmd.proc.send_signal(signal.SIGINT)
     assert cmd.finish() == 130, cmd.output[-2000:]

@@ -221,6 +221,9 @@ def _last(text) -> str:
 #: Set to 1: a class command waits for the one already running instead of stopping (the class
 #: server's correction service, and ``make test``, whose sessions grade side by side).
 WAIT_ENV = "DOCKERCOURSE_GRADING_WAIT"
+#: A file descriptor of ``<root>/lock`` that the caller already locked and handed over (inherited):
+#: the command runs under it, with no moment where another class command could take the slots.
+LOCK_FD_ENV = "DOCKERCOURSE_GRADING_LOCK_FD"
 
 
 def _exclusive(root: Path, wait: bool = False):
@@ -228,6 +231,11 @@ def _exclusive(root: Path, wait: bool = False):
 
     root.mkdir(parents=True, exist_ok=True)
     os.chmod(root, 0o711)
+    handed = os.environ.get(LOCK_FD_ENV, "")
+    if handed.isdigit():
+        fh = os.fdopen(int(handed), "a+")
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the caller's lock: this open file already holds it
+        return fh
     fh = open(root / "lock", "a+")
     try:
         fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
