@@ -327,3 +327,35 @@ def test_stopping_the_hub_then_removing_the_class_leaves_nothing_behind(hub):
             pwd.getpwnam(user)
         assert not any(ln.startswith(f"{user}:") for ln in Path("/etc/subuid").read_text().splitlines())
     assert not hub.root.exists()
+
+
+def test_an_idle_session_is_stopped_engine_and_containers_included(tmp_path):
+    """A hub of its own with ``--idle 20``: jupyterhub-idle-culler (checking every 10 s) stops C's
+    server once nobody used it for 20 s, and with it everything in C's cgroup — her engine and a
+    container she left running."""
+    roster = tmp_path / "classe.csv"
+    roster.write_text(f"id,role\n{C},student\n{PROF},instructor\n")
+    h = Hub(roster, HUB_ROOT, tmp_path / "hub.log", idle_s=20)
+    subprocess.run([*h.command, "--remove"], capture_output=True)
+    try:
+        h.start()
+        h.spawn(C)
+        rc, out = h.sh(C, "docker run -d --name oubli python:3.13-slim sleep infinity")
+        assert rc == 0, out
+        h.kernels.clear()  # (the kernel stays, idle: the culler looks at the hub's last activity)
+        cg = session.SessionSpec(user=C, uid=0, gid=0, index=0, root=str(h.root)).cgroup()
+        engine_pids = [p for p in cg.pids() if "dockerd" in Path(f"/proc/{p}/cmdline").read_bytes().decode(
+            errors="replace")]
+        assert engine_pids, "C's engine runs in her cgroup"
+        from dockercourse.waiting import wait_until
+
+        culled, seconds = wait_until(lambda: not h.server(C), 240, interval=2)
+        assert culled, "the idle culler did not stop C's server:\n" + (h.root / "logs" / "jupyterhub.log").read_text(
+            errors="replace")[-3000:]
+        print(f"idle session stopped {seconds:.0f} s into the wait (--idle 20, checked every 10 s)")
+        gone, _ = wait_until(lambda: not cg.pids(), 30)
+        assert gone, cg.pids()
+        assert "Culling server" in (h.root / "logs" / "jupyterhub.log").read_text(errors="replace")
+    finally:
+        h.stop()
+        subprocess.run([*h.command, "--remove"], capture_output=True)

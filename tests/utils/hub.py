@@ -57,8 +57,10 @@ class CellResult:
 class Hub:
     """A running ``python -m dockercourse hub`` (started by :meth:`start`, stopped by :meth:`stop`)."""
 
-    def __init__(self, roster: Path, root: Path, log: Path, port: int | None = None, memory_mib: int = 2048):
+    def __init__(self, roster: Path, root: Path, log: Path, port: int | None = None, memory_mib: int = 2048,
+                 idle_s: int | None = None):
         self.roster, self.root, self.log = roster, root, log
+        self.idle_s = idle_s
         self.port = port or three_free_ports()
         self.proxy_api_port = self.port + 1  # then the correction service: port + 2
         self.url = f"http://127.0.0.1:{self.port}"
@@ -70,7 +72,8 @@ class Hub:
     @property
     def command(self) -> list[str]:
         return [sys.executable, "-m", "dockercourse", "hub", "--class", str(self.roster), "--ip", "127.0.0.1",
-                "--port", str(self.port), "--root", str(self.root), "--memory", str(self.memory_mib)]
+                "--port", str(self.port), "--root", str(self.root), "--memory", str(self.memory_mib),
+                *(["--idle", str(self.idle_s)] if self.idle_s else [])]
 
     def index(self, user: str) -> int:
         return self.members.index(user)
