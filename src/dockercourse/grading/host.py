@@ -125,6 +125,19 @@ def current_engine_root(quiet: bool = True) -> Path | None:
     return _ENGINE_ROOT["root"]
 
 
+def identity_pids(uid: int, subid_lo: int) -> list[int]:
+    """Processes running as ``uid`` (0: none) or one of its subordinate ids ``[subid_lo, subid_lo +
+    SUBID_SPAN)`` — an identity's own processes and its rootless engine's containers."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                owner = entry.stat().st_uid
+                if (uid and owner == uid) or subid_lo <= owner < subid_lo + SUBID_SPAN:
+                    found.append(int(entry.name))
+    return found
+
+
 def cached_save(cache: Path, key: str, images: list[str]) -> Path:
     """``docker save`` of ``images`` (by name: the archive tags them) as ``cache/base-<key>.tar``,
     readable by the sandboxes' users, made once per key (the archive of another key is removed

@@ -51,6 +51,7 @@ from .host import (  # noqa: F401 (CGROUP_NAME, USER_PREFIX: the names tests and
     USER_PREFIX,
     buildkit_cli,
     current_engine_root,
+    identity_pids,
 )
 from .host import ensure_user as _ensure_user
 from .protocol import Channel, Job, Limits, Outcome
@@ -155,20 +156,11 @@ class Sandbox:
 
     def _kill_identity(self) -> None:
         """Anything still running as the slot's user or its subordinate ids."""
-        lo = SUBID_BASE + self.slot * SUBID_SPAN
         for _ in range(20):
-            found = False
-            for entry in Path("/proc").iterdir():
-                if not entry.name.isdigit():
-                    continue
-                try:
-                    uid = entry.stat().st_uid
-                except OSError:
-                    continue
-                if uid == self.uid or lo <= uid < lo + SUBID_SPAN:
-                    found = True
-                    with contextlib.suppress(ProcessLookupError, PermissionError):
-                        os.kill(int(entry.name), signal.SIGKILL)
+            found = identity_pids(self.uid, SUBID_BASE + self.slot * SUBID_SPAN)
+            for pid in found:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
             if not found:
                 return
             time.sleep(0.05)

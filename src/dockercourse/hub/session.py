@@ -190,18 +190,10 @@ def stop(spec: SessionSpec, timeout: float = 10.0) -> None:
 
 def _processes_of(spec: SessionSpec) -> list[int]:
     """Processes still running as the member or one of their subordinate ids (their containers)."""
-    from ..grading.host import SUBID_SPAN
+    from ..grading.host import SUBID_SPAN, identity_pids
     from .roster import SUBID_BASE
 
-    lo = SUBID_BASE + spec.index * SUBID_SPAN
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError):
-                uid = entry.stat().st_uid
-                if (spec.uid and uid == spec.uid) or lo <= uid < lo + SUBID_SPAN:
-                    found.append(int(entry.name))
-    return found
+    return identity_pids(spec.uid, SUBID_BASE + spec.index * SUBID_SPAN)
 
 
 def _attached_loops(image: Path) -> list[str]:
