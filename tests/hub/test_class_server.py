@@ -30,6 +30,7 @@ from dockercourse.hub import network, session
 from tests.utils import corpus
 from tests.utils.assignment import AID, NB, not_at_full_marks_as_released
 from tests.utils.hub import Hub
+from tests.utils.lab_browser import open_lab
 from tests.utils.paths import ROOT
 
 A, B, C, PROF = "hubtest-a", "hubtest-b", "hubtest-c", "hubtest-prof"
@@ -69,6 +70,7 @@ def log_in(page, hub: Hub, user: str) -> None:
     page.fill("#password_input", password(hub, user))
     page.click("#login_submit")
     page.wait_for_url(re.compile(rf"/user/{user}/lab"), timeout=240_000)
+    open_lab(page, None, ".lm-MenuBar-itemLabel", timeout_ms=120_000)
     expect(page.locator(".lm-MenuBar-itemLabel", has_text="Fichier")).to_be_visible(timeout=120_000)
 
 
@@ -107,9 +109,9 @@ def test_a_student_logs_in_from_a_browser_and_runs_docker_in_a_notebook(hub):
             r = requests.put(f"{hub.url}/user/{A}/api/contents/essai.ipynb", headers=hub.headers,
                              json={"type": "notebook", "content": json.loads(nbformat.writes(nb))}, timeout=60)
             assert r.status_code in (200, 201), r.text
-            page.goto(f"{hub.url}/user/{A}/lab/tree/essai.ipynb")
+            open_lab(page, f"{hub.url}/user/{A}/lab/tree/essai.ipynb", ".jp-NotebookPanel:visible .jp-CodeCell",
+                     timeout_ms=240_000)
             cell = page.locator(".jp-NotebookPanel:visible .jp-CodeCell").first
-            cell.wait_for()
             # the kernel is connected once the status bar says it is idle (« Inactif »)
             expect(page.get_by_role("button", name=re.compile(r"Python 3 .*\| Inactif"))).to_be_visible()
             run = page.get_by_role("button", name=re.compile(r"^Exécuter cette cellule"))

@@ -31,7 +31,7 @@ import pytest
 
 from dockercourse import courseimage, engine
 from tests.utils.formgrader_browser import CHROMIUM, CHROMIUM_FLAGS
-from tests.utils.lab_browser import Steps, run_all, solution_cells, student_does_the_tp
+from tests.utils.lab_browser import Steps, open_lab, run_all, solution_cells, student_does_the_tp
 from tests.utils.notebook_runner import notebooks_lock
 
 AID = "tp-conteneurisation"
@@ -118,8 +118,8 @@ def test_browser_notebook_00_on_a_second_page(course_image):
         # no lock: notebook 00's names (dockercourse-premier-conteneur, dockercourse-nb00-…) are used by
         # no test, and this session runs the other lectures one test at a time
         with step("second page: notebook 00 opens"):
-            page2.goto(f"{lab.url}/lab/tree/notebooks/00_demarrage.ipynb?token={lab.token}")
-            page2.locator(".jp-NotebookPanel:visible .jp-Cell").first.wait_for(timeout=60_000)
+            open_lab(page2, f"{lab.url}/lab/tree/notebooks/00_demarrage.ipynb?token={lab.token}",
+                     ".jp-NotebookPanel:visible .jp-Cell", server_log=lambda: courseimage.logs(lab.name))
         with step("second page: notebook 00 runs all without error"):
             run_all(page2, 120)
             page2.keyboard.press("Control+S")
@@ -195,8 +195,8 @@ def test_browser_student_session_in_french(course_image):
         step = Steps(pages)
         step.times.append(("docker run -> /api/status 200", t_run))
         with step("first page load (JupyterLab shell)"):
-            page.goto(f"{lab.url}/lab?token={lab.token}")
-            page.locator(".jp-LauncherCard").first.wait_for(timeout=60_000)
+            open_lab(page, f"{lab.url}/lab?token={lab.token}", ".jp-LauncherCard",
+                     server_log=lambda: courseimage.logs(lab.name))
         with step("UI in French"):
             bar = page.get_by_role("menubar")
             for label in ("Fichier", "Édition", "Affichage", "Exécution", "Noyau", "Paramètres", "Aide"):

@@ -77,3 +77,9 @@ def test_the_grader_reads_a_workers_transcript():
         channel.read(line, seen.append)
     assert channel.phases == {"engine": {"wall_s": 1.5}} and channel.results["http"]["score"] == 2
     assert (channel.grader_error, channel.done, seen) == ("moteur cassé", True, ["http"])
+
+
+def test_the_last_line_of_a_log_says_why_in_one_line():
+    assert protocol.last_line("starting\nerror: no space left on device\n\n  \n") == "error: no space left on device"
+    assert protocol.last_line("x" * 500) == "x" * 300
+    assert protocol.last_line(None) == protocol.last_line("  \n") == "(aucun message)"

@@ -64,6 +64,42 @@ STARTED = """() => [...document.querySelectorAll(
     .some(p => /\\[(\\*|\\d+)\\]/.test(p.textContent))"""
 
 
+#: JupyterLab's theme either loaded (``themeChanged`` sets the body's data attribute) or failed (its
+#: ThemeManager then opens a modal « Error Loading Theme » instead: the only two outcomes).
+THEME_SETTLED = """() => !!document.body.dataset.jpThemeName
+    || [...document.querySelectorAll('.jp-Dialog')].some(d => /Error Loading Theme/.test(d.textContent))"""
+
+
+def open_lab(page, url: str | None, ready: str, timeout_ms: float = 60_000, attempts: int = 3,
+             server_log=None) -> None:
+    """Open a JupyterLab URL (``None``: the page already on its way there, after a login) and wait
+    for ``ready`` (a selector) and for the theme.
+
+    When the theme's stylesheet request fails, JupyterLab opens a modal dialog that blocks every
+    click; this happened once in a fresh-machine run with the machine's two cores saturated
+    (everything else on the page loaded). The page is then reloaded, up to ``attempts`` times,
+    and what failed is printed (the browser's failed requests and the server's last log lines),
+    so that a recurring failure stays visible and a persistent one fails the test."""
+    failed: list[str] = []
+    page.on("requestfailed", lambda r: failed.append(f"{r.url}: {r.failure}"))
+    page.on("response", lambda r: r.status >= 400 and failed.append(f"{r.url}: HTTP {r.status}"))
+    for attempt in range(1, attempts + 1):
+        if attempt == 1:
+            if url is not None:
+                page.goto(url)
+        else:
+            page.reload()
+        page.locator(ready).first.wait_for(timeout=timeout_ms)
+        page.wait_for_function(THEME_SETTLED, timeout=timeout_ms, polling=200)
+        if page.evaluate("() => !!document.body.dataset.jpThemeName"):
+            return
+        print(f"JupyterLab could not load its theme (attempt {attempt}/{attempts}); failed requests:\n  "
+              + "\n  ".join(failed or ["(none recorded)"])
+              + (f"\nserver log:\n{server_log()}" if server_log else ""), flush=True)
+        failed.clear()
+    raise AssertionError(f"JupyterLab's theme did not load in {attempts} attempts: {url}")
+
+
 def menu(page, top: str, item: str) -> None:
     """Click ``top`` in the menu bar, then ``item`` in the menu that opens (the UI's own labels)."""
     page.get_by_role("menubar").get_by_role("menuitem", name=top, exact=True).click()
