@@ -42,7 +42,8 @@ from .assignment import Assignment, notebook_points  # noqa: F401 (the class com
 from .cli import add_class_arguments  # noqa: F401 (kept importable from here)
 from .host import cached_save
 from .interrupt import HOLD_ENV, HOLD_LINE, deferred_interrupt  # noqa: F401
-from .protocol import Job, Limits, _num
+from .passes import REDO
+from .protocol import Job, Limits, _num, last_line
 from .records import (  # noqa: F401
     NO_SANDBOX,
     RECORDS,
@@ -55,7 +56,6 @@ from .records import (  # noqa: F401
 from .slots import SlotPool
 from .snapshot import files_from_notebook
 
-REDO = "correction à refaire"
 INTERRUPTED = "Interrompu : arrêt des bacs à sable (le carnet de notes garde les copies déjà enregistrées)."
 #: Printed (with the student) when a sandbox has sent the official results and runs the notebook.
 NOTEBOOK_LINE = "exécution du notebook pour les retours"
@@ -183,7 +183,7 @@ def grade_class(course_root: str | Path, assignment: str, jobs: int = 2, student
             res = prepare(course, assignment, sid, state) if raw is not None else {"success": False}
             state["flags"] = spec.tampering(raw) if raw else ["notebook illisible"]
             if not res.get("success") or "sanitized" not in state:
-                why = "nbgrader n'a pas pu préparer la copie : " + _last(res.get("error") or res.get("log"))
+                why = "nbgrader n'a pas pu préparer la copie : " + last_line(res.get("error") or res.get("log"))
                 recorded(record(course, spec, records, sid, key, why, state))
                 continue
             job = dataclasses.replace(base_job, points=spec.points,
@@ -211,11 +211,6 @@ def grade_class(course_root: str | Path, assignment: str, jobs: int = 2, student
         signal.signal(signal.SIGTERM, old)
         lock.close()
     return sorted(rows, key=lambda r: r["student"])
-
-
-def _last(text) -> str:
-    lines = [ln for ln in str(text or "").strip().splitlines() if ln.strip()]
-    return lines[-1][:300] if lines else "(aucun message)"
 
 
 #: Set to 1: a class command waits for the one already running instead of stopping (the class

@@ -108,8 +108,14 @@ def scale(score: float, points: float, worth: float) -> float:
     return round(max(0.0, min(float(worth), value)), 2)
 
 
-# =========================================================================== a check's result
+def last_line(text) -> str:
+    """The last non-blank line of a process's output or log (300 characters at most), for a French
+    message that says why something failed."""
+    lines = [ln for ln in str(text or "").strip().splitlines() if ln.strip()]
+    return lines[-1][:300] if lines else "(aucun message)"
 
+
+# =========================================================================== a check's result
 
 
 @dataclasses.dataclass

@@ -18,16 +18,12 @@ from pathlib import Path
 from .assignment import Assignment
 from .interrupt import deferred_interrupt
 from .passes import REDO, Course
-from .protocol import Outcome, _num
+from .protocol import Outcome, _num, last_line
 
 RECORDS = ".dockercourse-grading"
 REDO_STATUS = "redo"
 NO_SANDBOX = "aucun bac à sable n'a pu démarrer"
 
-
-def _last(text) -> str:
-    lines = [ln for ln in str(text or "").strip().splitlines() if ln.strip()]
-    return lines[-1][:300] if lines else "(aucun message)"
 
 
 def prepare(course: Course, assignment: str, sid: str, state: dict) -> dict:
@@ -125,7 +121,7 @@ def _record_now(course: Course, spec: Assignment, records: Path, sid: str, key: 
         if res.get("success"):
             row["status"] = REDO_STATUS if redo else "recorded"
         else:
-            row["error"] = row["error"] or "nbgrader : " + _last(res.get("error") or res.get("log"))
+            row["error"] = row["error"] or "nbgrader : " + last_line(res.get("error") or res.get("log"))
             row["nbgrader_log"] = str(res.get("log") or "")[-4000:] + str(res.get("error") or "")[-2000:]
     row["score"], row["max"], row["cells"], row["late_s"] = gradebook_total(course, spec, sid)
     (records / f"{sid}.json").write_text(json.dumps(row, ensure_ascii=False, indent=1))

@@ -54,15 +54,11 @@ from .host import (  # noqa: F401 (CGROUP_NAME, USER_PREFIX: the names tests and
     identity_pids,
 )
 from .host import ensure_user as _ensure_user
-from .protocol import Channel, Job, Limits, Outcome
+from .protocol import Channel, Job, Limits, Outcome, last_line
 
 __all__ = ["CGROUP_NAME", "DEFAULT_ROOT", "DOCKERD_ARGS_ENV", "SUBID_BASE", "USER_PREFIX", "Limits", "Outcome",
            "Sandbox", "SandboxError", "reap_stale_slots"]
 
-
-def _last_line(text: str) -> str:
-    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
-    return lines[-1][:300] if lines else "(aucun message)"
 
 
 class Sandbox:
@@ -328,7 +324,7 @@ class Sandbox:
         error = ""
         if not channel.done and not channel.results:
             error = ("le bac à sable n'a rendu aucun résultat"
-                     + (" dans le temps imparti" if channel.timed_out else "") + " : " + _last_line(log_tail))
+                     + (" dans le temps imparti" if channel.timed_out else "") + " : " + last_line(log_tail))
         phases["total_s"] = round(time.monotonic() - t0, 2)
         return Outcome(channel.results, notebook, time.monotonic() - t0, channel.timed_out, error,
                        channel.grader_error, peak, ooms, phases, log_tail)

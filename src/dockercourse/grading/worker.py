@@ -23,7 +23,16 @@ from pathlib import Path
 
 from .. import engine
 from ..waiting import wait_until
-from .protocol import PHASE_A_DONE, PHASE_MARK, RESULT_MARK, Job, grader_broken_line, mark_line, parse_mark_line
+from .protocol import (
+    PHASE_A_DONE,
+    PHASE_MARK,
+    RESULT_MARK,
+    Job,
+    grader_broken_line,
+    last_line,
+    mark_line,
+    parse_mark_line,
+)
 from .timing import Stopwatch
 
 
@@ -42,10 +51,6 @@ def _alive(pid: int) -> bool:
     except (OSError, IndexError):
         return False
 
-
-def _last_line(text: str) -> str:
-    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
-    return lines[-1][:300] if lines else "(aucun message)"
 
 
 def start_engine(job: Job, log) -> None:
@@ -72,7 +77,7 @@ def start_engine(job: Job, log) -> None:
     def answers():
         if exited():
             raise RuntimeError("dockerd rootless s'est arrêté au démarrage : "
-                               + _last_line((slot_dir / "home" / "dockerd.log").read_text(errors="replace")))
+                               + last_line((slot_dir / "home" / "dockerd.log").read_text(errors="replace")))
         return sock.exists() and subprocess.run(["docker", "version", "--format", "{{.Server.Version}}"],
                                                 capture_output=True).returncode == 0
 
