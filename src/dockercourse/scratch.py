@@ -25,13 +25,13 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import engine
 from .errors import DockercourseError
 from .isolation import MIB, Cgroup, LocalTree, detect_version, oui
+from .waiting import wait_until
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 GROUP_PREFIX = "dockercourse-scratch-"
@@ -157,16 +157,19 @@ class HandCgroup:
         return Cgroup(LocalTree(CGROUP_ROOT), self.proc_line, version=self.version)
 
     def remove(self, timeout: float = 10) -> None:
-        deadline = time.monotonic() + timeout
-        while self.path.exists():
+        """Remove the group once its processes have exited (``rmdir`` says EBUSY until then)."""
+
+        def removed() -> bool:
             try:
                 self.path.rmdir()
             except FileNotFoundError:
-                return
+                return True
             except OSError:  # still busy (processes exiting)
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+                return False
+            return True
+
+        if not wait_until(removed, timeout, interval=0.05)[0]:
+            self.path.rmdir()  # still busy: the OSError says why
 
 
 # --------------------------------------------------------------------------- run
@@ -201,10 +204,19 @@ class ScratchResult:
 SETUP_SCRIPT = "scratch_setup.sh"
 
 
-def _setup_script() -> str:
+def _data(name: str) -> str:
     from importlib import resources
 
-    return resources.files("dockercourse").joinpath("data", SETUP_SCRIPT).read_text()
+    return resources.files("dockercourse").joinpath("data", name).read_text()
+
+
+def probe_source() -> str:
+    """The probe's Python source, run by the container's own ``python3 -c``."""
+    return _data(PROBE_SCRIPT)
+
+
+def _setup_script() -> str:
+    return _data(SETUP_SCRIPT)
 
 
 def run(command: list[str], memory: str | int = "64m", hostname: str = "scratch",
@@ -297,18 +309,8 @@ def shown(command: list[str]) -> str:
     return " ".join(shlex.quote(c) for c in command)
 
 
-PROBE = r"""
-import os, socket
-print("PID 1 :", open("/proc/1/comm").read().strip(), "| mon PID :", os.getpid())
-print("nom d'hôte :", socket.gethostname())
-print("interfaces réseau :", ", ".join(l.split(":")[0].strip() for l in open("/proc/net/dev").read().splitlines()[2:]))
-osr = dict(l.split("=", 1) for l in open("/etc/os-release").read().splitlines() if "=" in l)
-print("système :", osr["PRETTY_NAME"].strip('"'))
-print("processus visibles :", sorted(int(p) for p in os.listdir("/proc") if p.isdigit()))
-print("racine changée par :", os.environ.get("ROOT_SWITCH"), "| points de montage visibles :",
-      ", ".join(l.split()[1] for l in open("/proc/self/mounts").read().splitlines()))
-open("/root/bonjour.txt", "w").write("écrit dans le conteneur fait main")
-"""
+#: What the hand-made container's process prints about what it sees (``data/scratch_probe.py``).
+PROBE_SCRIPT = "scratch_probe.py"
 
 ALLOC = "b = []\nwhile True:\n    b.append(b'x' * (4 << 20))  # 4 Mio de plus, indéfiniment"
 
@@ -324,7 +326,7 @@ def nb_rootfs():
 
 def nb_probe():
     """Run the probe in a hand-made container and print what it saw."""
-    res = demo(["python3", "-c", PROBE])
+    res = demo(["python3", "-c", probe_source()])
     if res is None:
         return None
     print(res.stdout.rstrip())

@@ -38,6 +38,7 @@ from pathlib import Path
 
 from . import engine, hostpkg
 from .errors import DockercourseError
+from .waiting import wait_until
 
 QEMU = "qemu-system-x86_64"
 QEMU_PACKAGE = "qemu-system-x86"
@@ -47,26 +48,25 @@ READY_MARKER = "DOCKERCOURSE_VM_READY"
 UNAME_MARKER = "DOCKERCOURSE_VM_UNAME="
 MEM_MARKER = "DOCKERCOURSE_VM_MEM"
 #: Bump when the initramfs recipe changes (the cached file name carries it).
-INITRAMFS_VERSION = "1"
+INITRAMFS_VERSION = "2"
 DEFAULT_MEMORY_MB = 256
 DEFAULT_TIMEOUT = 90.0
 #: A KVM probe that has not reached the marker by then is a failed probe.
 KVM_PROBE_TIMEOUT = 20.0
 XZ_MAGIC = b"\xfd7zXZ\x00"
 
-INIT_SCRIPT = f"""#!/bin/busybox sh
-/bin/busybox --install -s /bin
-export PATH=/bin
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-read up idle < /proc/uptime
-echo "{READY_MARKER} uptime=$up"
-echo "{UNAME_MARKER}$(uname -r)"
-total=$(awk '/^MemTotal:/ {{print $2}}' /proc/meminfo)
-avail=$(awk '/^MemAvailable:/ {{print $2}}' /proc/meminfo)
-echo "{MEM_MARKER} total_kb=$total available_kb=$avail"
-poweroff -f
-"""
+#: PID 1 of the guest (``data/vm_init.sh``): prints the markers above, then powers off.
+INIT_SCRIPT = "vm_init.sh"
+
+
+def init_script() -> bytes:
+    """The guest's ``/init``, with this module's markers in place."""
+    from importlib import resources
+
+    text = resources.files("dockercourse").joinpath("data", INIT_SCRIPT).read_text()
+    for key, marker in (("@READY@", READY_MARKER), ("@UNAME@", UNAME_MARKER), ("@MEM@", MEM_MARKER)):
+        text = text.replace(key, marker)
+    return text.encode()
 
 _live: set[int] = set()  # process groups of qemu still running (killed at exit)
 
@@ -306,7 +306,7 @@ def build_initramfs(busybox: Path, dest: Path) -> Path:
         ("dev/console", 0o20600, b"", (5, 1)),
         ("proc", 0o40755, b"", (0, 0)),
         ("sys", 0o40755, b"", (0, 0)),
-        ("init", 0o100755, INIT_SCRIPT.encode(), (0, 0)),
+        ("init", 0o100755, init_script(), (0, 0)),
     ]
     tmp = dest.with_name(f"{dest.name}.part{os.getpid()}")
     tmp.write_bytes(gzip.compress(cpio_newc(entries), compresslevel=6, mtime=0))
@@ -487,15 +487,13 @@ def boot(accel: str | None = None, memory_mb: int = DEFAULT_MEMORY_MB, timeout: 
     thread.start()
     status = rusage = None
     try:
-        deadline = t0 + timeout
-        while True:
+        def reaped():
             pid, st, ru = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                status, rusage = st, ru
-                break
-            if time.perf_counter() > deadline:
-                break
-            time.sleep(0.01)
+            return (st, ru) if pid else None
+
+        done, _ = wait_until(reaped, max(0.0, t0 + timeout - time.perf_counter()), interval=0.01)
+        if done:
+            status, rusage = done
         ended = time.perf_counter()
     finally:
         if status is None:  # timeout or interrupt: kill the whole group, reap it

@@ -17,7 +17,7 @@ def test_rootfs_is_cached(docker_client):
 
 
 def test_hand_made_container_isolation(docker_client):
-    res = scratch.run(["python3", "-c", scratch.PROBE])
+    res = scratch.run(["python3", "-c", scratch.probe_source()])
     assert res.returncode == 0, res.stderr
     lines = res.stdout.splitlines()
     assert lines[0] == "PID 1 : python3 | mon PID : 1"

@@ -38,7 +38,9 @@ def test_build_initramfs(tmp_path):
     dest = vm.build_initramfs(fake_busybox, tmp_path / "initramfs.cpio.gz")
     entries = {name: (mode, data, rdev) for name, mode, data, rdev in _read_newc(gzip.decompress(dest.read_bytes()))}
     assert entries["init"][0] == 0o100755 and entries["init"][1].startswith(b"#!/bin/busybox sh")
-    assert vm.READY_MARKER.encode() in entries["init"][1] and b"poweroff -f" in entries["init"][1]
+    init = entries["init"][1]
+    assert all(m.encode() in init for m in (vm.READY_MARKER, vm.UNAME_MARKER, vm.MEM_MARKER)), init
+    assert b"poweroff -f" in init and b"@" not in init
     assert entries["bin/busybox"][1] == b"\x7fELF not really"
     assert entries["dev/console"][0] == 0o20600 and entries["dev/console"][2] == (5, 1)
 
