@@ -55,7 +55,9 @@ DEFAULT_TIMEOUT = 90.0
 KVM_PROBE_TIMEOUT = 20.0
 XZ_MAGIC = b"\xfd7zXZ\x00"
 
-#: PID 1 of the guest (``data/vm_init.sh``): prints the markers above, then powers off.
+#: PID 1 of the guest (``data/vm_init.sh``): prints the markers above, then powers off. Notebook 01
+#: shows it as it is (no comment in it: the students read it line by line); its ``@READY@``-style
+#: names are replaced by the markers in :func:`init_script`.
 INIT_SCRIPT = "vm_init.sh"
 
 
