@@ -157,16 +157,11 @@ def assign_sessions(sessions: list[dict], finished: list[tuple[float, str]]) -> 
     return out
 
 
-def compare(expected: dict[str, float | None], got: dict[str, float | None], tol: float = 0.011) -> list[str]:
+def compare(expected: dict[str, float | None], got: dict[str, float | None]) -> list[str]:
     """Pure: the cells whose score differs from the corpus's (``None`` expected: not compared)."""
-    bad = []
-    for cell, want in expected.items():
-        if want is None:
-            continue
-        have = got.get(cell)
-        if have is None or abs(have - want) > tol:
-            bad.append(f"{cell}: {want:g} attendu, {'—' if have is None else f'{have:g}'} obtenu")
-    return bad
+    from tests.utils.corpus import differences
+
+    return differences(expected, got)
 
 
 def _short(text: str, width: int = 70) -> str:
@@ -589,16 +584,9 @@ def _make_course(dest: Path, students: list[str], env: dict) -> None:
 
 
 def _gradebook(course: Path) -> dict[str, dict]:
-    from nbgrader.api import Gradebook
+    from tests.utils.corpus import gradebook_cells
 
-    out: dict[str, dict] = {}
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
-        for sub in gb.find_assignment(AID).submissions:
-            for nb in sub.notebooks:
-                rec = out.setdefault(sub.student.id, {"cells": {}, "flagged": nb.flagged})
-                for g in nb.grades:
-                    rec["cells"][g.name] = g.auto_score
-    return out
+    return gradebook_cells(course, AID)
 
 
 def _mark_current_engine_root() -> dict:
@@ -802,5 +790,5 @@ def _qemu_pids() -> list[int]:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(HERE))
+    sys.path[:0] = [str(HERE), str(ROOT)]  # _table; tests.utils.corpus (the expected scores)
     sys.exit(main())

@@ -37,7 +37,7 @@ from _table import print_table
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.utils.corpus import AID, MAX, NB, STUDENTS  # noqa: E402
+from tests.utils.corpus import AID, MAX, NB, STUDENTS, differences, gradebook_cells  # noqa: E402
 
 TYPICAL = (["reference-solution"] * 18 + ["naive-student"] * 3
            + ["shell-form-cmd", "runs-as-root", "listens-on-localhost", "crashing-app", "infinite-loop-at-import",
@@ -98,12 +98,13 @@ def run(kinds: list[str], jobs: int, keep: Path | None) -> dict:
         records = []
         for path in sorted((course / ".dockercourse-grading" / AID).glob("*.json")):
             records.append(json.loads(path.read_text()))
+        book = gradebook_cells(course) if (course / "gradebook.db").exists() else {}
         if keep:
             keep.mkdir(parents=True, exist_ok=True)
             (keep / f"records-{jobs}.json").write_text(json.dumps(records, indent=1, ensure_ascii=False))
             (keep / f"output-{jobs}.txt").write_text(proc.stdout + proc.stderr)
             shutil.copytree(course / "autograded", keep / f"autograded-{jobs}", dirs_exist_ok=True)
-    return {"jobs": jobs, "wall": wall, "machine_cpu": cpu, "records": records}
+    return {"jobs": jobs, "wall": wall, "machine_cpu": cpu, "records": records, "book": book}
 
 
 def lap(rec: dict, *path: str) -> tuple[float | None, float | None]:
@@ -211,6 +212,27 @@ def print_phases(result: dict) -> None:
         print("  its slowest cells: " + ", ".join(f"{k} {w:.1f} s" for k, w in cells))
 
 
+def print_students(result: dict) -> None:
+    """One row per submission: the corpus's expected automatic score and the gradebook's, whether
+    every cell matches (the cells the corpus asserts), flags, wall and CPU time in the sandbox."""
+    rows, mismatched = [], 0
+    for rec in sorted(result["records"], key=lambda r: r["student"]):
+        sid = rec["student"]
+        kind = sid.split("-", 1)[1] if "-" in sid else sid
+        expected = STUDENTS[kind].expected if kind in STUDENTS else {}
+        got = (result["book"].get(sid) or {}).get("cells") or {}
+        bad = differences(expected, got)
+        mismatched += bool(bad)
+        rows.append([sid, f"{sum(v for v in expected.values() if v is not None):g}",
+                     f"{sum(got.get(k) or 0 for k, v in expected.items() if v is not None):g}",
+                     "✓" if not bad else f"✗ {bad[0]}" + (f" (+{len(bad) - 1})" if len(bad) > 1 else ""),
+                     "yes" if (result["book"].get(sid) or {}).get("flagged") else "—",
+                     f"{rec.get('seconds') or 0:.1f}", f"{(rec.get('phases') or {}).get('cpu_s') or 0:.1f}"])
+    print(f"\nper submission, {result['jobs']} job(s): the corpus's expected automatic score (the cells it asserts) "
+          f"and the gradebook's; {mismatched} differ")
+    print_table(["submission", "expected", "got", "cells", "flagged", "wall s", "CPU s"], rows, left=(0, 3, 4))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=30)
@@ -241,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     print_table(["jobs", "subs", "recorded", "wall s", "median s", "p90 s", "max s", "sandbox CPU s",
                  "host CPU s", "machine CPU s", "speed-up"], rows)
     for r in results:
+        print_students(r)
         print_phases(r)
         print_spans(r["records"])
     return 0

@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 from collections.abc import Callable
+from pathlib import Path
 
 import nbformat
 
@@ -43,6 +44,33 @@ COURSE_PLACEHOLDER = "@@COURSE@@"
 #: Where hostile cells try to write on the host (the test asserts none of them appears).
 CANARIES = ["/tmp/dockercourse-pirate", "/var/tmp/dockercourse-pirate", "/root/dockercourse-pirate",
             "/etc/dockercourse-pirate"]
+
+
+def differences(expected: dict[str, float | None], got: dict[str, float | None], tol: float = 0.011) -> list[str]:
+    """The cells whose score differs from the corpus's, in French (``None`` expected: not compared)."""
+    bad = []
+    for cell, want in expected.items():
+        if want is None:
+            continue
+        have = got.get(cell)
+        if have is None or abs(have - want) > tol:
+            bad.append(f"{cell}: {want:g} attendu, {'—' if have is None else f'{have:g}'} obtenu")
+    return bad
+
+
+def gradebook_cells(course: Path, aid: str = AID) -> dict[str, dict]:
+    """``{student id: {"cells": {grade cell: automatic score}, "flagged": bool}}`` from a course's
+    gradebook (the benchmarks' view of what the class command recorded)."""
+    from nbgrader.api import Gradebook
+
+    out: dict[str, dict] = {}
+    with Gradebook(f"sqlite:///{Path(course) / 'gradebook.db'}") as gb:
+        for sub in gb.find_assignment(aid).submissions:
+            for nb in sub.notebooks:
+                rec = out.setdefault(sub.student.id, {"cells": {}, "flagged": nb.flagged})
+                for g in nb.grades:
+                    rec["cells"][g.name] = g.auto_score
+    return out
 
 
 def reference_files() -> dict[str, str]:
