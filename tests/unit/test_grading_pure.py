@@ -223,3 +223,27 @@ def test_a_port_set_through_a_variable_counts_as_named():
     assert checks.binds_app_port(["sh", "-c", "gunicorn -b :${PORT} app:app"], ["PATH=/usr/bin", "PORT=8000"])
     assert not checks.binds_app_port(["/bin/sh", "-c", "gunicorn --bind 0.0.0.0:$PORT app:app"], ["PORT=5000"])
     assert not checks.binds_app_port(["gunicorn", "app:app"], ["PORT=8000"])
+
+
+def test_a_notebook_cut_by_the_host_says_which_cells_did_not_run():
+    """The host ended the notebook phase (a kernel starved by the student's fork bomb): the cells
+    that ran keep their outputs, every ungraded code cell after them says it did not run, graded
+    cells wait for their official result, and the metadata says where it stopped."""
+    from dockercourse.grading.feedback import NOT_RUN, mark_cut
+
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("print(1)", execution_count=1,
+                                  outputs=[nbformat.v4.new_output("stream", name="stdout", text="1\n")]),
+        nbformat.v4.new_markdown_cell("texte"),
+        nbformat.v4.new_code_cell("!docker run …"),  # was running when the host ended the phase
+        nbformat.v4.new_code_cell("check()", metadata={"nbgrader": {"grade": True, "grade_id": "test_http"}}),
+        nbformat.v4.new_code_cell("print(2)"),
+    ])
+    nb = nbformat.reads(nbformat.writes(nb), as_version=4)  # as the host reads it back
+    mark_cut(nb, None, 60)
+    not_run = NOT_RUN.format(budget=60)
+    assert nb.metadata["dockercourse_feedback_cut"] == {"budget_s": 60, "cell": 2}
+    assert [c.get("outputs") and c.outputs[0].get("text") for c in nb.cells] == ["1\n", None, not_run, [], not_run]
+    nb2 = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("a"), nbformat.v4.new_code_cell("b")])
+    mark_cut(nb2, None, 60)  # nothing ran (the kernel never answered): from the first code cell
+    assert nb2.metadata["dockercourse_feedback_cut"]["cell"] == 0 and nb2.cells[1].outputs[0].text == not_run

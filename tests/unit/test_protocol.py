@@ -83,3 +83,19 @@ def test_the_last_line_of_a_log_says_why_in_one_line():
     assert protocol.last_line("starting\nerror: no space left on device\n\n  \n") == "error: no space left on device"
     assert protocol.last_line("x" * 500) == "x" * 300
     assert protocol.last_line(None) == protocol.last_line("  \n") == "(aucun message)"
+
+
+def test_the_host_ends_the_notebook_phase_at_its_budget_not_at_the_wall_time():
+    from dockercourse.grading.protocol import Channel
+
+    assert Limits().phase_b_s == 70  # the notebook's 60 s, and 10 s for its kernel's start and the last write
+    limits = Limits(feedback_s=60, feedback_slack_s=15)
+    assert limits.phase_b_s == 75
+    talking = Channel()  # no PHASE_A_DONE yet: only the wall time bounds the wait
+    assert talking.phase_b_wait(limits, 400.0) == (400.0, False)
+    done = Channel(done=True)  # the official results are in: the notebook gets its budget, no more
+    assert done.phase_b_wait(limits, 400.0) == (75, True)
+    assert done.phase_b_wait(limits, 30.0) == (30.0, False)  # the wall time comes first: a timeout
+    assert done.phase_b_wait(limits, -2.0) == (0.0, False)
+    back = Job.from_json(Job(notebook_name="tp.ipynb", base_tar="/base.tar", limits=limits).to_json())
+    assert back.limits.phase_b_s == 75

@@ -35,6 +35,24 @@ NOT_RUN = ("⏱️ Cellule non exécutée à la correction : le notebook a dépa
            "({budget:g} s). Les vérifications notées ont toutes leur résultat officiel.\n")
 
 
+def mark_cut(nb, index: int | None, budget_s: float) -> None:
+    """Say in a notebook that its feedback run stopped at cell ``index`` (``None``: after the last
+    cell that ran, when the host ended the phase): every ungraded code cell from there that has no
+    result shows :data:`NOT_RUN`, and the metadata says where it stopped (the record's note)."""
+    import nbformat
+
+    cells = nb["cells"]
+    if index is None:
+        ran = [i for i, c in enumerate(cells) if c.get("cell_type") == "code" and c.get("execution_count")]
+        index = next((i for i in range(ran[-1] + 1 if ran else 0, len(cells))
+                      if cells[i].get("cell_type") == "code"), len(cells))
+    nb.setdefault("metadata", {})["dockercourse_feedback_cut"] = {"budget_s": budget_s, "cell": index}
+    for cell in cells[index:]:
+        if cell.get("cell_type") == "code" and not (cell.get("metadata", {}).get("nbgrader") or {}).get("grade") \
+                and not cell.get("execution_count"):
+            cell["outputs"] = [nbformat.v4.new_output("stream", name="stdout", text=NOT_RUN.format(budget=budget_s))]
+
+
 def _write_notebook(nb, path: Path) -> None:
     """The notebook as it is now (no validation: the grader validates what it reads back), replaced
     atomically: a sandbox killed at its wall time still returns the cells run so far."""
@@ -94,12 +112,7 @@ def run_notebook(job: Job, official_file: Path) -> None:
     try:
         client.execute()
     except FeedbackCut as cut:
-        index = cut.args[0]
-        nb.metadata["dockercourse_feedback_cut"] = {"budget_s": limits.feedback_s, "cell": index}
-        for cell in nb.cells[index:]:
-            if cell.cell_type == "code" and not (cell.metadata.get("nbgrader") or {}).get("grade"):
-                cell.outputs = [nbformat.v4.new_output("stream", name="stdout",
-                                                       text=NOT_RUN.format(budget=limits.feedback_s))]
+        mark_cut(nb, cut.args[0], limits.feedback_s)
     except DeadKernelError as err:
         nb.metadata["dockercourse_dead_kernel"] = str(err)[:300]
     except Exception as err:  # a kernel that never started, a cell that broke nbclient

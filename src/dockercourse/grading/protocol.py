@@ -216,6 +216,16 @@ class Limits:
     #: the whole notebook ``feedback_s`` from its kernel's start.
     cell_s: float = 30.0
     feedback_s: float = 60.0
+    #: Seen from the host, the notebook phase ends at most ``feedback_slack_s`` after its budget
+    #: (the kernel's start, its shutdown, the last write): a kernel starved by the student's own
+    #: processes (a fork bomb in a container of the sandbox shares its one core) cannot hold the
+    #: sandbox longer. The notebook is written after every cell: what ran is kept.
+    feedback_slack_s: float = 10.0
+
+    @property
+    def phase_b_s(self) -> float:
+        """The longest the host waits for the notebook phase once the official results are in."""
+        return self.feedback_s + self.feedback_slack_s
 
 
 class JsonRecord:
@@ -296,7 +306,16 @@ class Channel:
     phases: dict = dataclasses.field(default_factory=dict)
     grader_error: str = ""
     done: bool = False  # PHASE_A_DONE seen
-    timed_out: bool = False
+    timed_out: bool = False  # the sandbox's wall time ran out
+    feedback_cut: bool = False  # the host ended the notebook phase at Limits.phase_b_s
+
+    def phase_b_wait(self, limits: Limits, left: float) -> tuple[float, bool]:
+        """Once the worker stopped talking: how long the host waits for it to exit, and whether
+        running out of that time ends the notebook phase (``True``: :attr:`Limits.phase_b_s`, the
+        results are in) or is the sandbox's wall time (``False``); ``left``: the wall time left."""
+        if self.done and limits.phase_b_s < left:
+            return limits.phase_b_s, True
+        return max(0.0, left), False
 
     def read(self, line: str, progress=None) -> None:
         if (phase := parse_mark_line(line, PHASE_MARK)) is not None:

@@ -41,6 +41,7 @@ from ..waiting import wait_until
 from .cgroup import Cgroup
 from .engine_ns import DOCKERD_ARGS_ENV
 from .enter import root_env
+from .feedback import mark_cut
 from .host import (  # noqa: F401 (CGROUP_NAME, USER_PREFIX: the names tests and tools read here)
     CGROUP_NAME,
     DEFAULT_ROOT,
@@ -287,11 +288,14 @@ class Sandbox:
                 cpu_a = self.cgroup.cpu_seconds()
                 if on_notebook and not channel.grader_error:
                     on_notebook()
-            # the channel is closed: the notebook (phase B) runs until the worker exits
+            # the channel is closed: the notebook (phase B) runs until the worker exits, within its
+            # budget seen from here (Limits.phase_b_s) and the wall time
             if not channel.timed_out:
+                wait_s, bounded = channel.phase_b_wait(self.limits, deadline - time.monotonic())
                 ended, _ = wait_until(lambda: proc.poll() is not None or (stop is not None and stop.is_set()),
-                                      max(0.0, deadline - time.monotonic()), interval=0.2)
-                channel.timed_out = not ended
+                                      wait_s, interval=0.2)
+                if not ended:
+                    channel.feedback_cut, channel.timed_out = bounded, not bounded
             if channel.done:
                 channel.phases["B_s"] = round(time.monotonic() - t0 - channel.phases["A_s"], 2)
             outcome = self._collect(proc, job, channel, cpu_a, err, t0)
@@ -312,6 +316,10 @@ class Sandbox:
         with contextlib.suppress(Exception):
             proc.wait(timeout=10)
         notebook = self._read_output(job.notebook_name)
+        if channel.feedback_cut:
+            phases["B_cut"] = True
+            if notebook is not None:
+                mark_cut(notebook, None, self.limits.feedback_s)
         with contextlib.suppress(ValueError, TypeError, AttributeError):  # diagnostics written by the sandbox
             import json
 
