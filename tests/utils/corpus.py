@@ -446,13 +446,6 @@ STUDENTS: dict[str, Student] = {
         flagged=None, why="app.py loops forever at import: no worker answers, and SIGTERM waits for it"),
     "sleeps-forever-in-a-cell": Student(_with_cell("import time\ntime.sleep(10**6)", after="theorie_reponses"),
                                         scores(), why="a cell that never ends"),
-    "ignores-interrupts-in-a-cell": Student(
-        _with_cell("import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\ntime.sleep(10**6)",
-                   after="theorie_reponses"),
-        scores(), ["Cellule non exécutée à la correction"],
-        why="a cell that ignores the kernel's interrupt and never ends: nbclient would interrupt it again and "
-            "again until the sandbox's wall time; the host ends the notebook phase at its budget instead "
-            "(Limits.phase_b_s), keeps what ran and says which cells did not run — not a flag"),
     "os-exit-in-a-cell": Student(_with_cell("import os\nos._exit(3)", after="dockerignore"), scores(), flagged=True,
                                  why="a cell that kills the kernel"),
     "unpullable-base-image": Student(
