@@ -155,7 +155,9 @@ def student_does_the_tp(page, step, cells) -> None:
         ok = outputs.filter(has_text="✅").count()
         partial = outputs.filter(has_text="🟡").count()
         ko = outputs.filter(has_text="❌").count()
-        assert ok >= 15 and partial == 0 and ko == 0, (ok, partial, ko)  # full marks, from inside
+        # full marks, from inside; else the outputs that say what was missing
+        assert ok >= 15 and partial == 0 and ko == 0, (ok, partial, ko, [
+            o.inner_text()[:400] for o in outputs.filter(has_text=re.compile("🟡|❌")).all()])
         page.keyboard.press("Control+S")
         page.wait_for_timeout(1000)
     with step("submit from the assignment list"):
