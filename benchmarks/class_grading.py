@@ -37,7 +37,10 @@ from _table import print_table
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.utils.corpus import AID, MAX, NB, STUDENTS, differences, gradebook_cells  # noqa: E402
+from tests.utils.corpus import AID, BENCH_ONLY, MAX, NB, differences, gradebook_cells  # noqa: E402
+from tests.utils.corpus import STUDENTS as TERM  # noqa: E402
+
+STUDENTS = {**TERM, **BENCH_ONLY}  # --only may name either
 
 TYPICAL = (["reference-solution"] * 18 + ["naive-student"] * 3
            + ["shell-form-cmd", "runs-as-root", "listens-on-localhost", "crashing-app", "infinite-loop-at-import",
@@ -51,7 +54,7 @@ def mix(name: str, size: int, only: list[str] | None) -> list[str]:
     elif name == "typical":
         kinds = list(TYPICAL)
     else:  # every modelled student once, then correct ones
-        kinds = sorted(STUDENTS)
+        kinds = sorted(TERM)
         kinds += ["reference-solution"] * max(0, size - len(kinds))
     return [kinds[i % len(kinds)] for i in range(size)]
 

@@ -534,3 +534,16 @@ STUDENTS: dict[str, Student] = {
             "gunicorn. Partial credit a teacher may give: half of test_arret back to a student who explains "
             "that `exec gunicorn …` in the shell form was the missing word"),
 }
+
+#: Students the class benchmark can grade (``--only``) that the term of ``make test`` leaves out:
+#: adding a student to :data:`STUDENTS` changes the instructor dashboard's committed outputs,
+#: which only a whole term refreshes (``DOCKERCOURSE_REFRESH_DASHBOARD=1``).
+BENCH_ONLY = {
+    "ignores-interrupts-in-a-cell": Student(
+        _with_cell("import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\ntime.sleep(10**6)",
+                   after="theorie_reponses"),
+        scores(), ["Cellule non exécutée à la correction"],
+        why="a cell that ignores the kernel's interrupt and never ends: nbclient would interrupt it again and "
+            "again until the sandbox's wall time; the host ends the notebook phase at its budget instead "
+            "(Limits.phase_b_s), keeps what ran and says which cells did not run — not a flag"),
+}
