@@ -30,6 +30,11 @@ setup: venv engine kit
 # else will, and every nbgrader or kernel start would pay ~2 s. pip stays, upgraded: the offline kit
 # runs `python -m pip download`. uv reads no pip.conf or PIP_* variable (a mirror: UV_DEFAULT_INDEX).
 INSTALLER ?= uv
+# rfc3987-syntax (jsonschema's format-nongpl extra, through jupyter-events) compiles Lark grammars when
+# imported: ~2 CPU-s in every process that imports nbformat or jupyter_server (each nbgrader command,
+# Jupyter server, nbval run, grading sandbox). No schema here uses its iri formats, and jsonschema
+# works without it (src/dockercourse/lightimports.py); the course image drops it the same way.
+DROP_SLOW_OPTIONAL = $(BIN)/python -m pip uninstall --quiet --yes --disable-pip-version-check rfc3987-syntax
 UV_INSTALL = $(BIN)/uv pip install --python $(BIN)/python --system-certs --compile-bytecode \
 	--upgrade-package pip pip -e '.[test,image-tests,hub]'
 venv: $(VENV)/.installed
@@ -46,6 +51,7 @@ $(VENV)/.installed: pyproject.toml
 	echo "== Installer: pip"; set -ex; \
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip; \
 	$(BIN)/python -m pip install --disable-pip-version-check --progress-bar off -e '.[test,image-tests,hub]'
+	$(DROP_SLOW_OPTIONAL)
 	@touch $@
 
 engine: venv

@@ -28,3 +28,20 @@ def test_a_check_command_does_not_import_nbgrader():
             "print(sorted(m for m in ('nbgrader', 'nbconvert', 'nbformat') if m in sys.modules))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
+
+
+def test_the_course_environments_are_installed_without_rfc3987_syntax():
+    """``make venv`` (either installer) and the course image uninstall it after installing; in the
+    project's own venv, the module is not there to import."""
+    import importlib.util
+    from pathlib import Path
+
+    from tests.utils.paths import ROOT
+
+    makefile, dockerfile = (ROOT / "Makefile").read_text(), (ROOT / "Dockerfile").read_text()
+    assert "pip uninstall --quiet --yes --disable-pip-version-check rfc3987-syntax" in makefile
+    recipe = makefile.split("$(VENV)/.installed: pyproject.toml", 1)[1].split("\n\n", 1)[0]
+    assert recipe.index("$(DROP_SLOW_OPTIONAL)") > recipe.rindex("pip install")  # after both installers
+    assert "/opt/venv/bin/pip uninstall --quiet --yes rfc3987-syntax" in dockerfile
+    if Path(sys.prefix).resolve() == (ROOT / ".venv").resolve():
+        assert importlib.util.find_spec("rfc3987_syntax") is None, "make venv left rfc3987-syntax installed"
