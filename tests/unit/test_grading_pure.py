@@ -258,3 +258,15 @@ def test_the_parent_of_the_sandboxes_weighs_one_busy_process_per_sandbox(version
     from dockercourse.grading.cgroup import parent_weight
 
     assert parent_weight(version, children) == expected
+
+
+def test_a_students_traceback_is_quoted_with_a_french_header():
+    """A probe or an app that crashed: its frames and error line stay (they name the student's file),
+    Python's English header, which reads like the grader's own crash, does not."""
+    printed = ('Traceback (most recent call last):\n  File "<string>", line 1, in <module>\n'
+               "urllib.error.URLError: <urlopen error [Errno 111] Connection refused>")
+    quoted = containers.in_french(printed)
+    assert "Traceback" not in quoted
+    assert quoted.startswith("Erreur Python (appels, le plus récent en dernier) :\n")
+    assert quoted.endswith("Connection refused>") and 'File "<string>", line 1' in quoted
+    assert containers.in_french("aucune erreur") == "aucune erreur"

@@ -199,8 +199,8 @@ class StepFailed(AssertionError):
 class _Steps:
     """Timed steps; the first one that fails screenshots the page and names itself."""
 
-    def __init__(self, page, screenshot: Path, errors: list[str]):
-        self.page, self.screenshot, self.errors = page, screenshot, errors
+    def __init__(self, page, screenshot: Path, errors: list[str], failed: list[str]):
+        self.page, self.screenshot, self.errors, self.failed = page, screenshot, errors, failed
         self.times: dict[str, float] = {}
 
     @contextlib.contextmanager
@@ -219,8 +219,41 @@ class _Steps:
             raise StepFailed(
                 f"formgrader: step '{what}' did not happen after {time.monotonic() - t0:.1f} s: "
                 f"{' / '.join(msg[:6])}\n  page: {self.page.url}\n  page errors: {self.errors or 'none'}"
+                f"\n  failed requests: {self.failed or 'none'}"
                 f"\n  steps done: {done}\n  screenshot: {shot}") from err
         self.times[what] = round(time.monotonic() - t0, 2)
+
+
+#: The page error every submission page reports here, the MathJax request to its CDN being aborted.
+OFFLINE_ERROR = "MathJax is not defined"
+
+
+def _settle(page, ready_js: str, seen: dict, errors_before: int, failed_before: int, timeout_ms: int,
+            attempts: int = 3) -> None:
+    """Wait until ``ready_js`` holds on the page. Formgrader's pages are plain ``<script>`` tags: when
+    one of them fails to load, the scripts after it stop (« linkTo is not defined ») and the page may
+    never get ready (fresh-machine run 17, the machine's two cores saturated). A page that reports a
+    new JavaScript error (but :data:`OFFLINE_ERROR`) or a failed request to the server is reloaded,
+    up to ``attempts`` times (counted in ``seen["reloads"]``); one that is only slow is waited for
+    until ``timeout_ms``."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for attempt in range(attempts):
+        deadline = time.monotonic() + timeout_ms / 1000
+        while True:
+            try:
+                page.wait_for_function(ready_js, timeout=1000)
+                return
+            except PlaywrightTimeout:
+                broken = (any(OFFLINE_ERROR not in e for e in seen["page_errors"][errors_before:])
+                          or len(seen["failed_requests"]) > failed_before)
+                if broken and attempt < attempts - 1:
+                    break
+                if time.monotonic() > deadline:
+                    raise
+        seen["reloads"] += 1
+        errors_before, failed_before = len(seen["page_errors"]), len(seen["failed_requests"])
+        page.reload()
 
 
 def _exact(text: str) -> re.Pattern:
@@ -248,7 +281,7 @@ def grade_by_hand(base_url: str, token: str, student: str, grade_id: str, score:
     base_url = base_url.rstrip("/")
     screenshot = Path(screenshot) if screenshot else Path(tempfile.gettempdir()) / "formgrader-failure.png"
     server_host = urlsplit(base_url).netloc
-    seen: dict = {"page_errors": [], "blocked_requests": []}
+    seen: dict = {"page_errors": [], "blocked_requests": [], "failed_requests": [], "reloads": 0}
     ms = int(timeout_s * 1000)
     wait = {"timeout": ms}  # for expect(): its default is 5 s
     t_start = time.monotonic()
@@ -268,7 +301,9 @@ def grade_by_hand(base_url: str, token: str, student: str, grade_id: str, score:
             ctx.route("**/*", offline)
             page = ctx.new_page()
             page.on("pageerror", lambda exc: seen["page_errors"].append(f"{page.url}: {exc}"))
-            step = _Steps(page, screenshot, seen["page_errors"])
+            page.on("requestfailed", lambda req: None if urlsplit(req.url).netloc != server_host else
+                    seen["failed_requests"].append(f"{req.url}: {req.failure}"))
+            step = _Steps(page, screenshot, seen["page_errors"], seen["failed_requests"])
             table = page.locator("#main-table")
 
             with step("open formgrader: Manage Assignments lists the TP"):
@@ -323,9 +358,10 @@ def grade_by_hand(base_url: str, token: str, student: str, grade_id: str, score:
                       " && formgrader.comments && formgrader.comments.loaded")
 
             with step("open the student's submission"):
+                marks = len(seen["page_errors"]), len(seen["failed_requests"])
                 link.click()
                 expect(page).to_have_url(re.compile(r"/formgrader/submissions/[0-9a-f]+/?"), **wait)
-                page.wait_for_function(loaded)
+                _settle(page, loaded, seen, *marks, ms)
                 nav = page.locator("li.live-notebook")
                 nav.locator("span.name-hidden").click()  # the eye: show the student's name
                 expect(nav.locator("a.name-shown")).to_have_text(_exact(display), **wait)
@@ -360,8 +396,9 @@ def grade_by_hand(base_url: str, token: str, student: str, grade_id: str, score:
                 expect(glyph).to_have_class(re.compile(r"\bglyphicon-ok\b"), **wait)
 
             with step("reload: formgrader shows the saved score and comment"):
+                marks = len(seen["page_errors"]), len(seen["failed_requests"])
                 page.reload()
-                page.wait_for_function(loaded)
+                _settle(page, loaded, seen, *marks, ms)
                 expect(score_box).to_have_value(f"{score:g}", **wait)
                 expect(comment_box).to_have_value(comment, **wait)
                 headers = {"Authorization": f"token {token}"}

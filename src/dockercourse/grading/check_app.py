@@ -12,6 +12,7 @@ import time
 from . import timing
 from .containers import (
     http_get,
+    in_french,
     logs_tail,
     wait_until,
 )
@@ -106,7 +107,7 @@ def check_healthcheck(res: Result, ctx: Context) -> None:
         res.ok(f"le conteneur est healthy après {secs:.1f} s (sonde toutes les secondes)")
     else:
         logs = (ctr.attrs["State"].get("Health") or {}).get("Log") or []
-        last = logs[-1].get("Output", "").strip()[-300:] if logs else logs_tail(ctr, 4)
+        last = in_french(logs[-1].get("Output", "").strip())[-300:] if logs else logs_tail(ctr, 4)
         res.fail("le conteneur doit devenir healthy", "l'état healthy",
                  f"l'état « {status or 'starting'} » ; dernière sortie de la sonde : {last or '(vide)'}",
                  f"la sonde doit réussir (code 0) quand /sante répond sur le port {APP_PORT}.")

@@ -314,12 +314,24 @@ def wait_ready(ctr, timeout: float = READY_TIMEOUT_S, path: str = "/sante") -> t
     return None, secs, state["why"]
 
 
+#: Python's header of a traceback, and what the feedback says instead.
+TRACEBACK = "Traceback (most recent call last):"
+TRACE_FR = "Erreur Python (appels, le plus récent en dernier) :"
+
+
+def in_french(text: str) -> str:
+    """Pure: what a student's program printed, quoted in the feedback, with Python's traceback header
+    in French (the frames and the error line stay: they name the student's file and line). A
+    traceback in the feedback would otherwise read like the grader's own crash."""
+    return text.replace(TRACEBACK, TRACE_FR)
+
+
 def logs_tail(ctr, n: int = 8) -> str:
     try:
         text = ctr.logs(tail=n).decode(errors="replace").strip()
     except Exception:
         return "(journaux indisponibles)"
-    return text or "(aucune sortie)"
+    return in_french(text) or "(aucune sortie)"
 
 
 def not_ready_reason(ctr, why: str, timeout: float = READY_TIMEOUT_S) -> str:
