@@ -93,40 +93,36 @@ def test_members_get_real_accounts_and_a_first_password(hub):
 def test_a_student_logs_in_from_a_browser_and_runs_docker_in_a_notebook(hub):
     from playwright.sync_api import expect, sync_playwright
 
-    from tests.utils.formgrader_browser import CHROMIUM, CHROMIUM_FLAGS
+    from tests.utils.browser import chromium
 
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        try:
-            page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
-            page.set_default_timeout(240_000)
-            t0 = time.monotonic()
-            log_in(page, hub, A)
-            print(f"login -> French JupyterLab: {time.monotonic() - t0:.1f} s")
-            # a notebook with one docker cell, opened and run in the browser
-            nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(DOCKER_CELL)])
-            nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-            r = requests.put(f"{hub.url}/user/{A}/api/contents/essai.ipynb", headers=hub.headers,
-                             json={"type": "notebook", "content": json.loads(nbformat.writes(nb))}, timeout=60)
-            assert r.status_code in (200, 201), r.text
-            open_lab(page, f"{hub.url}/user/{A}/lab/tree/essai.ipynb", ".jp-NotebookPanel:visible .jp-CodeCell",
-                     timeout_ms=240_000)
-            cell = page.locator(".jp-NotebookPanel:visible .jp-CodeCell").first
-            # the kernel is connected once the status bar says it is idle (« Inactif »)
-            expect(page.get_by_role("button", name=re.compile(r"Python 3 .*\| Inactif"))).to_be_visible()
-            run = page.get_by_role("button", name=re.compile(r"^Exécuter cette cellule"))
-            for attempt in range(3):  # as a student would click again if nothing happened
-                cell.locator(".jp-InputArea-editor").click()
-                run.click()
-                try:
-                    expect(cell.locator(".jp-InputPrompt")).not_to_have_text(re.compile(r"\[\s*\]"), timeout=30_000)
-                    break
-                except AssertionError:
-                    print(f"run {attempt + 1}: the cell did not start")
-            expect(cell.locator(".jp-OutputArea-output")).to_contain_text("bonjour du conteneur", timeout=180_000)
-            print(f"login -> docker cell's output in the browser: {time.monotonic() - t0:.1f} s")
-        finally:
-            browser.close()
+    with sync_playwright() as pw, chromium(pw, hub.url) as browser:
+        page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+        page.set_default_timeout(240_000)
+        t0 = time.monotonic()
+        log_in(page, hub, A)
+        print(f"login -> French JupyterLab: {time.monotonic() - t0:.1f} s")
+        # a notebook with one docker cell, opened and run in the browser
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(DOCKER_CELL)])
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        r = requests.put(f"{hub.url}/user/{A}/api/contents/essai.ipynb", headers=hub.headers,
+                         json={"type": "notebook", "content": json.loads(nbformat.writes(nb))}, timeout=60)
+        assert r.status_code in (200, 201), r.text
+        open_lab(page, f"{hub.url}/user/{A}/lab/tree/essai.ipynb", ".jp-NotebookPanel:visible .jp-CodeCell",
+                 timeout_ms=240_000)
+        cell = page.locator(".jp-NotebookPanel:visible .jp-CodeCell").first
+        # the kernel is connected once the status bar says it is idle (« Inactif »)
+        expect(page.get_by_role("button", name=re.compile(r"Python 3 .*\| Inactif"))).to_be_visible()
+        run = page.get_by_role("button", name=re.compile(r"^Exécuter cette cellule"))
+        for attempt in range(3):  # as a student would click again if nothing happened
+            cell.locator(".jp-InputArea-editor").click()
+            run.click()
+            try:
+                expect(cell.locator(".jp-InputPrompt")).not_to_have_text(re.compile(r"\[\s*\]"), timeout=30_000)
+                break
+            except AssertionError:
+                print(f"run {attempt + 1}: the cell did not start")
+        expect(cell.locator(".jp-OutputArea-output")).to_contain_text("bonjour du conteneur", timeout=180_000)
+        print(f"login -> docker cell's output in the browser: {time.monotonic() - t0:.1f} s")
 
 
 def test_two_students_publish_the_same_port_and_cannot_reach_each_other(hub):
@@ -231,19 +227,16 @@ def test_a_term_across_real_accounts(hub):
     # and checks her image on her own engine), sees ✅ everywhere, submits
     from playwright.sync_api import sync_playwright
 
-    from tests.utils.formgrader_browser import CHROMIUM, CHROMIUM_FLAGS
+    from tests.utils.browser import chromium
     from tests.utils.lab_browser import Steps, solution_cells, student_does_the_tp
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        try:
+        with chromium(pw, hub.url) as browser:
             page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
             step = Steps({"hub-tp": page})
             with step("log in"):
                 log_in(page, hub, A)
             student_does_the_tp(page, step, solution_cells())
-        finally:
-            browser.close()
         print("\n".join(f"{secs:6.1f} s  {what}" for what, secs in step.times))
     r = requests.get(f"{hub.url}/user/{A}/api/contents/{AID}/{NB}", headers=hub.headers, timeout=60)
     assert not_at_full_marks_as_released(nbformat.from_dict(r.json()["content"])) == []  # what she saved

@@ -30,7 +30,7 @@ import json
 import pytest
 
 from dockercourse import courseimage, engine
-from tests.utils.formgrader_browser import CHROMIUM, CHROMIUM_FLAGS
+from tests.utils.browser import chromium
 from tests.utils.lab_browser import Steps, open_lab, run_all, solution_cells, student_does_the_tp
 from tests.utils.notebook_runner import notebooks_lock
 
@@ -110,9 +110,9 @@ def test_student_mode_notebooks_inside(course_image):
 def test_browser_notebook_00_on_a_second_page(course_image):
     from playwright.sync_api import sync_playwright
 
-    with courseimage.running(course_image, "socket", "browser2") as lab, sync_playwright() as pw:
+    with courseimage.running(course_image, "socket", "browser2") as lab, sync_playwright() as pw, \
+            chromium(pw, lab.url) as browser:
         lab.wait_ready()
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         page2 = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
         step = Steps({"nb00": page2})
         # no lock: notebook 00's names (dockercourse-premier-conteneur, dockercourse-nb00-…) are used by
@@ -130,7 +130,6 @@ def test_browser_notebook_00_on_a_second_page(course_image):
             assert status == 200 and code and all(c["execution_count"] for c in code), code
             assert all(o["output_type"] != "error" for c in code for o in c["outputs"]), code
             assert sum(len(c["outputs"]) for c in code) >= len(code), code
-        browser.close()
         print("\n".join(f"{secs:6.1f} s  {what}" for what, secs in step.times))
 
 
@@ -186,9 +185,9 @@ def test_browser_student_session_in_french(course_image):
 
     cells = solution_cells()
     assert len(cells) >= 5
-    with courseimage.running(course_image, "socket", "browser") as lab, sync_playwright() as pw:
+    with courseimage.running(course_image, "socket", "browser") as lab, sync_playwright() as pw, \
+            chromium(pw, lab.url) as browser:
         t_run = lab.wait_ready()
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
         page = ctx.new_page()
         pages = {"tp": page}
@@ -204,6 +203,5 @@ def test_browser_student_session_in_french(course_image):
         student_does_the_tp(page, step, cells)
         inbound = lab.exec("sh", "-c", "ls .state/exchange/*/inbound").stdout
         assert AID in inbound, inbound
-        browser.close()
         lab.exec("python", "-m", "dockercourse.grading", "cleanup", "--project", AID, "--images", "--forget")
         print("\n".join(f"{secs:6.1f} s  {what}" for what, secs in step.times))

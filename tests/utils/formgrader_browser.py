@@ -41,12 +41,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from dockercourse.registry import free_port
+from tests.utils.browser import chromium
 
 BIN = Path(sys.executable).parent  # the venv's bin (nbgrader shells out to alembic: it goes on PATH)
 TOKEN = "dockercourse-test-formgrader"
-CHROMIUM = "/usr/bin/chromium"  # Debian's chromium (tests/image/test_course_image.py uses these too)
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
 # ------------------------------------------------------------------------------ the server
@@ -294,7 +292,8 @@ def grade_by_hand(base_url: str, token: str, student: str, grade_id: str, score:
             route.abort()
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        in_netns = contextlib.ExitStack()
+        browser = in_netns.enter_context(chromium(pw, base_url))  # tests/utils/browser.py
         try:
             ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
             ctx.set_default_timeout(ms)
@@ -410,5 +409,5 @@ def grade_by_hand(base_url: str, token: str, student: str, grade_id: str, score:
                                                                      "max_score", "needs_manual_grade")},
                                  "comment": comment_saved.get("manual_comment")}
         finally:
-            browser.close()
+            in_netns.close()
     return {"steps": step.times, "total_s": round(time.monotonic() - t_start, 2), **seen}
