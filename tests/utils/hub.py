@@ -127,7 +127,19 @@ class Hub:
         assert r.status_code in (201, 202, 400), r.text  # 400: already running
         ok, _ = wait_until(lambda: self.server(user).get("ready"), timeout, interval=0.5)
         assert ok, f"{user}'s server did not become ready:\n" + self.session_log(user)
-        return time.monotonic() - t0
+        ready = time.monotonic() - t0
+        self.wait_for_base(user)
+        return ready
+
+    def wait_for_base(self, user: str, timeout: float = 150) -> None:
+        """Wait until the session's engine holds the course's base image: the session loads it in the
+        background once its engine answers (``dockercourse.hub.userinit.load_base_later``, which writes
+        ``~/.dockercourse/base-ready``); a ``docker run python:3.13-slim`` before that tries Docker Hub
+        (fresh run 19, the idle culler's test)."""
+        rc, out = self.sh(user, f"for i in $(seq {int(timeout * 2)}); do test -f ~/.dockercourse/base-ready && "
+                                "exit 0; sleep 0.5; done; cat ~/.dockercourse/base-load.log; exit 1",
+                          timeout=timeout + 10)
+        assert rc == 0, f"{user}'s engine never got the base image:\n{out}"
 
     def server(self, user: str) -> dict:
         return (self.api("GET", f"/users/{user}").json().get("servers") or {}).get("", {})
