@@ -119,7 +119,13 @@ def run_all(page, timeout_s: float) -> None:
         except Exception:
             if attempt == 2:
                 raise
-    page.wait_for_function(ALL_RAN, timeout=timeout_s * 1000, polling=500)
+    try:
+        page.wait_for_function(ALL_RAN, timeout=timeout_s * 1000, polling=500)
+    except Exception as err:  # say where the run stood: each code cell's prompt, the kernel's status
+        prompts = page.locator(".jp-NotebookPanel:visible .jp-CodeCell .jp-InputPrompt").all_inner_texts()
+        status = page.locator(".jp-StatusBar-Widget").all_inner_texts()
+        raise AssertionError(f"run all did not end in {timeout_s:.0f} s: prompts {prompts}, status bar {status}") \
+            from err
 
 
 def student_does_the_tp(page, step, cells) -> None:
