@@ -12,9 +12,7 @@
   it. Its run of every lecture inside the course container is the host engine's lane (Debian 12's
   20.10 here: nbval, lax, with the notebooks' verdict checks); it holds the lock throughout;
 - the **class grading** session (``-m class_grading``: a corpus of students graded in rootless
-  sandboxes, which use neither the notebooks' names nor the lock) runs beside both: the longest
-  session, so not niced; its sandboxes' parent group weighs one busy process per sandbox
-  (``dockercourse.grading.cgroup.parent_weight``);
+  sandboxes, which use neither the notebooks' names nor the lock) runs beside both, at nice 10;
 - the **current-engine** lane (``-m current_engine``: a Debian trixie root's Engine 26, or sid's 28
   with ``DOCKERCOURSE_CURRENT_SUITE=sid``, beside the host's, with the classic and the containerd
   image store) runs beside them, without the lock: another daemon, and a state folder of its own
@@ -119,7 +117,7 @@ def sessions() -> list[Session]:
         Session("unit", "Unit tier (no daemon)", "unit", ("tests/unit",), beside=False,
                 env={"DOCKER_HOST": NO_DAEMON}),
         Session("course-image", "Course image tests", "course_image"),
-        Session("class-grading", "Class grading tests (sandboxes)", "class_grading"),
+        Session("class-grading", "Class grading tests (sandboxes)", "class_grading", nice=10),
         Session("current-engine", "Current-engine lane (Engine 26+, classic and containerd stores)",
                 "current_engine", ("tests/engine",), nice=10),
         Session("class-server", "Class server (JupyterHub, real accounts, a browser)", "hub", ("tests/hub",)),

@@ -187,31 +187,6 @@ def graded(tmp_path_factory, docker_client):
             "rows": {r["student"]: r for r in rows}, "scores": cell_scores(course)}
 
 
-def test_each_sandbox_weighs_one_busy_process_on_the_scheduler():
-    """The kernel's view: two sandbox groups under one parent give it twice a process's CPU weight,
-    one left gives it one (a parent of its own: the term's slots may be in use meanwhile)."""
-    from dockercourse.grading.cgroup import WEIGHT, Cgroup
-    from dockercourse.grading.protocol import Limits
-
-    parent = f"{sandbox.CGROUP_NAME}-poids-{os.getpid()}"
-    groups = [Cgroup(k, Limits(), (0, 0), name=f"{parent}/slot{k}") for k in range(2)]
-    name, one, _ = WEIGHT[groups[0].version]
-    where = Path("/sys/fs/cgroup") / ("cpu" if groups[0].version == 1 else "") / parent / name
-    try:
-        for g in groups:
-            g.create()
-        assert int(where.read_text()) == 2 * one
-        groups[1].remove()
-        assert int(where.read_text()) == one
-    finally:
-        for g in groups:
-            g.remove()
-        for base in Path("/sys/fs/cgroup").glob(f"*/{parent}"):
-            base.rmdir()
-        if (Path("/sys/fs/cgroup") / parent).is_dir():
-            (Path("/sys/fs/cgroup") / parent).rmdir()
-
-
 def test_the_corpus_models_at_least_twenty_students():
     assert len(STUDENTS) >= 20
     assert all(set(s.expected) == set(MAX) for s in STUDENTS.values())

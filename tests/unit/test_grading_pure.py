@@ -249,16 +249,6 @@ def test_a_notebook_cut_by_the_host_says_which_cells_did_not_run():
     assert nb2.metadata["dockercourse_feedback_cut"]["cell"] == 0 and nb2.cells[1].outputs[0].text == not_run
 
 
-@pytest.mark.parametrize("version, children, expected", [
-    (1, 0, ("cpu.shares", 1024)), (1, 1, ("cpu.shares", 1024)), (1, 4, ("cpu.shares", 4096)),
-    (1, 1000, ("cpu.shares", 262144)),
-    (2, 0, ("cpu.weight", 100)), (2, 3, ("cpu.weight", 300)), (2, 500, ("cpu.weight", 10000)),
-])
-def test_the_parent_of_the_sandboxes_weighs_one_busy_process_per_sandbox(version, children, expected):
-    from dockercourse.grading.cgroup import parent_weight
-
-    assert parent_weight(version, children) == expected
-
 
 def test_a_students_traceback_is_quoted_with_a_french_header():
     """A probe or an app that crashed: its frames and error line stay (they name the student's file),

@@ -12,27 +12,11 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import threading
 import time
 from pathlib import Path
 
 from .host import CGROUP_NAME, cgroup_version
 from .protocol import Limits
-
-#: A group's CPU weight when nobody set one, the weight of one busy process (nice 0) beside it, and
-#: the kernel's maximum: v1 ``cpu.shares``, v2 ``cpu.weight``.
-WEIGHT = {1: ("cpu.shares", 1024, 262144), 2: ("cpu.weight", 100, 10000)}
-_weighing = threading.Lock()
-
-
-def parent_weight(version: int, children: int) -> tuple[str, int]:
-    """Pure: the file and value of the CPU weight of the group above ``children`` groups (sandbox
-    slots, students' sessions). The scheduler shares the CPU between a group and the processes beside
-    it by weight, and a group has one process's weight by default: four sandboxes under one parent
-    would together get what one busy process gets. Weighed by its children, each slot or session
-    counts as one busy process of the machine (each one is capped at its own CPU limit anyway)."""
-    name, one, most = WEIGHT[version]
-    return name, max(one, min(most, one * children))
 
 
 class Cgroup:
@@ -86,18 +70,6 @@ class Cgroup:
             for f in ("", "cgroup.procs", "cgroup.subtree_control", "cgroup.threads"):
                 with contextlib.suppress(OSError):
                     os.chown(p / f if f else p, *self.owner)
-        self.weigh_parent()
-
-    def weigh_parent(self) -> None:
-        """Give the parent group the weight of its children (:func:`parent_weight`), counted now."""
-        cpu = next((p for p in self.paths if self.version == 2 or p.parent.parent.name == "cpu"), None)
-        if cpu is None:
-            return
-        with _weighing, contextlib.suppress(OSError):
-            children = sum(1 for d in cpu.parent.iterdir() if d.is_dir())
-            name, value = parent_weight(self.version, children)
-            if (cpu.parent / name).exists():
-                _write(cpu.parent / name, str(value))
 
     def join(self, pid: int) -> None:
         for p in self.paths:
@@ -185,7 +157,6 @@ class Cgroup:
                     sub.rmdir()
             with contextlib.suppress(OSError):
                 p.rmdir()
-        self.weigh_parent()
 
 
 def _write(path: Path, value: str) -> None:
