@@ -249,7 +249,6 @@ def test_a_notebook_cut_by_the_host_says_which_cells_did_not_run():
     assert nb2.metadata["dockercourse_feedback_cut"]["cell"] == 0 and nb2.cells[1].outputs[0].text == not_run
 
 
-
 def test_a_students_traceback_is_quoted_with_a_french_header():
     """A probe or an app that crashed: its frames and error line stay (they name the student's file),
     Python's English header, which reads like the grader's own crash, does not."""
