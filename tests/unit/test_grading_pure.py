@@ -194,6 +194,42 @@ def test_an_unhealthy_status_counts_only_for_probes_after_the_app_answered():
     assert checks.failed_since(log(*[(1, s) for s in range(11, 16)]), ready, 10)  # Docker keeps five
 
 
+def test_an_access_line_that_reaches_docker_logs_late_still_counts(monkeypatch):
+    """gunicorn writes the access line after the response, then the engine copies it into its log:
+    on a loaded machine it reached ``docker logs`` more than 2 s after the request (CI, stop 23). The
+    check waits for it up to LOG_WAIT_S (a clock that only moves when the check sleeps); an app
+    without an access log still loses the item after that wait."""
+    from types import SimpleNamespace
+
+    from dockercourse import waiting
+    from dockercourse.grading import check_app as checks
+    from dockercourse.grading.protocol import Result
+
+    clock = SimpleNamespace(now=0.0)
+    monkeypatch.setattr(waiting, "time", SimpleNamespace(monotonic=lambda: clock.now,
+                                                         sleep=lambda s: setattr(clock, "now", clock.now + s)))
+    asked = []
+    monkeypatch.setattr(checks, "http_get", lambda url, *a, **k: asked.append(url) or (200, "{}"))
+
+    def app_logging_after(delay):
+        def logs(stdout=True, stderr=True):
+            lines = "[INFO] Booting worker\n" if stderr else ""
+            if stdout and delay is not None and clock.now >= delay:
+                lines += f'"GET {asked[-1].split(":8000")[-1]} HTTP/1.1" 200 16\n'
+            return lines.encode()
+        return SimpleNamespace(base="http://127.0.0.1:8000", ctr=SimpleNamespace(logs=logs))
+
+    for delay, passed in ((0.0, True), (4.0, True), (checks.LOG_WAIT_S - 0.5, True), (None, False)):
+        clock.now = 0.0
+        monkeypatch.setattr(checks, "_answering_app", lambda res, ctx, d=delay: app_logging_after(d))
+        res = Result("Journaux sur la sortie standard", 1)
+        checks.check_logs(res, ctx=None)
+        assert res.score == (1 if passed else 0.5), (delay, res.render())
+        assert "verification=" in asked[-1]
+        waited = res.timings["access_line_s"]
+        assert waited == pytest.approx(delay if passed else checks.LOG_WAIT_S, abs=0.21), (delay, waited)
+
+
 def test_the_apps_checks_run_last_and_together():
     from dockercourse.grading import checks
 
