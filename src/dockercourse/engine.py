@@ -77,8 +77,47 @@ def _unreachable_message(err: Exception | None = None) -> str:
             "« make lab » / « make test » qui l'installent et le démarrent sous Debian/Ubuntu en root).")
 
 
+#: A class server session loads the course's base image into the member's own engine in the
+#: background as it starts (:mod:`dockercourse.hub.userinit`), then writes one of these markers
+#: in ``$DOCKERCOURSE_STATE``.
+SESSION_BASE_READY, SESSION_BASE_FAILED = "base-ready", "base-failed"
+
+#: How long a notebook waits for that load before it goes on without the base image.
+SESSION_BASE_WAIT_S = 180.0
+
+
+def wait_for_session_base(timeout: float = SESSION_BASE_WAIT_S) -> bool:
+    """In a class server session, wait until the background load of the base image has ended: a
+    cell that ran ``docker run python:3.13-slim`` in the session's first seconds would otherwise
+    send the engine to Docker Hub for it. Says so in one French line while it waits; returns at
+    once (True) outside a session or once the load has ended, False when ``timeout`` passed."""
+    if not os.environ.get("DOCKERCOURSE_HUB_BASE_TAR"):
+        return True
+    state = state_dir()
+
+    def ended() -> bool:
+        return (state / SESSION_BASE_READY).exists() or (state / SESSION_BASE_FAILED).exists()
+
+    if ended():
+        return True
+    from .waiting import wait_until
+
+    print(f"⏳ Votre session démarre : son moteur Docker charge l'image de base {BASE_IMAGE} "
+          "(quelques secondes)…", flush=True)
+    done, secs = wait_until(ended, timeout, interval=0.5)
+    if not done:
+        print(f"   toujours pas chargée après {timeout:.0f} s (voir ~/.dockercourse/base-load.log) : on continue.",
+              flush=True)
+    elif (state / SESSION_BASE_READY).exists():
+        print(f"   image de base prête en {secs:.0f} s.", flush=True)
+    else:
+        print("   le chargement a échoué (voir ~/.dockercourse/base-load.log) : on continue sans elle.", flush=True)
+    return bool(done)
+
+
 def client(timeout: float = 120):
-    """The Docker SDK client, created once; raises :class:`DockerUnavailable`."""
+    """The Docker SDK client, created once; raises :class:`DockerUnavailable`. In a class server
+    session, the first one waits for the session's base image (:func:`wait_for_session_base`)."""
     global _client
     import docker  # imported lazily: describing a missing daemon must stay cheap
 
@@ -88,6 +127,7 @@ def client(timeout: float = 120):
             return _client
         except Exception:
             _client = None
+    wait_for_session_base()
     try:
         c = docker.from_env(timeout=timeout)
         c.ping()
@@ -150,6 +190,7 @@ def docker_cli(*args: str, check: bool = False, echo: bool = True, timeout: floa
     exe = shutil.which("docker")
     if exe is None:
         raise DockerUnavailable("La commande « docker » est introuvable : installez le client Docker.")
+    wait_for_session_base()
     proc = subprocess.run([exe, *args], capture_output=True, text=True, timeout=timeout)
     out = proc.stdout + proc.stderr
     if proc.returncode != 0 and _looks_unreachable(proc.stderr):

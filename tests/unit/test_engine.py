@@ -100,3 +100,39 @@ def test_a_relative_state_folder_is_made_absolute(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DOCKERCOURSE_STATE", ".state")
     assert engine.state_dir() == tmp_path / ".state"
+
+
+def test_a_session_helper_waits_for_the_sessions_base_image(tmp_path, monkeypatch, capsys):
+    """In a class server session the base image is loaded in the background as the session starts: the
+    course's helpers wait for the loader's marker (ready or failed), saying so in French, and give up
+    after their timeout; outside a session they never wait (a clock that moves only when they sleep)."""
+    from types import SimpleNamespace
+
+    from dockercourse import waiting
+
+    clock = SimpleNamespace(now=0.0, on_sleep=lambda: None)
+
+    def sleep(s):
+        clock.now += s
+        clock.on_sleep()
+
+    monkeypatch.setattr(waiting, "time", SimpleNamespace(monotonic=lambda: clock.now, sleep=sleep))
+    monkeypatch.setenv("DOCKERCOURSE_STATE", str(tmp_path))
+    monkeypatch.delenv("DOCKERCOURSE_HUB_BASE_TAR", raising=False)
+    assert engine.wait_for_session_base() is True and clock.now == 0 and capsys.readouterr().out == ""
+
+    monkeypatch.setenv("DOCKERCOURSE_HUB_BASE_TAR", "/srv/base.tar")
+    for marker, after in ((engine.SESSION_BASE_READY, 7.0), (engine.SESSION_BASE_FAILED, 3.0)):
+        clock.now = 0.0
+        clock.on_sleep = lambda m=marker, t=after: clock.now >= t and (tmp_path / m).write_text("ok\n")
+        assert engine.wait_for_session_base() is True
+        assert after <= clock.now < after + 1, clock.now
+        out = capsys.readouterr().out
+        assert "charge l'image de base python:3.13-slim" in out, out
+        assert ("prête en" if marker == engine.SESSION_BASE_READY else "a échoué") in out, out
+        assert engine.wait_for_session_base() is True and capsys.readouterr().out == ""  # ended: no wait
+        (tmp_path / marker).unlink()
+
+    clock.now, clock.on_sleep = 0.0, lambda: None
+    assert engine.wait_for_session_base(timeout=20) is False and clock.now == pytest.approx(20)
+    assert "base-load.log" in capsys.readouterr().out

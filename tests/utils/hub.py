@@ -132,14 +132,16 @@ class Hub:
         return ready
 
     def wait_for_base(self, user: str, timeout: float = 150) -> None:
-        """Wait until the session's engine holds the course's base image: the session loads it in the
-        background once its engine answers (``dockercourse.hub.userinit.load_base_later``, which writes
-        ``~/.dockercourse/base-ready``); a ``docker run python:3.13-slim`` before that tries Docker Hub
-        (fresh run 19, the idle culler's test)."""
-        rc, out = self.sh(user, f"for i in $(seq {int(timeout * 2)}); do test -f ~/.dockercourse/base-ready && "
-                                "exit 0; sleep 0.5; done; cat ~/.dockercourse/base-load.log; exit 1",
-                          timeout=timeout + 10)
-        assert rc == 0, f"{user}'s engine never got the base image:\n{out}"
+        """Wait, as the course's helpers do in a notebook (:func:`dockercourse.engine.wait_for_session_base`),
+        until the session's engine holds the course's base image: the session loads it in the background
+        once its engine answers (``dockercourse.hub.userinit.load_base_later``); a shell's
+        ``docker run python:3.13-slim`` before that tries Docker Hub (fresh run 19, the idle culler's test)."""
+        res = self.run(user, "from dockercourse import engine\n"
+                             f"print(engine.wait_for_session_base({timeout}), "
+                             "(engine.state_dir() / engine.SESSION_BASE_READY).exists())\n", timeout=timeout + 30)
+        assert res.ok and res.stdout.strip().endswith("True True"), (
+            f"{user}'s engine never got the base image:\n{res.stdout}{res.error or ''}\n"
+            + self.sh(user, "cat ~/.dockercourse/base-load.log")[1])
 
     def server(self, user: str) -> dict:
         return (self.api("GET", f"/users/{user}").json().get("servers") or {}).get("", {})

@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..engine import BASE_IMAGE
+from ..engine import BASE_IMAGE, SESSION_BASE_FAILED, SESSION_BASE_READY
 from .session import WORK_DIR
 
 LAB_LOCALE = Path(".jupyter/lab/user-settings/@jupyterlab/translation-extension/plugin.jupyterlab-settings")
@@ -46,7 +46,9 @@ def first_time(home: Path, notebooks: Path | None) -> None:
 
 
 def load_base_later(base_tar: str, docker: str, log: Path, wait_s: float = 120.0) -> None:
-    """In a child process: wait for the engine, then ``docker load`` the base if it is missing."""
+    """In a child process: wait for the engine, then ``docker load`` the base if it is missing. Ends
+    by writing ``base-ready`` (or ``base-failed``, why in the log) beside the log: the course's
+    helpers wait for one of them (:func:`dockercourse.engine.wait_for_session_base`)."""
     if not base_tar or os.fork() != 0:
         return
     os.setsid()
@@ -56,12 +58,14 @@ def load_base_later(base_tar: str, docker: str, log: Path, wait_s: float = 120.0
             while subprocess.run([docker, "version"], capture_output=True).returncode != 0:
                 if time.monotonic() > deadline:
                     print("le moteur Docker de la session n'a pas répondu en 2 minutes", file=out)
+                    (log.parent / SESSION_BASE_FAILED).write_text("engine\n")
                     os._exit(1)
                 time.sleep(0.5)
+            code = 0
             if subprocess.run([docker, "image", "inspect", BASE_IMAGE], capture_output=True).returncode != 0:
-                proc = subprocess.run([docker, "load", "-i", base_tar], stdout=out, stderr=out)
-                print(f"docker load : code {proc.returncode}", file=out)
-            (log.parent / "base-ready").write_text("ok\n")
+                code = subprocess.run([docker, "load", "-i", base_tar], stdout=out, stderr=out).returncode
+                print(f"docker load : code {code}", file=out)
+            (log.parent / (SESSION_BASE_READY if code == 0 else SESSION_BASE_FAILED)).write_text("ok\n")
     finally:
         os._exit(0)
 
@@ -73,8 +77,9 @@ def main(argv: list[str]) -> None:
     first_time(home, Path(notebooks) if notebooks else None)
     state = home / ".dockercourse"
     state.mkdir(exist_ok=True)
-    with contextlib.suppress(FileNotFoundError):
-        (state / "base-ready").unlink()
+    for marker in (SESSION_BASE_READY, SESSION_BASE_FAILED):
+        with contextlib.suppress(FileNotFoundError):
+            (state / marker).unlink()
     if bin_dir and Path(bin_dir, "docker").exists():
         from ..grading.engine_ns import link_plugins
 
