@@ -18,6 +18,7 @@ import urllib.request
 from pathlib import Path
 
 from .. import engine
+from ..waiting import wait_until
 from .common import ANSI, OUI_NON, UNIT05, decimal, needs_docker, script, verdict, write_context
 from .images import build
 
@@ -372,6 +373,10 @@ def tidy_access_log(line: str) -> str:
     return re.sub(r"Python-urllib/[\d.]+", "Python-urllib/3.x", line)
 
 
+#: How long :func:`gunicorn_logs` waits for the requests' access lines in ``docker logs``.
+ACCESS_LOG_WAIT_S = 10.0
+
+
 @needs_docker
 def gunicorn_logs() -> None:
     """``docker logs`` of gunicorn started with ``--access-logfile -``, after two
@@ -382,10 +387,17 @@ def gunicorn_logs() -> None:
         where = published(ctr)
         for path in ("/", "/sante"):
             get_from_host(f"http://{where[0]}:{where[1]}{path}")
-        time.sleep(0.3)  # the worker writes its access line after answering
         print(f"$ docker logs {ctr.name}")
+
+        def both_requests_logged() -> str:
+            text = ANSI.sub("", ctr.logs(stdout=True, stderr=False).decode(errors="replace"))
+            return text if text.count('"GET ') >= 2 else ""
+
+        # the worker writes each access line after it has answered, and the engine copies it into
+        # its log afterwards: seconds later on a loaded machine (a fixed 0.3 s lost one, fresh run 24)
+        out = wait_until(both_requests_logged, ACCESS_LOG_WAIT_S, interval=0.1)[0] or \
+            ANSI.sub("", ctr.logs(stdout=True, stderr=False).decode(errors="replace"))
         err = ANSI.sub("", ctr.logs(stdout=False, stderr=True).decode(errors="replace"))
-        out = ANSI.sub("", ctr.logs(stdout=True, stderr=False).decode(errors="replace"))
         print("   sortie d'erreur (les messages de gunicorn) :")
         for line in err.strip().splitlines():
             print("      " + tidy_log(line))
