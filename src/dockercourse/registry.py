@@ -110,8 +110,40 @@ def ensure_installed() -> str:
 # --------------------------------------------------------------------------- lifecycle
 
 
+#: Where :func:`free_port` looks: below Linux's ephemeral range (``ip_local_port_range``, from 32768 by
+#: default), which every outgoing connection and every ``bind(0)`` draws from.
+FREE_PORTS = (20000, 32768)
+
+
+def ephemeral_range(text: str | None = None) -> tuple[int, int]:
+    """The kernel's ephemeral port range (``/proc/sys/net/ipv4/ip_local_port_range``; its default
+    when unreadable). ``text``: that file's content (pure)."""
+    if text is None:
+        try:
+            text = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text()
+        except OSError:
+            text = ""
+    parts = text.split()
+    return (int(parts[0]), int(parts[1])) if len(parts) == 2 and all(p.isdigit() for p in parts) else (32768, 60999)
+
+
 def free_port(host: str = HOST) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+    """A TCP port nothing is bound to on ``host``, for a server that binds it later: drawn outside
+    the ephemeral range, so that no outgoing connection made meanwhile, on a busy machine, nor
+    another ``bind(0)`` takes it first (a port from ``bind(0)`` is one the kernel hands out again)."""
+    import random
+
+    low, high = FREE_PORTS
+    high = min(high, ephemeral_range()[0])
+    for _ in range(200 if high - low >= 1000 else 0):
+        port = random.randrange(low, high)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+            return port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:  # an unusual range: the kernel's choice
         s.bind((host, 0))
         return s.getsockname()[1]
 

@@ -135,3 +135,19 @@ def test_members_subordinate_ids_never_meet_the_grading_sandboxes():
 
     assert roster.SUBID_BASE >= host.SUBID_END  # tests and cleanups tell them apart by range
     assert roster.SUBID_BASE + 10_000 * host.SUBID_SPAN < 2**32 - 1  # ten thousand members fit
+
+
+def test_the_hub_names_the_ports_already_taken():
+    """The hub needs --port, the next one (the proxy's API) and the one after (the correction service):
+    one that something holds is named before JupyterHub starts, instead of a JupyterHub that stops."""
+    import socket
+
+    from dockercourse.hub import app
+    from dockercourse.registry import free_port
+
+    port = free_port()
+    assert app.ports_taken("127.0.0.1", (port,)) == []
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", port))
+        held.listen()
+        assert app.ports_taken("127.0.0.1", (port,)) == [port]

@@ -317,6 +317,15 @@ def hub_main(args) -> int:
         print(f"Serveur de classe supprimé : {len(gone)} compte(s) ({', '.join(gone) or 'aucun'}), leurs disques "
               f"et {args.root}.")
         return 0
+    taken = ports_taken(args.ip, (args.port, args.port + 1, args.port + 2))
+    if taken:
+        which = (f"le port {taken[0]} est déjà pris" if len(taken) == 1 else
+                 f"les ports {', '.join(map(str, taken[:-1]))} et {taken[-1]} sont déjà pris")
+        print(f"Le serveur de classe ne peut pas démarrer : {which} "
+              f"sur {args.ip or '0.0.0.0'}. Il utilise trois ports : --port ({args.port}), le suivant (l'API du "
+              "proxy) et celui d'après (le service de correction) : choisissez-en d'autres avec --port.",
+              file=sys.stderr)
+        return 2
     try:
         members = roster.read_roster(args.roster)
         print(f"== Serveur de classe : {sum(not m.instructor for m in members)} étudiants, "
@@ -348,7 +357,10 @@ def hub_main(args) -> int:
                               interval=0.5)
         if proc.poll() is not None or not ready:
             failed = True
-            print("JupyterHub ne démarre pas : voir " + str(root / "logs" / "jupyterhub.log"), file=sys.stderr)
+            why = (f"s'est arrêté (code {proc.returncode})" if proc.poll() is not None
+                   else "ne répond pas après 2 minutes")
+            print(f"JupyterHub {why}. Dernières lignes de {root / 'logs' / 'jupyterhub.log'} :\n"
+                  + engine._tail(root / "logs" / "jupyterhub.log", 25), file=sys.stderr, flush=True)
         elif not stopping:
             lines = [f"  {ident:<20} {role:<10} premier mot de passe : {password}" for ident, role, password in new]
             lines = lines or [f"  (comptes déjà créés ; premiers mots de passe dans {root / 'first-passwords.csv'})"]
@@ -378,6 +390,22 @@ def hub_main(args) -> int:
             log.close()
     print("Serveur de classe arrêté" + (f" (sessions arrêtées : {', '.join(left)})" if left else "") + ".", flush=True)
     return 2 if failed else 0 if stopping else (proc.returncode or 0)
+
+
+def ports_taken(ip: str, ports) -> list[int]:
+    """The ``ports`` something already holds on ``ip`` (JupyterHub, its proxy and the correction
+    service would fail later, less clearly)."""
+    import socket
+
+    taken = []
+    for port in ports:
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers do: TIME_WAIT is no owner
+            try:
+                s.bind((ip, port))
+            except OSError:
+                taken.append(port)
+    return taken
 
 
 def _answers(host: str, port: int) -> bool:
