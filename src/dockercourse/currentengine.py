@@ -420,7 +420,7 @@ class CurrentEngine:
             self.stop(quiet=True)
             what = f"exited with code {code}" if code is not None else f"did not answer within {timeout:.0f} s"
             raise CurrentEngineError(f"current dockerd ({self.store.name}) {what}; last lines of {self.log_path}:\n"
-                                     + engine._tail(self.log_path))
+                                     + engine.file_tail(self.log_path))
         self._started = True
         return "started"
 

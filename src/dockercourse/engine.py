@@ -277,7 +277,7 @@ def start_dockerd(timeout: float = START_TIMEOUT) -> Path:
     def answers() -> bool:
         if proc.poll() is not None:
             raise SetupError(f"dockerd exited with code {proc.returncode}; last lines of {log_path}:\n"
-                             + _tail(log_path))
+                             + file_tail(log_path))
         return available()
 
     from .waiting import wait_until
@@ -285,10 +285,11 @@ def start_dockerd(timeout: float = START_TIMEOUT) -> Path:
     if wait_until(answers, timeout, interval=0.5)[0]:
         return log_path
     raise SetupError(f"dockerd did not answer within {timeout:.0f} s; last lines of {log_path}:\n"
-                     + _tail(log_path))
+                     + file_tail(log_path))
 
 
-def _tail(path: Path, n: int = 20) -> str:
+def file_tail(path: Path, n: int = 20) -> str:
+    """The last ``n`` lines of a log file, for an error message (« (no log) » when unreadable)."""
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
     except OSError:

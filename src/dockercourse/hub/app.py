@@ -360,7 +360,7 @@ def hub_main(args) -> int:
             why = (f"s'est arrêté (code {proc.returncode})" if proc.poll() is not None
                    else "ne répond pas après 2 minutes")
             print(f"JupyterHub {why}. Dernières lignes de {root / 'logs' / 'jupyterhub.log'} :\n"
-                  + engine._tail(root / "logs" / "jupyterhub.log", 25), file=sys.stderr, flush=True)
+                  + engine.file_tail(root / "logs" / "jupyterhub.log", 25), file=sys.stderr, flush=True)
         elif not stopping:
             lines = [f"  {ident:<20} {role:<10} premier mot de passe : {password}" for ident, role, password in new]
             lines = lines or [f"  (comptes déjà créés ; premiers mots de passe dans {root / 'first-passwords.csv'})"]
